@@ -1,0 +1,206 @@
+"""Unified domain objects: what every adapter returns, whatever its upstream's wire format.
+
+Money is Decimal plus an ISO 4217 code, never a float; dates are `datetime.date`; times are
+timezone-aware UTC. Nothing here knows about HTTP, strawberry or any one upstream.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+JSONDict = dict[str, Any]
+
+# ISO 4217 minor units for the currencies that do not use two.
+_MINOR_DIGITS = {
+    "JPY": 0, "KRW": 0, "VND": 0, "CLP": 0, "ISK": 0, "HUF": 2,
+    "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3, "IQD": 3, "LYD": 3,
+}
+
+
+def minor_digits(currency: str) -> int:
+    """How many digits after the decimal point `currency` uses (ISO 4217)."""
+    return _MINOR_DIGITS.get(currency.upper(), 2)
+
+
+class InvoiceStatus(enum.Enum):
+    DRAFT = "DRAFT"
+    SUBMITTED = "SUBMITTED"
+    OPEN = "OPEN"
+    PARTIALLY_PAID = "PARTIALLY_PAID"
+    PAID = "PAID"
+    VOID = "VOID"
+    UNKNOWN = "UNKNOWN"
+
+
+class InvoiceType(enum.Enum):
+    RECEIVABLE = "RECEIVABLE"
+    PAYABLE = "PAYABLE"
+
+
+class ApprovalStatus(enum.Enum):
+    PENDING = "PENDING"
+    APPROVED = "APPROVED"
+    REJECTED = "REJECTED"
+
+
+@dataclass(frozen=True)
+class Money:
+    """An amount in major units of `currency`, quantized to the currency's minor digits."""
+
+    amount: Decimal
+    currency: str
+
+    @classmethod
+    def of(cls, amount: Decimal | int | str, currency: str) -> Money:
+        """Build from a Decimal, an int or a decimal string (never a float)."""
+        if isinstance(amount, float):  # pragma: no cover - guarded by type hints too
+            raise TypeError("money never passes through a float")
+        value = Decimal(amount)
+        exponent = Decimal(1).scaleb(-minor_digits(currency))
+        return cls(value.quantize(exponent, rounding=ROUND_HALF_UP), currency.upper())
+
+    @classmethod
+    def from_minor(cls, minor: int, currency: str) -> Money:
+        """Build from an integer count of minor units (cents)."""
+        return cls.of(Decimal(minor).scaleb(-minor_digits(currency)), currency)
+
+
+@dataclass(frozen=True)
+class Address:
+    line1: str | None = None
+    line2: str | None = None
+    city: str | None = None
+    region: str | None = None
+    postal_code: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class LineItem:
+    id: str | None
+    description: str | None
+    sku: str | None = None
+    quantity: Decimal | None = None
+    unit_price: Money | None = None
+    tax_rate: Decimal | None = None
+    tax_amount: Money | None = None
+    total: Money | None = None
+
+
+@dataclass(frozen=True)
+class Customer:
+    source: str
+    remote_id: str
+    name: str | None
+    email: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Vendor:
+    source: str
+    remote_id: str
+    name: str | None
+    email: str | None = None
+    phone: str | None = None
+    address: Address | None = None
+    remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Payment:
+    source: str
+    remote_id: str
+    number: str | None
+    date: date | None
+    amount: Money | None
+    method: str | None = None
+    invoice_id: str | None = None
+    customer_id: str | None = None
+    remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class Invoice:
+    """One invoice of either direction, normalized.
+
+    `customer_id` / `vendor_id` are remote ids within the same source. Where the upstream
+    embeds the party instead of offering an endpoint for it (MakersHub's `supplier_info`),
+    the adapter puts the whole record in `vendor_snapshot` / `customer_snapshot`.
+    `grouped` holds the child invoices of a grouped (combined) invoice.
+    """
+
+    source: str
+    remote_id: str
+    type: InvoiceType
+    number: str | None
+    status: InvoiceStatus
+    status_raw: str | None
+    currency: str
+    issue_date: date | None = None
+    due_date: date | None = None
+    approval_status: ApprovalStatus | None = None
+    is_overdue: bool = False
+    subtotal: Money | None = None
+    tax_total: Money | None = None
+    total: Money | None = None
+    amount_due: Money | None = None
+    customer_id: str | None = None
+    vendor_id: str | None = None
+    customer_snapshot: Customer | None = None
+    vendor_snapshot: Vendor | None = None
+    line_items: tuple[LineItem, ...] = ()
+    grouped: tuple[Invoice, ...] = ()
+    purchase_order_number: str | None = None
+    terms: str | None = None
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
+
+
+@dataclass(frozen=True)
+class InvoiceQuery:
+    """The unified invoice filter, in domain terms (remote ids, not global ids)."""
+
+    statuses: frozenset[InvoiceStatus] | None = None
+    type: InvoiceType | None = None
+    issued_from: date | None = None
+    issued_to: date | None = None
+    customer_id: str | None = None
+    vendor_id: str | None = None
+
+    def matches(self, invoice: Invoice) -> bool:
+        """Whether `invoice` passes every filter (the gateway's own check after pushdown)."""
+        if self.statuses is not None and invoice.status not in self.statuses:
+            return False
+        if self.type is not None and invoice.type is not self.type:
+            return False
+        if self.issued_from is not None and (
+            invoice.issue_date is None or invoice.issue_date < self.issued_from
+        ):
+            return False
+        if self.issued_to is not None and (
+            invoice.issue_date is None or invoice.issue_date > self.issued_to
+        ):
+            return False
+        if self.customer_id is not None and invoice.customer_id != self.customer_id:
+            return False
+        return self.vendor_id is None or _vendor_id(invoice) == self.vendor_id
+
+    @property
+    def is_empty(self) -> bool:
+        return self == InvoiceQuery()
+
+
+def _vendor_id(invoice: Invoice) -> str | None:
+    if invoice.vendor_id is not None:
+        return invoice.vendor_id
+    return invoice.vendor_snapshot.remote_id if invoice.vendor_snapshot else None

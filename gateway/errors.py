@@ -1,0 +1,108 @@
+"""The gateway's exception tree.
+
+    GatewayError
+     +-- ConfigError                  a bad configuration file; names source and key
+     +-- UpstreamError                anything that went wrong talking to one source
+          +-- UpstreamUnavailable     5xx, refused or dropped connection
+          +-- UpstreamTimeout         no answer within the source's timeout
+          +-- UpstreamUnauthorized    401
+          +-- UpstreamForbidden       403
+          +-- UpstreamNotFound        404, or an id the upstream does not know
+          +-- UpstreamRateLimited     429 (carries Retry-After)
+          +-- UpstreamBadResponse     a reply that is not what the wire contract says
+          +-- UpstreamRejected        a 4xx refusing what we sent, with field messages
+          +-- UpstreamUnsupported     the source cannot do this at all (no such endpoint)
+
+Adapters raise these; resolvers turn them into GraphQL errors carrying `code`, `source`
+and `status`. No other layer catches broadly. Messages never carry tokens or secrets.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class GatewayError(Exception):
+    """Base of every error the gateway raises on purpose."""
+
+
+class ConfigError(GatewayError):
+    """The configuration file is invalid; the message names the source and the key."""
+
+
+class UpstreamError(GatewayError):
+    """A failure attributable to one upstream source."""
+
+    code: ClassVar[str] = "UPSTREAM_UNAVAILABLE"
+
+    def __init__(
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int | None = None,
+        field_errors: dict[str, list[str]] | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.source = source
+        self.message = message
+        self.status = status
+        self.field_errors = field_errors or {}
+        self.retry_after = retry_after
+
+    def __str__(self) -> str:
+        return f"{self.source}: {self.message}"
+
+
+class UpstreamUnavailable(UpstreamError):
+    code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamTimeout(UpstreamError):
+    code = "UPSTREAM_TIMEOUT"
+
+
+class UpstreamUnauthorized(UpstreamError):
+    code = "UPSTREAM_UNAUTHORIZED"
+
+
+class UpstreamForbidden(UpstreamError):
+    code = "UPSTREAM_FORBIDDEN"
+
+
+class UpstreamNotFound(UpstreamError):
+    code = "UPSTREAM_NOT_FOUND"
+
+
+class UpstreamRateLimited(UpstreamError):
+    code = "UPSTREAM_RATE_LIMITED"
+
+
+class UpstreamBadResponse(UpstreamError):
+    code = "UPSTREAM_BAD_RESPONSE"
+
+
+class UpstreamRejected(UpstreamError):
+    code = "UPSTREAM_REJECTED"
+
+
+class UpstreamUnsupported(UpstreamError):
+    code = "UPSTREAM_UNSUPPORTED"
+
+
+def for_status(status: int) -> type[UpstreamError]:
+    """The exception class for an upstream HTTP error status."""
+    if status == 401:
+        return UpstreamUnauthorized
+    if status == 403:
+        return UpstreamForbidden
+    if status == 404:
+        return UpstreamNotFound
+    if status == 429:
+        return UpstreamRateLimited
+    if status == 408 or status == 504:
+        return UpstreamTimeout
+    if status >= 500:
+        return UpstreamUnavailable
+    return UpstreamRejected
