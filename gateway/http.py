@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
@@ -29,7 +29,7 @@ from gateway.errors import (
     for_status,
 )
 
-Params = Mapping[str, str | int | Sequence[str]] | Sequence[tuple[str, str | int]]
+Params = Mapping[str, Any] | list[tuple[str, Any]]
 
 
 class SourceClient:

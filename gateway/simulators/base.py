@@ -20,6 +20,7 @@ Subclasses implement `seed_data`, `api_routes`, `unauthorized`, `remote_ids` and
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -272,10 +273,8 @@ async def _hang(receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
 
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(disconnected(), HANG_SECONDS)
-    except TimeoutError:
-        pass
 
 
 Handler = Callable[[Request], Awaitable[Response]]

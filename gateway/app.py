@@ -1,0 +1,135 @@
+"""The app factory: FastAPI with the GraphQL router, health, readiness and webhooks.
+
+Process-wide things (one adapter and pooled client per source; in demo mode the simulators
+too) are opened in the lifespan and closed after it. Per-request things (loaders) are made
+by the context getter. This module and `resolvers.context` are the only places that see
+both the HTTP side and the GraphQL side.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from strawberry.fastapi import GraphQLRouter
+
+from gateway.adapters import Adapter
+from gateway.config import GatewayConfig, parse_config
+from gateway.errors import UpstreamError
+from gateway.simulators.runner import SimulatorGroup
+from gateway.sources import build_adapters, close_adapters
+from resolvers.context import Context
+from resolvers.schema import schema
+
+logger = logging.getLogger("invoice_gateway")
+READY_TIMEOUT = 5.0
+
+
+def demo_config(group: SimulatorGroup, **overrides: Any) -> GatewayConfig:
+    """A configuration with one source per running simulator."""
+    blocks = [{**block, **overrides} for block in group.source_blocks()]
+    return parse_config({"sources": blocks}, {})
+
+
+def create_app(config: GatewayConfig | None = None, *, demo_seed: int | None = None) -> FastAPI:
+    """The gateway app: against `config`, or (demo) against simulators it starts itself."""
+    if config is None and demo_seed is None:
+        raise ValueError("create_app needs a configuration or a demo seed")
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        group: SimulatorGroup | None = None
+        effective = config
+        if effective is None:
+            group = await SimulatorGroup.start(seed=demo_seed or 7)
+            effective = demo_config(group)
+            for running in group.running.values():
+                logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
+        adapters = build_adapters(effective.sources)
+        app.state.adapters = adapters
+        app.state.simulators = group
+        try:
+            yield
+        finally:
+            await close_adapters(adapters.values())
+            if group is not None:
+                await group.stop()
+
+    app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+
+    async def context_getter(request: Request) -> Context:
+        return Context(request.app.state.adapters)
+
+    app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+
+    @app.get("/healthz")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz")
+    async def readyz(request: Request) -> JSONResponse:
+        report = await check_sources(request.app.state.adapters)
+        ready = all(entry["ok"] for entry in report.values())
+        return JSONResponse({"ready": ready, "sources": report}, 200 if ready else 503)
+
+    @app.post("/webhooks/{source}")
+    async def webhook(source: str, request: Request) -> JSONResponse:
+        adapters: Mapping[str, Adapter] = request.app.state.adapters
+        return await receive_webhook(adapters.get(source), source, request)
+
+    return app
+
+
+async def check_sources(adapters: Mapping[str, Adapter]) -> dict[str, dict[str, Any]]:
+    """Each source's readiness: one authenticated request, all sources concurrently."""
+
+    async def one(adapter: Adapter) -> dict[str, Any]:
+        try:
+            async with asyncio.timeout(READY_TIMEOUT):
+                await adapter.check()
+        except UpstreamError as exc:
+            return {"ok": False, "kind": adapter.kind, "code": exc.code, "error": str(exc)}
+        except TimeoutError:
+            return {"ok": False, "kind": adapter.kind, "code": "UPSTREAM_TIMEOUT",
+                    "error": f"{adapter.name}: no answer within {READY_TIMEOUT:g}s"}
+        return {"ok": True, "kind": adapter.kind}
+
+    results = await asyncio.gather(*(one(adapter) for adapter in adapters.values()))
+    return dict(zip(adapters, results, strict=True))
+
+
+SIGNATURE_HEADERS = {"makershub": "x-signature", "invoicematic": "x-webhook-signature"}
+
+
+async def receive_webhook(adapter: Adapter | None, source: str, request: Request) -> JSONResponse:
+    """Verify an upstream's webhook and drop that source's cached reads.
+
+    The signature is the lower-case hex HMAC-SHA256 of the raw body with the source's
+    `webhook_secret` (MakersHub `X-Signature`, Invoicematic `X-Webhook-Signature`).
+    """
+    if adapter is None:
+        return _problem(404, f"unknown source {source!r}")
+    header = SIGNATURE_HEADERS.get(adapter.kind)
+    if header is None:
+        return _problem(404, f"source {source!r} ({adapter.kind}) sends no webhooks")
+    secret = adapter.config.webhook_secret
+    if secret is None:
+        return _problem(409, f"source {source!r} has no webhook_secret configured")
+    body = await request.body()
+    expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
+    if not hmac.compare_digest(expected, request.headers.get(header, "").lower()):
+        return _problem(401, f"invalid or missing {header} signature")
+    adapter.client.cache.clear()
+    logger.info("webhook from %s accepted (%d bytes); cache cleared", source, len(body))
+    return JSONResponse({"accepted": True}, 202)
+
+
+def _problem(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status)

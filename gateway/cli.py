@@ -1,0 +1,101 @@
+"""The `invoice-gateway` command: demo, serve, simulate, export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import sys
+from collections.abc import Sequence
+
+import uvicorn
+
+from gateway.errors import ConfigError
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_SIM_PORT = 9001
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="invoice-gateway", description="One GraphQL API over many REST invoice APIs."
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = commands.add_parser("demo", help="the gateway with four simulated upstreams built in")
+    _listen_args(demo, DEFAULT_PORT)
+    demo.add_argument("--seed", type=int, default=7, help="simulator data seed (default 7)")
+
+    serve = commands.add_parser("serve", help="the gateway against the configured upstreams")
+    serve.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    _listen_args(serve, DEFAULT_PORT)
+
+    simulate = commands.add_parser("simulate", help="only the four upstream simulators")
+    _listen_args(simulate, DEFAULT_SIM_PORT, "first port; the others follow it")
+    simulate.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
+
+    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "export-schema":
+            from resolvers.schema import export_sdl
+
+            sys.stdout.write(export_sdl())
+            return 0
+        if args.command == "simulate":
+            with contextlib.suppress(KeyboardInterrupt):
+                asyncio.run(_simulate(args.host, args.port, args.seed))
+            return 0
+        return _serve(args)
+    except ConfigError as exc:
+        print(f"invoice-gateway: configuration error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"invoice-gateway: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _listen_args(parser: argparse.ArgumentParser, port: int, note: str = "") -> None:
+    parser.add_argument("--host", default=DEFAULT_HOST, help=f"address (default {DEFAULT_HOST})")
+    parser.add_argument("--port", type=int, default=port,
+                        help=f"port (default {port}){'; ' + note if note else ''}")
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.app import create_app
+    from gateway.config import load_config
+    from gateway.simulators.runner import bind_socket
+
+    if args.command == "serve":
+        app = create_app(load_config(args.config))
+    else:
+        app = create_app(demo_seed=args.seed)
+    sock = bind_socket(args.host, args.port)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
+    config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
+    uvicorn.Server(config).run(sockets=[sock])
+    return 0
+
+
+async def _simulate(host: str, port: int, seed: int) -> None:
+    from gateway.simulators.runner import SimulatorGroup
+
+    group = await SimulatorGroup.start(host, port, seed)
+    for running in group.running.values():
+        sim = running.simulator
+        extra = "".join(f"  {key}={value}" for key, value in sim.describe().items())
+        print(f"{sim.kind:<13} {running.base_url}  token={sim.token}{extra}", flush=True)
+    print("simulators ready; controls under /_sim/ on each; Ctrl-C stops", flush=True)
+    try:
+        await asyncio.Event().wait()
+    finally:
+        await group.stop()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,94 @@
+"""Opaque global ids and cursors.
+
+A global id names a type, a source and the upstream's own id:
+base64url("Invoice:erp:02000274112739"). A cursor names a position in a paged list:
+base64url("c1|<source>|<offset>|<query fingerprint>"). Both are opaque to clients; a forged
+or malformed one raises `InvalidId` / `InvalidCursor` with a message saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+from dataclasses import dataclass
+
+from gateway.errors import GatewayError
+
+TYPE_NAMES = frozenset({"Invoice", "Customer", "Vendor", "Payment"})
+
+
+class InvalidId(GatewayError):
+    """A global id that is not one this gateway issued."""
+
+
+class InvalidCursor(GatewayError):
+    """A cursor that is not one this gateway issued for this list."""
+
+
+@dataclass(frozen=True)
+class GlobalId:
+    type_name: str
+    source: str
+    remote_id: str
+
+    def encode(self) -> str:
+        return _b64(f"{self.type_name}:{self.source}:{self.remote_id}")
+
+
+def encode_id(type_name: str, source: str, remote_id: str) -> str:
+    return GlobalId(type_name, source, remote_id).encode()
+
+
+def decode_id(value: str, expect: str | None = None) -> GlobalId:
+    """Decode a global id; `expect` names the type it must be."""
+    text = _unb64(value)
+    parts = text.split(":", 2) if text is not None else []
+    if len(parts) != 3 or parts[0] not in TYPE_NAMES or not parts[1] or not parts[2]:
+        raise InvalidId(f"{value!r} is not a valid id")
+    gid = GlobalId(*parts)
+    if expect is not None and gid.type_name != expect:
+        raise InvalidId(f"{value!r} is the id of a {gid.type_name}, not of a {expect}")
+    return gid
+
+
+@dataclass(frozen=True)
+class Cursor:
+    source: str
+    offset: int
+    fingerprint: str
+
+    def encode(self) -> str:
+        return _b64(f"c1|{self.source}|{self.offset}|{self.fingerprint}")
+
+
+def decode_cursor(value: str, fingerprint: str) -> Cursor:
+    """Decode an `after` cursor issued for the list whose query has `fingerprint`."""
+    text = _unb64(value)
+    parts = text.split("|") if text is not None else []
+    if len(parts) != 4 or parts[0] != "c1" or not parts[2].isdigit():
+        raise InvalidCursor(f"{value!r} is not a valid cursor")
+    if parts[3] != fingerprint:
+        raise InvalidCursor(
+            f"cursor {value!r} belongs to a different list or filter; "
+            "page with the same arguments that produced it"
+        )
+    return Cursor(parts[1], int(parts[2]), parts[3])
+
+
+def fingerprint(*parts: object) -> str:
+    """A short, stable digest of what defines a list (its resource and filter)."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _unb64(value: str) -> str | None:
+    if not value or len(value) > 1024:
+        return None
+    try:
+        return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        return None

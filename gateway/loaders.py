@@ -1,0 +1,99 @@
+"""Per-request DataLoaders: within one request no upstream record is fetched twice.
+
+One `Loaders` per request (made in the request context, never at module level: a module-level
+loader would be a cache shared across callers). Keys are remote ids within one source;
+batches fan out through the adapter's bounded concurrent reads. Records that arrive in list
+pages are primed into the by-id loaders, so a later lookup of the same record is free.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+from aiodataloader import DataLoader
+
+from gateway.adapters import Adapter, Page
+from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
+from gateway.errors import UpstreamError
+
+T = TypeVar("T")
+
+
+class _Loader(DataLoader[Any, T], Generic[T]):
+    """An aiodataloader DataLoader over a batch function returning values or errors."""
+
+    def __init__(
+        self, batch: Callable[[Sequence[Any]], Awaitable[Sequence[T | Exception]]]
+    ) -> None:
+        super().__init__()
+        self._batch = batch
+
+    async def batch_load_fn(self, keys: list[Any]) -> list[T]:
+        # aiodataloader rejects the load of each key whose result is an Exception
+        return list(await self._batch(keys))  # type: ignore[arg-type]
+
+
+class SourceLoaders:
+    """The loaders of one source, for one request."""
+
+    def __init__(self, adapter: Adapter) -> None:
+        self.adapter = adapter
+        self.invoice: _Loader[Invoice] = _Loader(adapter.get_invoices)
+        self.customer: _Loader[Customer] = _Loader(adapter.get_customers)
+        self.vendor: _Loader[Vendor] = _Loader(adapter.get_vendors)
+        self.payment: _Loader[Payment] = _Loader(adapter.get_payments)
+        self.invoice_payments: _Loader[Sequence[Payment]] = _Loader(self._payments_of)
+        self.page: _Loader[Page[Any]] = _Loader(self._pages)
+
+    async def _payments_of(self, invoice_ids: Sequence[str]) -> list[Sequence[Payment]]:
+        by_invoice: Mapping[str, Sequence[Payment]] = await self.adapter.payments_for_invoices(
+            invoice_ids
+        )
+        payments = [by_invoice.get(invoice_id, ()) for invoice_id in invoice_ids]
+        for group in payments:
+            for payment in group:
+                self.payment.prime(payment.remote_id, payment)
+        return payments
+
+    async def _pages(self, keys: Sequence[tuple[str, Hashable, int]]) -> list[Any]:
+        return list(await asyncio.gather(*(self._page(key) for key in keys)))
+
+    async def _page(self, key: tuple[str, Hashable, int]) -> Page[Any] | UpstreamError:
+        resource, query, page = key
+        adapter = self.adapter
+        try:
+            if resource == "invoices":
+                assert isinstance(query, InvoiceQuery)
+                result: Page[Any] = await adapter.list_invoices(query, page)
+            elif resource == "customers":
+                result = await adapter.list_customers(page)
+            elif resource == "vendors":
+                result = await adapter.list_vendors(page)
+            else:
+                result = await adapter.list_payments(page)
+        except UpstreamError as exc:
+            return exc
+        primers: dict[str, _Loader[Any]] = {
+            "invoices": self.invoice, "customers": self.customer,
+            "vendors": self.vendor, "payments": self.payment,
+        }
+        primer = primers[resource]
+        for item in result.items:
+            primer.prime(item.remote_id, item)
+        return result
+
+
+class Loaders:
+    """All loaders of one request, by source name."""
+
+    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
+        self._adapters = adapters
+        self._by_source: dict[str, SourceLoaders] = {}
+
+    def source(self, name: str) -> SourceLoaders:
+        loaders = self._by_source.get(name)
+        if loaders is None:
+            loaders = self._by_source[name] = SourceLoaders(self._adapters[name])
+        return loaders

@@ -1,0 +1,144 @@
+"""Cursor paging across sources.
+
+The unified list is every listable source in configuration order, each in its adapter's
+stable order. A cursor is the position just after a record in its source's (pushed-down)
+upstream list, so paging to the end yields every matching record exactly once, even when
+the gateway filters part of the query itself. Pages are read through the per-request page
+loader (and the process-wide read cache), aligned to the adapter's fixed page size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.adapters import Adapter, Page
+from gateway.domain import InvoiceQuery
+from gateway.errors import UpstreamError
+from gateway.ids import Cursor, InvalidCursor, decode_cursor, fingerprint
+from gateway.loaders import Loaders
+
+DEFAULT_FIRST = 50
+MAX_FIRST = 500
+
+
+class InvalidPaging(ValueError):
+    """`first` outside the allowed range."""
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What defines one unified list: the resource, the sources in order, the filter."""
+
+    resource: str
+    sources: tuple[str, ...]
+    query: InvoiceQuery | None = None
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.resource, self.sources, canonical(self.query))
+
+
+def canonical(query: InvoiceQuery | None) -> str:
+    """A stable text form of a filter (sets sorted), independent of hash seeds."""
+    if query is None:
+        return ""
+    statuses = sorted(s.value for s in query.statuses) if query.statuses is not None else None
+    return repr((statuses, query.type and query.type.value, str(query.issued_from),
+                 str(query.issued_to), query.customer_id, query.vendor_id))
+
+
+@dataclass
+class Slice:
+    """One page of a unified list: (record, cursor) pairs plus what failed on the way."""
+
+    edges: list[tuple[Any, str]]
+    has_next: bool
+    errors: list[UpstreamError] = field(default_factory=list)
+
+
+async def read_slice(
+    loaders: Loaders,
+    adapters: Mapping[str, Adapter],
+    request: ListRequest,
+    first: int | None,
+    after: str | None,
+) -> Slice:
+    """Up to `first` records after the cursor `after`, across the request's sources."""
+    limit = DEFAULT_FIRST if first is None else first
+    if not 0 <= limit <= MAX_FIRST:
+        raise InvalidPaging(f"'first' must be between 0 and {MAX_FIRST}, got {limit}")
+    start_index, start_offset = 0, 0
+    if after is not None:
+        cursor = decode_cursor(after, request.fingerprint)
+        if cursor.source not in request.sources:
+            raise InvalidCursor(f"cursor {after!r} names a source that is not in this list")
+        start_index, start_offset = request.sources.index(cursor.source), cursor.offset
+    found: list[tuple[Any, str]] = []
+    errors: list[UpstreamError] = []
+    want = limit + 1  # one more than asked, to know whether a next page exists
+    for index in range(start_index, len(request.sources)):
+        if len(found) >= want:
+            break
+        name = request.sources[index]
+        offset = start_offset if index == start_index else 0
+        try:
+            await _scan(loaders, adapters[name], request, name, offset, want, found)
+        except UpstreamError as exc:
+            errors.append(exc)
+    return Slice(found[:limit], len(found) > limit, errors)
+
+
+async def _scan(
+    loaders: Loaders,
+    adapter: Adapter,
+    request: ListRequest,
+    name: str,
+    offset: int,
+    want: int,
+    found: list[tuple[Any, str]],
+) -> None:
+    size = adapter.page_size
+    query = request.query
+    fp = request.fingerprint
+    page_loader = loaders.source(name).page
+    while len(found) < want:
+        number = offset // size
+        page: Page[Any] = await page_loader.load((request.resource, query, number))
+        base = number * size
+        for position in range(offset - base, len(page.items)):
+            record = page.items[position]
+            if query is None or query.matches(record):
+                found.append((record, Cursor(name, base + position + 1, fp).encode()))
+                if len(found) >= want:
+                    return
+        if not page.has_more or not page.items:
+            return
+        offset = base + size
+
+
+async def total_count(loaders: Loaders, request: ListRequest) -> int | None:
+    """The number of records in the whole list, or None where a source cannot say."""
+    total = 0
+    for name in request.sources:
+        try:
+            page: Page[Any] = await loaders.source(name).page.load(
+                (request.resource, request.query, 0)
+            )
+        except UpstreamError:
+            return None
+        if page.total is None:
+            return None
+        total += page.total
+    return total
+
+
+def listing_sources(
+    adapters: Mapping[str, Adapter], capability: str, wanted: Sequence[str] | None = None
+) -> tuple[str, ...]:
+    """The sources, in configuration order, that can list a resource (and were asked for)."""
+    names = [name for name, adapter in adapters.items() if capability in adapter.capabilities]
+    if wanted is None:
+        return tuple(names)
+    return tuple(name for name in names if name in set(wanted))

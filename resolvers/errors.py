@@ -1,0 +1,84 @@
+"""Translating errors into GraphQL errors, once, for the whole response.
+
+Resolvers raise domain exceptions; this extension turns them into GraphQL errors with
+`extensions`: upstream failures carry `code`, `source` and `status` (the contract), bad input
+carries `code: BAD_USER_INPUT`, and anything unexpected is masked ("Internal error") so
+that no stack trace or internal detail reaches a client. It also adds the partial errors
+that resolvers collected in the context (a source that failed inside a list).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from gateway.errors import GatewayError, UpstreamError
+from gateway.ids import InvalidCursor, InvalidId
+from gateway.paging import InvalidPaging
+from resolvers.context import UnknownSource
+
+logger = logging.getLogger("invoice_gateway.errors")
+
+
+
+class BadInput(GatewayError):
+    """A query argument that cannot be served as given; the message says why."""
+
+
+BAD_INPUT = (InvalidId, InvalidCursor, InvalidPaging, UnknownSource, BadInput)
+
+
+def upstream_extensions(exc: UpstreamError) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": exc.code, "source": exc.source}
+    if exc.status is not None:
+        extensions["status"] = exc.status
+    if exc.field_errors:
+        extensions["fields"] = exc.field_errors
+    if exc.retry_after is not None:
+        extensions["retryAfter"] = exc.retry_after
+    return extensions
+
+
+def partial_error(exc: UpstreamError, path: list[str | int]) -> GraphQLError:
+    """A GraphQL error for one source's failure inside a field that still has data."""
+    return GraphQLError(str(exc), path=path, extensions=upstream_extensions(exc))
+
+
+def translate(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        if error.extensions and "code" in error.extensions:
+            return error
+        code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in error.message else (
+            "GRAPHQL_VALIDATION_FAILED"
+        )
+        return _copy(error, error.message, {**(error.extensions or {}), "code": code})
+    if isinstance(original, UpstreamError):
+        return _copy(error, str(original), upstream_extensions(original))
+    if isinstance(original, BAD_INPUT):
+        return _copy(error, str(original).strip("'\""), {"code": "BAD_USER_INPUT"})
+    logger.error("unexpected error at %s", error.path, exc_info=original)
+    return _copy(error, "Internal error; it has been logged.", {"code": "INTERNAL_SERVER_ERROR"})
+
+
+def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(
+        message, nodes=error.nodes, source=error.source, positions=error.positions,
+        path=error.path, extensions=extensions,
+    )
+
+
+class ErrorTranslation(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None:
+            return
+        context = self.execution_context.context
+        partial: list[GraphQLError] = list(getattr(context, "partial_errors", ()))
+        errors = [translate(error) for error in (result.errors or [])] + partial
+        result.errors = errors or None

@@ -1,0 +1,223 @@
+"""The root Query: lists, lookups by id, `node`, `nodes` and `sources`."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated
+
+import strawberry
+
+from gateway import domain
+from gateway.adapters import Capability
+from gateway.domain import InvoiceQuery
+from gateway.errors import UpstreamError
+from gateway.ids import GlobalId, decode_id
+from gateway.paging import ListRequest, listing_sources
+from resolvers.errors import BadInput, partial_error
+from resolvers.lists import (
+    customer_connection,
+    invoice_connection,
+    payment_connection,
+    vendor_connection,
+)
+from resolvers.types import (
+    Connection,
+    Customer,
+    Info,
+    Invoice,
+    Node,
+    Payment,
+    Source,
+    Vendor,
+)
+
+
+@strawberry.input(description="Filters for `invoices`; all given filters must match.")
+class InvoiceFilter:
+    sources: list[str] | None = strawberry.field(
+        default=None, description="Only these sources (by configured name)."
+    )
+    status: list[domain.InvoiceStatus] | None = strawberry.field(
+        default=None, description="Only invoices with one of these unified statuses."
+    )
+    type: domain.InvoiceType | None = strawberry.field(
+        default=None, description="Only receivables or only payables."
+    )
+    issued_from: date | None = strawberry.field(
+        default=None, description="Issued on or after this date."
+    )
+    issued_to: date | None = strawberry.field(
+        default=None, description="Issued on or before this date."
+    )
+    customer_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only invoices of this customer (global id)."
+    )
+    vendor_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only invoices of this vendor (global id)."
+    )
+
+
+def _invoice_request(info: Info, where: InvoiceFilter | None) -> ListRequest:
+    where = where or InvoiceFilter()
+    adapters = info.context.adapters
+    for name in where.sources or ():
+        info.context.adapter(name)  # an unknown name is bad input, not an empty list
+    sources = listing_sources(adapters, Capability.LIST_INVOICES, where.sources)
+    if where.issued_from and where.issued_to and where.issued_from > where.issued_to:
+        raise BadInput("filter.issuedFrom is after filter.issuedTo")
+    customer = decode_id(where.customer_id, "Customer") if where.customer_id else None
+    vendor = decode_id(where.vendor_id, "Vendor") if where.vendor_id else None
+    for party in (customer, vendor):
+        if party is not None:
+            sources = tuple(name for name in sources if name == party.source)
+    query = InvoiceQuery(
+        statuses=frozenset(where.status) if where.status is not None else None,
+        type=where.type,
+        issued_from=where.issued_from,
+        issued_to=where.issued_to,
+        customer_id=customer.remote_id if customer else None,
+        vendor_id=vendor.remote_id if vendor else None,
+    )
+    return ListRequest("invoices", sources, query)
+
+
+def _list_request(info: Info, resource: str, capability: Capability,
+                  sources: list[str] | None) -> ListRequest:
+    for name in sources or ():
+        info.context.adapter(name)
+    return ListRequest(resource, listing_sources(info.context.adapters, capability, sources))
+
+
+async def _load(info: Info, gid: GlobalId) -> Node:
+    adapter = info.context.adapter(gid.source)
+    loaders = info.context.loaders.source(adapter.name)
+    if gid.type_name == "Invoice":
+        return Invoice.of(await loaders.invoice.load(gid.remote_id))
+    if gid.type_name == "Customer":
+        return Customer.of(await loaders.customer.load(gid.remote_id))
+    if gid.type_name == "Vendor":
+        return Vendor.of(await loaders.vendor.load(gid.remote_id))
+    return Payment.of(await loaders.payment.load(gid.remote_id))
+
+
+First = Annotated[
+    int | None, strawberry.argument(description="How many records to return (0-500, default 50).")
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(description="Return the records after this cursor (an `endCursor`)."),
+]
+
+
+@strawberry.type(description="Read the unified invoice data of every configured source.")
+class Query:
+    @strawberry.field(description="Invoices of every source that can list them, in source "
+                      "order and each source's stable order; page with `first` / `after`.")
+    async def invoices(
+        self,
+        info: Info,
+        filter: InvoiceFilter | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[Invoice]:
+        return await invoice_connection(info, _invoice_request(info, filter), first, after)
+
+    @strawberry.field(description="One invoice: by global `id`, or by `source` and the "
+                      "upstream's own `remoteId`. Null (with an error) when not found.")
+    async def invoice(
+        self,
+        info: Info,
+        id: strawberry.ID | None = None,
+        source: str | None = None,
+        remote_id: str | None = None,
+    ) -> Invoice | None:
+        if id is not None and (source is not None or remote_id is not None):
+            raise BadInput("give either 'id' or 'source' and 'remoteId', not both")
+        if id is not None:
+            gid = decode_id(id, "Invoice")
+        elif source is not None and remote_id:
+            gid = GlobalId("Invoice", source, remote_id)
+        else:
+            raise BadInput("give either 'id' or both 'source' and 'remoteId'")
+        node = await _load(info, gid)
+        assert isinstance(node, Invoice)
+        return node
+
+    @strawberry.field(description="Customers of every source that can list them.")
+    async def customers(
+        self,
+        info: Info,
+        sources: list[str] | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[Customer]:
+        request = _list_request(info, "customers", Capability.LIST_CUSTOMERS, sources)
+        return await customer_connection(info, request, first, after)
+
+    @strawberry.field(description="One customer by global id.")
+    async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
+        node = await _load(info, decode_id(id, "Customer"))
+        assert isinstance(node, Customer)
+        return node
+
+    @strawberry.field(description="Vendors of every source that can list them.")
+    async def vendors(
+        self,
+        info: Info,
+        sources: list[str] | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[Vendor]:
+        request = _list_request(info, "vendors", Capability.LIST_VENDORS, sources)
+        return await vendor_connection(info, request, first, after)
+
+    @strawberry.field(description="One vendor by global id.")
+    async def vendor(self, info: Info, id: strawberry.ID) -> Vendor | None:
+        node = await _load(info, decode_id(id, "Vendor"))
+        assert isinstance(node, Vendor)
+        return node
+
+    @strawberry.field(description="Payments of every source that can list them.")
+    async def payments(
+        self,
+        info: Info,
+        sources: list[str] | None = None,
+        first: First = None,
+        after: After = None,
+    ) -> Connection[Payment]:
+        request = _list_request(info, "payments", Capability.LIST_PAYMENTS, sources)
+        return await payment_connection(info, request, first, after)
+
+    @strawberry.field(description="One payment by global id.")
+    async def payment(self, info: Info, id: strawberry.ID) -> Payment | None:
+        node = await _load(info, decode_id(id, "Payment"))
+        assert isinstance(node, Payment)
+        return node
+
+    @strawberry.field(description="Any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _load(info, decode_id(id))
+
+    @strawberry.field(description="Many objects by global id, in the order given; an id that "
+                      "cannot be resolved gives null at its place and an error.")
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        import asyncio
+
+        path = info.path.as_list()
+
+        async def one(index: int, value: str) -> Node | None:
+            try:
+                return await _load(info, decode_id(value))
+            except UpstreamError as exc:
+                info.context.partial_errors.append(partial_error(exc, [*path, index]))
+                return None
+
+        return list(await asyncio.gather(*(one(i, value) for i, value in enumerate(ids))))
+
+    @strawberry.field(description="The configured sources and what each can do.")
+    def sources(self, info: Info) -> list[Source]:
+        return [
+            Source(name=name, kind=adapter.kind,
+                   capabilities=sorted(str(c) for c in adapter.capabilities))
+            for name, adapter in info.context.adapters.items()
+        ]
