@@ -60,7 +60,7 @@ def translate(error: GraphQLError) -> GraphQLError:
     if isinstance(original, UpstreamError):
         return _copy(error, str(original), upstream_extensions(original))
     if isinstance(original, BAD_INPUT):
-        return _copy(error, str(original).strip("'\""), {"code": "BAD_USER_INPUT"})
+        return _copy(error, str(original), {"code": "BAD_USER_INPUT"})
     logger.error("unexpected error at %s", error.path, exc_info=original)
     return _copy(error, "Internal error; it has been logged.", {"code": "INTERNAL_SERVER_ERROR"})
 

@@ -116,7 +116,9 @@ class Query:
     async def invoices(
         self,
         info: Info,
-        filter: InvoiceFilter | None = None,
+        filter: Annotated[
+            InvoiceFilter | None, strawberry.argument(description="Which invoices to return.")
+        ] = None,
         first: First = None,
         after: After = None,
     ) -> Connection[Invoice]:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
-from typing import Any
 
 import strawberry
+from strawberry.types.scalar import ScalarDefinition
 
 
 def _parse_decimal(value: object) -> Decimal:
@@ -33,21 +33,20 @@ def _parse_date(value: object) -> date:
 
 
 DecimalScalar = strawberry.scalar(
-    Decimal, name="Decimal",
+    name="Decimal",
     description='An exact decimal number as a string, e.g. "1500.00" (money carries its '
     "currency's minor digits).",
     serialize=str, parse_value=_parse_decimal,
 )
 DateScalar = strawberry.scalar(
-    date, name="Date", description="A calendar date, YYYY-MM-DD.",
+    name="Date", description="A calendar date, YYYY-MM-DD.",
     serialize=date.isoformat, parse_value=_parse_date,
 )
 DateTimeScalar = strawberry.scalar(
-    datetime, name="DateTime", description="An instant in ISO 8601, in UTC (suffix Z).",
+    name="DateTime", description="An instant in ISO 8601, in UTC (suffix Z).",
     serialize=_serialize_datetime, parse_value=_parse_datetime,
 )
 
-# strawberry.scalar(cls, ...) is typed as returning `cls`; at runtime it is a scalar wrapper
-SCALAR_OVERRIDES: dict[object, Any] = {
+SCALAR_MAP: dict[object, ScalarDefinition] = {
     Decimal: DecimalScalar, date: DateScalar, datetime: DateTimeScalar,
 }

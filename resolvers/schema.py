@@ -7,11 +7,12 @@ from typing import Any
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers.errors import ErrorTranslation
 from resolvers.queries import Query
-from resolvers.scalars import SCALAR_OVERRIDES
+from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
 
@@ -28,7 +29,7 @@ def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         types=[Invoice, Customer, Vendor, Payment],
-        scalar_overrides=SCALAR_OVERRIDES,
+        config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=50),

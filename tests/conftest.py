@@ -66,3 +66,66 @@ async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFacto
     yield factory
     for adapter in made:
         await adapter.client.aclose()
+
+
+class GatewayClient:
+    """The gateway app, through its ASGI interface, with its lifespan running."""
+
+    def __init__(self, http: httpx.AsyncClient) -> None:
+        self.http = http
+
+    async def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": text, "variables": variables})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The `data` of a query that must succeed without any error."""
+        body = await self.query(text, variables)
+        assert not body.get("errors"), body.get("errors")
+        data: dict[str, Any] = body["data"]
+        return data
+
+
+GatewayFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
+    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators."""
+    from contextlib import AsyncExitStack
+
+    from gateway.app import create_app, demo_config
+
+    async with AsyncExitStack() as stack:
+
+        async def factory(**overrides: Any) -> GatewayClient:
+            overrides.setdefault("cache_ttl", 0)
+            app = create_app(demo_config(simulators, **overrides))
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            http = await stack.enter_async_context(
+                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+            )
+            return GatewayClient(http)
+
+        yield factory
+
+
+@pytest.fixture
+async def gateway(make_gateway: GatewayFactory) -> GatewayClient:
+    client: GatewayClient = await make_gateway()
+    return client
+
+
+def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
+    """Each simulator's request counts per route, read over HTTP."""
+    return {
+        kind: sim_control(running, "GET", "/_sim/requests")["routes"]
+        for kind, running in simulators.running.items()
+    }
+
+
+def zero_counts(simulators: SimulatorGroup) -> None:
+    for running in simulators.running.values():
+        sim_control(running, "DELETE", "/_sim/requests")

@@ -1,0 +1,268 @@
+"""Cloud Billing: receivable invoices and customers of one workspace (tenant).
+
+Wire contract: `/work/shared/upstreams/cloudbilling.md` (seed 004). Every request carries
+the Supabase JWT and `x-tenant-slug`. Lists are read with `limit=100&offset=N*100`, in the
+upstream's order (Assumed: `created_at` ascending, then `id`), so gateway page N is
+upstream offset N*100 exactly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+from urllib.parse import quote
+
+from gateway.adapters.base import Adapter, Capability, Page, read_all_pages
+from gateway.config import SourceConfig
+from gateway.domain import (
+    Customer,
+    Invoice,
+    InvoiceQuery,
+    InvoiceStatus,
+    InvoiceType,
+    LineItem,
+    Money,
+)
+from gateway.errors import ConfigError, UpstreamBadResponse, UpstreamError, UpstreamNotFound
+
+JSON = dict[str, Any]
+
+STATUSES: dict[str, InvoiceStatus] = {
+    "draft": InvoiceStatus.DRAFT,
+    "issued": InvoiceStatus.OPEN,
+    "paid": InvoiceStatus.PAID,
+    "void": InvoiceStatus.VOID,
+}
+WIRE_STATUSES: dict[InvoiceStatus, str] = {unified: raw for raw, unified in STATUSES.items()}
+CENT = Decimal("0.01")
+# Above this many ids, reading the customer list (100 per request) beats single GETs.
+LIST_READ_THRESHOLD = 3
+
+
+class CloudBillingAdapter(Adapter):
+    """Invoices and customers of the configured tenant, each list in the upstream's order:
+    `created_at` ascending, then `id`."""
+
+    kind = "cloudbilling"
+    capabilities = frozenset(
+        {
+            Capability.LIST_INVOICES,
+            Capability.GET_INVOICE,
+            Capability.LIST_CUSTOMERS,
+            Capability.GET_CUSTOMER,
+        }
+    )
+    page_size = 100
+
+    @classmethod
+    def headers(cls, config: SourceConfig) -> dict[str, str]:
+        if not config.tenant_slug:
+            raise ConfigError(f"source {config.name!r}: key 'tenant_slug': required")
+        return {**super().headers(config), "x-tenant-slug": config.tenant_slug}
+
+    # --- invoices -------------------------------------------------------------------
+    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+        params: list[tuple[str, str | int]] = [
+            ("limit", self.page_size),
+            ("offset", page * self.page_size),
+        ]
+        if query.type is InvoiceType.PAYABLE or query.vendor_id is not None:
+            return Page([], 0, False)  # every Cloud Billing invoice is a receivable
+        statuses = query.statuses
+        if statuses is not None and InvoiceStatus.UNKNOWN not in statuses:
+            # SUBMITTED and PARTIALLY_PAID have no Cloud Billing counterpart: never match.
+            wire = sorted(WIRE_STATUSES[s] for s in statuses if s in WIRE_STATUSES)
+            if not wire:
+                return Page([], 0, False)
+            params += [("status", word) for word in wire]
+        # An UNKNOWN status in the query is left to the gateway: only an undocumented
+        # upstream word maps to it, and no `status` value selects those.
+        exact = (
+            query.issued_from is None
+            and query.issued_to is None
+            and query.customer_id is None
+            and (statuses is None or InvoiceStatus.UNKNOWN not in statuses)
+        )
+        body = await self.client.get_json("/invoices", params)
+        records, total, has_more = self._page_of(body, "GET /invoices", page)
+        items = [self._invoice(record) for record in records]
+        return Page(items, total if exact else None, has_more)
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        body = await self.client.get_json(f"/invoices/{quote(remote_id, safe='')}")
+        return self._invoice(self._single(body, "GET /invoices/{id}"))
+
+    # --- customers ------------------------------------------------------------------
+    async def list_customers(self, page: int) -> Page[Customer]:
+        params = [("limit", self.page_size), ("offset", page * self.page_size)]
+        body = await self.client.get_json("/customers", params)
+        records, total, has_more = self._page_of(body, "GET /customers", page)
+        return Page([self._customer(record) for record in records], total, has_more)
+
+    async def get_customer(self, remote_id: str) -> Customer:
+        body = await self.client.get_json(f"/customers/{quote(remote_id, safe='')}")
+        return self._customer(self._single(body, "GET /customers/{id}"))
+
+    async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
+        """Single GETs for a few ids; past `LIST_READ_THRESHOLD` distinct ids, the whole
+        customer list (one request per 100 customers) is cheaper."""
+        if len(set(remote_ids)) <= LIST_READ_THRESHOLD:
+            return await super().get_customers(remote_ids)
+        by_id = {
+            customer.remote_id: customer for customer in await read_all_pages(self.list_customers)
+        }
+        return [
+            by_id.get(remote_id)
+            or UpstreamNotFound(self.name, f"customer {remote_id} not found", status=404)
+            for remote_id in remote_ids
+        ]
+
+    # --- health ---------------------------------------------------------------------
+    async def check(self) -> None:
+        await self.client.get_json("/customers", {"limit": 1})
+
+    # --- normalization --------------------------------------------------------------
+    def _bad(self, message: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(self.name, message)
+
+    def _page_of(self, body: Any, where: str, page: int) -> tuple[list[JSON], int | None, bool]:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._bad(f"{where}: reply has no 'data' array")
+        records = body["data"]
+        if not all(isinstance(record, dict) for record in records):
+            raise self._bad(f"{where}: 'data' holds a non-object")
+        meta = body.get("meta")
+        total = meta.get("total") if isinstance(meta, dict) else None
+        if not isinstance(total, int) or isinstance(total, bool):
+            # `meta.total` is Assumed, not documented: without it, a full page means more.
+            return records, None, len(records) == self.page_size
+        return records, total, (page + 1) * self.page_size < total
+
+    def _single(self, body: Any, where: str) -> JSON:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise self._bad(f"{where}: reply has no 'data' object")
+        data: JSON = body["data"]
+        return data
+
+    def _invoice(self, record: JSON) -> Invoice:
+        remote_id = _str(self, record, "id", "invoice")
+        where = f"invoice {remote_id}"
+        currency = _str(self, record, "currency", where).upper()
+        status_raw = _str(self, record, "status", where)
+        status = STATUSES.get(status_raw, InvoiceStatus.UNKNOWN)
+        total = self._money(record, "total", currency, where)
+        snapshot = record.get("customer")
+        lines = record.get("lines")
+        if not isinstance(lines, list):
+            raise self._bad(f"{where}: field 'lines' must be an array")
+        if snapshot is not None and not isinstance(snapshot, dict):
+            raise self._bad(f"{where}: field 'customer' must be an object")
+        return Invoice(
+            source=self.name,
+            remote_id=remote_id,
+            type=InvoiceType.RECEIVABLE,
+            number=_opt_str(self, record, "number", where),
+            status=status,
+            status_raw=status_raw,
+            currency=currency,
+            issue_date=_date(self, record, "issue_date", where),
+            due_date=_date(self, record, "due_date", where),
+            subtotal=self._money(record, "subtotal", currency, where),
+            tax_total=self._money(record, "tax_total", currency, where),
+            total=total,
+            # Contract table: nothing is due on a paid or void invoice, else the total
+            # (Cloud Billing has no partial payments).
+            amount_due=Money.of(0, currency) if status_raw in ("paid", "void") else total,
+            customer_id=_opt_str(self, record, "customer_id", where),
+            customer_snapshot=self._customer(snapshot) if snapshot is not None else None,
+            line_items=tuple(self._line(line, currency, where) for line in lines),
+            version=_opt_str(self, record, "updated_at", where),
+            created_at=_datetime(self, record, "created_at", where),
+            updated_at=_datetime(self, record, "updated_at", where),
+            remote_data=record,
+        )
+
+    def _line(self, line: Any, currency: str, where: str) -> LineItem:
+        if not isinstance(line, dict):
+            raise self._bad(f"{where}: 'lines' holds a non-object")
+        quantity = _decimal(self, line, "quantity", where)
+        unit_price = _decimal(self, line, "unit_price", where)
+        line_total = self._money(line, "line_total", currency, where)
+        # line_total is rounded once over net and tax together (contract formula), so the
+        # line's tax is what remains after the rounded net: it can differ by a cent from
+        # round2(net x rate) and from the line's share of the invoice's tax_total.
+        net = (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
+        return LineItem(
+            id=_opt_str(self, line, "id", where),
+            description=_opt_str(self, line, "description", where),
+            quantity=quantity,
+            unit_price=Money.of(unit_price, currency),
+            tax_rate=_decimal(self, line, "tax_rate", where),
+            tax_amount=Money.of(line_total.amount - net, currency),
+            total=line_total,
+        )
+
+    def _money(self, record: JSON, key: str, currency: str, where: str) -> Money:
+        return Money.of(_decimal(self, record, key, where), currency)
+
+    def _customer(self, record: JSON) -> Customer:
+        remote_id = _str(self, record, "id", "customer")
+        where = f"customer {remote_id}"
+        return Customer(
+            source=self.name,
+            remote_id=remote_id,
+            name=_opt_str(self, record, "name", where),
+            email=_opt_str(self, record, "email", where),
+            remote_data=record,
+        )
+
+
+def _decimal(adapter: Adapter, record: JSON, key: str, where: str) -> Decimal:
+    value = record.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UpstreamBadResponse(adapter.name, f"{where}: field {key!r} must be a number")
+    # Amounts are JSON decimal numbers (49.99) that json.loads made floats. str() of a
+    # float is the shortest repr that round-trips, i.e. the digits the upstream wrote,
+    # so Decimal(str(x)) recovers 49.99 exactly where Decimal(x) would give 49.9899999...
+    return Decimal(str(value))
+
+
+def _str(adapter: Adapter, record: JSON, key: str, where: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str) or not value:
+        raise UpstreamBadResponse(adapter.name, f"{where}: field {key!r} must be a string")
+    return value
+
+
+def _opt_str(adapter: Adapter, record: JSON, key: str, where: str) -> str | None:
+    value = record.get(key)
+    if value is not None and not isinstance(value, str):
+        raise UpstreamBadResponse(adapter.name, f"{where}: field {key!r} must be a string")
+    return value
+
+
+def _date(adapter: Adapter, record: JSON, key: str, where: str) -> date | None:
+    value = _opt_str(adapter, record, key, where)
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise UpstreamBadResponse(
+            adapter.name, f"{where}: field {key!r} is not a date YYYY-MM-DD"
+        ) from None
+
+
+def _datetime(adapter: Adapter, record: JSON, key: str, where: str) -> datetime | None:
+    value = _opt_str(adapter, record, key, where)
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise UpstreamBadResponse(
+            adapter.name, f"{where}: field {key!r} is not a timestamp with a time zone"
+        )
+    return moment.astimezone(UTC)

@@ -1,0 +1,395 @@
+"""Invoicematic: receivable invoices, customers and payments (a Crater-style Laravel API).
+
+Wire contract: `/work/shared/upstreams/invoicematic.md` (seed 003). Money is integer cents;
+the currency comes from `currency_id`. Lists are read with `limit=100&page=N+1` and an
+explicit `orderByField=id&orderBy=asc` (ids are unique, so the order is total and page
+boundaries never move), instead of the upstream's default newest-created-first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeGuard
+
+from gateway.adapters.base import Adapter, Capability, Page
+from gateway.config import SourceConfig
+from gateway.domain import (
+    Address,
+    Customer,
+    Invoice,
+    InvoiceQuery,
+    InvoiceStatus,
+    InvoiceType,
+    LineItem,
+    Money,
+    Payment,
+)
+from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound
+from gateway.http import SourceClient
+
+JSON = dict[str, Any]
+Params = list[tuple[str, str | int]]
+
+# Assumed in upstreams/invoicematic.md; a source's `currency_ids` adds to or overrides it.
+DEFAULT_CURRENCIES: dict[int, str] = {1: "USD", 2: "GBP", 3: "EUR"}
+# Crater's countries table ids (seed 003 uses 231 for the US) for the countries we map;
+# any other id leaves the address's country empty rather than guessing.
+COUNTRIES: dict[int, str] = {231: "US", 230: "GB", 82: "DE", 105: "IE", 75: "FR", 38: "CA"}
+ORDER: Params = [("orderByField", "id"), ("orderBy", "asc")]
+# Above this many distinct ids, one `limit=all` list read beats single GETs.
+LIST_READ_THRESHOLD = 3
+# Unified statuses a single `status` value narrows to without losing any match: every
+# unified DRAFT has status DRAFT, every PARTIALLY_PAID has paid_status PARTIALLY_PAID,
+# every OPEN has paid_status UNPAID. Each is a superset (e.g. a DRAFT invoice with
+# paid_status PAID is PAID), so the gateway re-filters and the total is not reported.
+STATUS_NARROWING: dict[InvoiceStatus, str] = {
+    InvoiceStatus.DRAFT: "DRAFT",
+    InvoiceStatus.PARTIALLY_PAID: "PARTIALLY_PAID",
+    InvoiceStatus.OPEN: "UNPAID",
+}
+NEVER = frozenset({InvoiceStatus.SUBMITTED, InvoiceStatus.VOID})  # no Invoicematic word
+
+
+class InvoicematicAdapter(Adapter):
+    """Invoices, customers and payments, every list in ascending `id` order."""
+
+    kind = "invoicematic"
+    capabilities = frozenset(
+        {
+            Capability.LIST_INVOICES,
+            Capability.GET_INVOICE,
+            Capability.LIST_CUSTOMERS,
+            Capability.GET_CUSTOMER,
+            Capability.LIST_PAYMENTS,
+            Capability.GET_PAYMENT,
+        }
+    )
+    page_size = 100
+
+    def __init__(self, config: SourceConfig, client: SourceClient) -> None:
+        super().__init__(config, client)
+        self.currencies = {**DEFAULT_CURRENCIES, **(config.currency_ids or {})}
+
+    # --- invoices -------------------------------------------------------------------
+    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+        if query.type is InvoiceType.PAYABLE or query.vendor_id is not None:
+            return Page([], 0, False)  # receivables only, no vendors
+        params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
+        exact = True
+        if query.customer_id is not None:
+            if not query.customer_id.isdigit():
+                return Page([], 0, False)  # customer ids are integers
+            params.append(("customer_id", query.customer_id))
+        if query.issued_from is not None and query.issued_to is not None:
+            params += [
+                ("from_date", query.issued_from.isoformat()),
+                ("to_date", query.issued_to.isoformat()),
+            ]
+        elif query.issued_from is not None or query.issued_to is not None:
+            exact = False  # the API filters dates only when given both ends
+        if query.statuses is not None:
+            wanted = query.statuses - NEVER
+            if not wanted:
+                return Page([], 0, False)
+            exact = False
+            if len(wanted) == 1 and next(iter(wanted)) in STATUS_NARROWING:
+                params.append(("status", STATUS_NARROWING[next(iter(wanted))]))
+        body = await self.client.get_json("/api/invoices", params)
+        records, total, has_more = self._page_of(body, "GET /api/invoices", page)
+        return Page([self._invoice(r) for r in records], total if exact else None, has_more)
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        path = self._member_path("invoices", remote_id)
+        return self._invoice(self._single(await self.client.get_json(path), path))
+
+    # --- customers ------------------------------------------------------------------
+    async def list_customers(self, page: int) -> Page[Customer]:
+        params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
+        body = await self.client.get_json("/api/customers", params)
+        records, total, has_more = self._page_of(body, "GET /api/customers", page)
+        return Page([self._customer(r) for r in records], total, has_more)
+
+    async def get_customer(self, remote_id: str) -> Customer:
+        path = self._member_path("customers", remote_id)
+        return self._customer(self._single(await self.client.get_json(path), path))
+
+    async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
+        """Single GETs for a few ids; more than `LIST_READ_THRESHOLD` read the whole list
+        in one `limit=all` request."""
+        if len(set(remote_ids)) <= LIST_READ_THRESHOLD:
+            return await super().get_customers(remote_ids)
+        found = {c.remote_id: c for c in map(self._customer, await self._all("customers"))}
+        return [found.get(i) or self._missing("customer", i) for i in remote_ids]
+
+    # --- payments -------------------------------------------------------------------
+    async def list_payments(self, page: int) -> Page[Payment]:
+        params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
+        body = await self.client.get_json("/api/payments", params)
+        records, total, has_more = self._page_of(body, "GET /api/payments", page)
+        return Page([self._payment(r) for r in records], total, has_more)
+
+    async def get_payment(self, remote_id: str) -> Payment:
+        path = self._member_path("payments", remote_id)
+        return self._payment(self._single(await self.client.get_json(path), path))
+
+    async def get_payments(self, remote_ids: Sequence[str]) -> list[Payment | UpstreamError]:
+        """As `get_customers`: a few single GETs, or one `limit=all` list read."""
+        if len(set(remote_ids)) <= LIST_READ_THRESHOLD:
+            return await super().get_payments(remote_ids)
+        found = {p.remote_id: p for p in map(self._payment, await self._all("payments"))}
+        return [found.get(i) or self._missing("payment", i) for i in remote_ids]
+
+    async def payments_for_invoices(
+        self, invoice_ids: Sequence[str]
+    ) -> Mapping[str, Sequence[Payment]]:
+        """The API has no `invoice_id` filter (upstreams/invoicematic.md), so one
+        `limit=all` read of every payment, grouped by `invoice_id`, in id order."""
+        if not invoice_ids:
+            return {}
+        grouped: dict[str, list[Payment]] = {invoice_id: [] for invoice_id in invoice_ids}
+        for record in await self._all("payments"):
+            payment = self._payment(record)
+            if payment.invoice_id in grouped:
+                grouped[payment.invoice_id].append(payment)
+        return {invoice_id: tuple(payments) for invoice_id, payments in grouped.items()}
+
+    # --- health ---------------------------------------------------------------------
+    async def check(self) -> None:
+        body = await self.client.get_json("/api/me")
+        if not isinstance(body, dict) or not isinstance(body.get("api_key"), dict):
+            raise self._bad("GET /api/me: reply has no 'api_key' object")
+
+    # --- requests -------------------------------------------------------------------
+    def _member_path(self, resource: str, remote_id: str) -> str:
+        if not remote_id.isdigit():  # ids are integers; anything else cannot exist
+            raise UpstreamNotFound(self.name, f"{resource[:-1]} {remote_id!r} not found")
+        return f"/api/{resource}/{remote_id}"
+
+    def _missing(self, what: str, remote_id: str) -> UpstreamNotFound:
+        return UpstreamNotFound(self.name, f"{what} {remote_id} not found", status=404)
+
+    async def _all(self, resource: str) -> list[JSON]:
+        # `limit=all` (Crater) returns every row in one reply, with the same envelope.
+        body = await self.client.get_json(f"/api/{resource}", [("limit", "all"), *ORDER])
+        records, _, _ = self._page_of(body, f"GET /api/{resource}", 0)
+        return records
+
+    def _page_of(self, body: Any, where: str, page: int) -> tuple[list[JSON], int, bool]:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise self._bad(f"{where}: reply has no 'data' array")
+        records: list[JSON] = body["data"]
+        if not all(isinstance(record, dict) for record in records):
+            raise self._bad(f"{where}: 'data' holds a non-object")
+        meta = body.get("meta")
+        if not isinstance(meta, dict):
+            raise self._bad(f"{where}: reply has no 'meta' object")
+        total, last_page = meta.get("total"), meta.get("last_page")
+        if not _is_int(total) or not _is_int(last_page):
+            raise self._bad(f"{where}: 'meta.total' and 'meta.last_page' must be integers")
+        return records, total, page + 1 < last_page
+
+    def _single(self, body: Any, where: str) -> JSON:
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise self._bad(f"GET {where}: reply has no 'data' object")
+        data: JSON = body["data"]
+        return data
+
+    # --- normalization --------------------------------------------------------------
+    def _bad(self, message: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(self.name, message)
+
+    def _invoice(self, record: JSON) -> Invoice:
+        remote_id = str(self._int(record, "id", "invoice"))
+        where = f"invoice {remote_id}"
+        currency = self._currency(record, where)
+        status_word = self._str(record, "status", where)
+        paid_word = self._str(record, "paid_status", where)
+        status, status_raw = invoice_status(status_word, paid_word)
+        snapshot = record.get("customer")
+        if snapshot is not None and not isinstance(snapshot, dict):
+            raise self._bad(f"{where}: field 'customer' must be an object")
+        items = record.get("items", [])
+        if not isinstance(items, list):
+            raise self._bad(f"{where}: field 'items' must be an array")
+        return Invoice(
+            source=self.name,
+            remote_id=remote_id,
+            type=InvoiceType.RECEIVABLE,
+            number=self._str(record, "invoice_number", where),
+            status=status,
+            status_raw=status_raw,
+            currency=currency,
+            issue_date=self._date(record, "invoice_date", where, required=True),
+            due_date=self._date(record, "due_date", where),
+            is_overdue=status_word == "OVERDUE",
+            subtotal=self._cents(record, "sub_total", currency, where),
+            tax_total=self._cents(record, "tax", currency, where),
+            total=self._cents(record, "total", currency, where, required=True),
+            amount_due=self._cents(record, "due_amount", currency, where, required=True),
+            customer_id=str(self._int(record, "customer_id", where)),
+            customer_snapshot=self._customer(snapshot) if snapshot is not None else None,
+            line_items=tuple(self._line(item, currency, where) for item in items),
+            # `unique_hash` is a Hashids of the id in Crater and never changes on edit;
+            # `updated_at` does, so it is the version (the hash only if it is missing).
+            version=self._opt_str(record, "updated_at", where)
+            or self._opt_str(record, "unique_hash", where),
+            created_at=self._datetime(record, "created_at", where),
+            updated_at=self._datetime(record, "updated_at", where),
+            remote_data=record,
+        )
+
+    def _line(self, item: Any, currency: str, where: str) -> LineItem:
+        if not isinstance(item, dict):
+            raise self._bad(f"{where}: 'items' holds a non-object")
+        name = self._opt_str(item, "name", where)
+        detail = self._opt_str(item, "description", where)
+        quantity = item.get("quantity")
+        if not isinstance(quantity, int | float) or isinstance(quantity, bool):
+            raise self._bad(f"{where}: item field 'quantity' must be a number")
+        item_id = item.get("id")
+        return LineItem(
+            id=str(item_id) if item_id is not None else None,
+            # The catalog name and the free text both matter; keep both when both exist.
+            description=f"{name}: {detail}" if name and detail else name or detail,
+            # json.loads gives a float for a JSON number; str() of a float is its shortest
+            # round-trip repr, so Decimal(str(1.5)) == Decimal("1.5") exactly.
+            quantity=Decimal(str(quantity)),
+            unit_price=self._cents(item, "price", currency, where, required=True),
+            total=self._cents(item, "total", currency, where),
+        )
+
+    def _customer(self, record: JSON) -> Customer:
+        remote_id = str(self._int(record, "id", "customer"))
+        where = f"customer {remote_id}"
+        billing = record.get("billing")
+        if billing is not None and not isinstance(billing, dict):
+            raise self._bad(f"{where}: field 'billing' must be an object")
+        address = None
+        if billing:
+            country = billing.get("country_id")
+            address = Address(
+                line1=self._opt_str(billing, "address_street_1", where),
+                line2=self._opt_str(billing, "address_street_2", where),
+                city=self._opt_str(billing, "city", where),
+                region=self._opt_str(billing, "state", where),
+                postal_code=self._opt_str(billing, "zip", where),
+                country=COUNTRIES.get(country) if _is_int(country) else None,
+            )
+        phone = self._opt_str(record, "phone", where)
+        return Customer(
+            source=self.name,
+            remote_id=remote_id,
+            name=self._str(record, "name", where),
+            email=self._opt_str(record, "email", where),
+            phone=phone or (self._opt_str(billing, "phone", where) if billing else None),
+            address=address,
+            remote_data=record,
+        )
+
+    def _payment(self, record: JSON) -> Payment:
+        remote_id = str(self._int(record, "id", "payment"))
+        where = f"payment {remote_id}"
+        currency = self._currency(record, where)
+        method = record.get("payment_method")
+        invoice_id = record.get("invoice_id")
+        if invoice_id is not None and not _is_int(invoice_id):
+            raise self._bad(f"{where}: field 'invoice_id' must be an integer")
+        return Payment(
+            source=self.name,
+            remote_id=remote_id,
+            number=self._opt_str(record, "payment_number", where),
+            date=self._date(record, "payment_date", where, required=True),
+            amount=self._cents(record, "amount", currency, where, required=True),
+            method=self._opt_str(method, "name", where) if isinstance(method, dict) else None,
+            invoice_id=str(invoice_id) if invoice_id is not None else None,
+            customer_id=str(self._int(record, "customer_id", where)),
+            remote_data=record,
+        )
+
+    # --- field readers: a contract breach names the field -----------------------------
+    def _currency(self, record: JSON, where: str) -> str:
+        currency_id = self._int(record, "currency_id", where)
+        code = self.currencies.get(currency_id)
+        if code is None:
+            raise self._bad(
+                f"{where}: currency_id {currency_id} is unknown; map it in the source's "
+                "'currency_ids'"
+            )
+        return code
+
+    def _int(self, record: JSON, key: str, where: str) -> int:
+        value = record.get(key)
+        if not _is_int(value):
+            raise self._bad(f"{where}: field '{key}' must be an integer")
+        return value
+
+    def _str(self, record: JSON, key: str, where: str) -> str:
+        value = record.get(key)
+        if not isinstance(value, str):
+            raise self._bad(f"{where}: field '{key}' must be a string")
+        return value
+
+    def _opt_str(self, record: JSON, key: str, where: str) -> str | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str):
+            raise self._bad(f"{where}: field '{key}' must be a string")
+        return value
+
+    def _cents(
+        self, record: JSON, key: str, currency: str, where: str, *, required: bool = False
+    ) -> Money | None:
+        value = record.get(key)
+        if value is None and not required:
+            return None
+        if not _is_int(value):
+            raise self._bad(f"{where}: field '{key}' must be integer cents")
+        return Money.from_minor(value, currency)
+
+    def _date(self, record: JSON, key: str, where: str, *, required: bool = False) -> date | None:
+        value = record.get(key)
+        if value is None and not required:
+            return None
+        try:
+            return date.fromisoformat(value) if isinstance(value, str) else _fail()
+        except ValueError:
+            raise self._bad(f"{where}: field '{key}' must be a YYYY-MM-DD date") from None
+
+    def _datetime(self, record: JSON, key: str, where: str) -> datetime | None:
+        value = record.get(key)
+        if value is None:
+            return None
+        try:
+            # Laravel's `2026-01-15T08:00:00.000000Z`: always UTC.
+            moment = datetime.fromisoformat(value) if isinstance(value, str) else _fail()
+        except ValueError:
+            raise self._bad(f"{where}: field '{key}' must be an ISO 8601 time") from None
+        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def invoice_status(status: str, paid_status: str) -> tuple[InvoiceStatus, str]:
+    """The unified status and the upstream word behind it (gateway-contract.md precedence:
+    PAID, then PARTIALLY_PAID, then DRAFT, then OPEN). The raw word is `status`, unless it
+    is an unknown `paid_status` that leaves the invoice UNKNOWN."""
+    if status == "COMPLETED" or paid_status == "PAID":
+        return InvoiceStatus.PAID, status
+    if paid_status == "PARTIALLY_PAID":
+        return InvoiceStatus.PARTIALLY_PAID, status
+    if status == "DRAFT":
+        return InvoiceStatus.DRAFT, status
+    if status in ("SENT", "VIEWED", "OVERDUE"):
+        if paid_status == "UNPAID":
+            return InvoiceStatus.OPEN, status
+        return InvoiceStatus.UNKNOWN, paid_status
+    return InvoiceStatus.UNKNOWN, status
+
+
+def _is_int(value: Any) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _fail() -> Any:
+    raise ValueError("not a string")

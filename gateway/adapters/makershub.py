@@ -1,0 +1,316 @@
+"""MakersHub: supplier bills under approval, read one id at a time.
+
+Wire contract: `shared/upstreams/makershub.md` and seed 001. MakersHub has no list endpoint,
+no customers and no payments; the vendor only exists embedded in each bill as
+`supplier_info`. So the only capability is reading an invoice by id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+from gateway.adapters.base import Adapter, Capability, Page
+from gateway.domain import (
+    Address,
+    ApprovalStatus,
+    Invoice,
+    InvoiceQuery,
+    InvoiceStatus,
+    InvoiceType,
+    LineItem,
+    Money,
+    Vendor,
+)
+from gateway.errors import UpstreamBadResponse, UpstreamNotFound, UpstreamRejected
+
+# Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
+# the invoice returned always carries the id that was asked for.
+_ID = re.compile(r"[1-9][0-9]{0,17}")
+
+
+class MakersHubAdapter(Adapter):
+    """Reads MakersHub bills by id (`GET /v1/invoices/{invoiceId}`).
+
+    A plain invoice comes back as one element. A grouped (combined) invoice comes back as
+    its children, each with `parent_id` = the requested id; it is synthesized as one
+    `Invoice` with `remote_id` = the requested id and `grouped` = the normalized children:
+    - `total` is the sum of the children's totals (None if any child has none);
+    - `issue_date` and `due_date` are the earliest among the children (the first payment
+      falls due then); `created_at` the earliest, `updated_at` the latest;
+    - `number`, vendor, `purchase_order_number`, `terms`, status and approval status are
+      the children's when they all agree; otherwise None (status UNKNOWN, raw "mixed");
+    - `tags` is the union in order of appearance; `line_items` stay on the children (not
+      repeated, so that summing line items over a group and its children never counts
+      twice); `version` is None, as a group has no `hash_id` of its own;
+    - `remote_data` is `{"result": [...]}`, the children as received.
+
+    Status comes from the `approved` / `rejected` timestamps (there is no status word on
+    the wire): neither is SUBMITTED / PENDING, `approved` is OPEN / APPROVED, `rejected` is
+    VOID / REJECTED; `status_raw` is that derived word ("pending", "approved", "rejected").
+    Both timestamps set is outside the contract: UNKNOWN, raw "approved,rejected".
+
+    The vendor is `supplier_info`; its id is `supplierId` when present, else
+    `name-<16 hex digits of sha256 of the case-folded, space-normalized name>`, stable across
+    bills from the same supplier. The supplier's `address` is one free-text string on the
+    wire and is kept whole as `Address.line1`.
+    """
+
+    kind = "makershub"
+    capabilities = frozenset({Capability.GET_INVOICE})
+
+    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+        raise self.unsupported("list invoices (no list endpoint; invoices are read by id)")
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        if not _ID.fullmatch(remote_id):
+            raise UpstreamNotFound(
+                self.name,
+                f"no invoice {remote_id[:40]!r}: MakersHub invoice ids are positive integers",
+            )
+        where = f"GET /v1/invoices/{remote_id}"
+        records = _result(self.name, where, await self.client.get_json(f"/v1/invoices/{remote_id}"))
+        requested = int(remote_id)
+        ids = [_Reader(self.name, where, record).integer("id") for record in records]
+        if len(records) == 1 and ids[0] == requested:
+            return self._invoice(records[0], where)
+        parents = [_Reader(self.name, where, r).optional("parent_id", int) for r in records]
+        if records and all(parent == requested for parent in parents):
+            children = [self._invoice(record, where) for record in records]
+            return self._group(remote_id, children, records)
+        raise UpstreamBadResponse(
+            self.name,
+            f"{where}: result holds ids {ids[:10]}, neither invoice {remote_id} nor its "
+            "grouped children",
+        )
+
+    async def check(self) -> None:
+        # No health or list endpoint: id 0 is refused with 400 "Invalid invoice ID" only
+        # after the token was accepted (a bad token is a 401), which proves both.
+        try:
+            await self.client.get_json("/v1/invoices/0")
+        except UpstreamRejected as exc:
+            if exc.status == 400 and "Invalid invoice ID" in exc.message:
+                return
+            raise
+
+    # --- normalization --------------------------------------------------------------
+    def _invoice(self, record: dict[str, Any], where: str) -> Invoice:
+        fields = _Reader(self.name, f"{where}: invoice {record.get('id')}", record)
+        currency = self.config.currency  # no currency on the wire (contract)
+        status, raw, approval = _status(
+            fields.timestamp("approved", required=False),
+            fields.timestamp("rejected", required=False),
+        )
+        info = fields.optional("supplier_info", dict)
+        vendor = self._vendor(fields.nested("supplier_info", info) if info else None)
+        items = tuple(
+            self._line_item(fields.nested(f"invoice_items[{index}]", item), currency)
+            for index, item in enumerate(fields.array("invoice_items"))
+        )
+        tags = fields.optional("tags", str)
+        return Invoice(
+            source=self.name,
+            remote_id=str(fields.integer("id")),
+            type=InvoiceType.PAYABLE,
+            number=fields.optional("invoice_number", str),
+            status=status,
+            status_raw=raw,
+            currency=currency,
+            issue_date=fields.day("invoice_date"),
+            due_date=fields.day("invoice_due"),
+            approval_status=approval,
+            total=fields.money("invoice_total", currency),
+            vendor_id=vendor.remote_id if vendor else None,
+            vendor_snapshot=vendor,
+            line_items=items,
+            purchase_order_number=fields.optional("po_number", str),
+            terms=fields.optional("invoice_terms", str),
+            tags=tuple(tag.strip() for tag in (tags or "").split(",") if tag.strip()),
+            version=fields.required("hash_id", str),
+            created_at=fields.timestamp("created"),
+            updated_at=fields.timestamp("modified"),
+            remote_data=record,
+        )
+
+    def _line_item(self, fields: _Reader, currency: str) -> LineItem:
+        return LineItem(
+            id=fields.required("id", str),
+            description=fields.optional("description", str),
+            sku=fields.optional("sku", str),
+            quantity=fields.number("qty"),
+            unit_price=fields.money("price", currency),
+            total=fields.money("total", currency),
+        )
+
+    def _vendor(self, fields: _Reader | None) -> Vendor | None:
+        if fields is None:
+            return None  # an OCR job not processed yet has an empty supplier_info
+        name = fields.optional("name", str)
+        remote_id = fields.optional("supplierId", str) or _derived_vendor_id(name)
+        if remote_id is None:
+            return None
+        address = fields.optional("address", str)
+        return Vendor(
+            source=self.name,
+            remote_id=remote_id,
+            name=name,
+            email=fields.optional("email", str),
+            phone=fields.optional("phone_number", str),
+            address=Address(line1=address) if address else None,
+            remote_data=dict(fields.data),
+        )
+
+    def _group(
+        self, remote_id: str, children: Sequence[Invoice], records: list[dict[str, Any]]
+    ) -> Invoice:
+        totals = [child.total for child in children]
+        total: Money | None = None
+        if all(t is not None for t in totals):
+            total = Money.of(sum((t.amount for t in totals if t), Decimal(0)), self.config.currency)
+        status = _common([c.status for c in children])
+        vendor = _common([c.vendor_snapshot for c in children])
+        return Invoice(
+            source=self.name,
+            remote_id=remote_id,
+            type=InvoiceType.PAYABLE,
+            number=_common([c.number for c in children]),
+            status=status or InvoiceStatus.UNKNOWN,
+            status_raw=_common([c.status_raw for c in children]) or "mixed",
+            currency=self.config.currency,
+            issue_date=_earliest([c.issue_date for c in children]),
+            due_date=_earliest([c.due_date for c in children]),
+            approval_status=_common([c.approval_status for c in children]),
+            total=total,
+            vendor_id=vendor.remote_id if vendor else None,
+            vendor_snapshot=vendor,
+            grouped=tuple(children),
+            purchase_order_number=_common([c.purchase_order_number for c in children]),
+            terms=_common([c.terms for c in children]),
+            tags=tuple(dict.fromkeys(tag for c in children for tag in c.tags)),
+            created_at=_earliest([c.created_at for c in children]),
+            updated_at=max((c.updated_at for c in children if c.updated_at), default=None),
+            remote_data={"result": records},
+        )
+
+
+def _status(
+    approved: datetime | None, rejected: datetime | None
+) -> tuple[InvoiceStatus, str, ApprovalStatus | None]:
+    # Contract status table: neither -> SUBMITTED, approved -> OPEN, rejected -> VOID.
+    if approved is not None and rejected is not None:
+        return InvoiceStatus.UNKNOWN, "approved,rejected", None
+    if approved is not None:
+        return InvoiceStatus.OPEN, "approved", ApprovalStatus.APPROVED
+    if rejected is not None:
+        return InvoiceStatus.VOID, "rejected", ApprovalStatus.REJECTED
+    return InvoiceStatus.SUBMITTED, "pending", ApprovalStatus.PENDING
+
+
+def _derived_vendor_id(name: str | None) -> str | None:
+    if not name or not name.strip():
+        return None
+    normalized = " ".join(name.split()).casefold()
+    return "name-" + hashlib.sha256(normalized.encode()).hexdigest()[:16]
+
+
+def _common(values: Sequence[Any]) -> Any:
+    """The value every element shares, else None (a Vendor compares without remote_data)."""
+    first = values[0] if values else None
+    return first if all(value == first for value in values) else None
+
+
+def _earliest(values: Sequence[Any]) -> Any:
+    present = [value for value in values if value is not None]
+    return min(present) if present else None
+
+
+def _result(source: str, where: str, body: Any) -> list[dict[str, Any]]:
+    """The `result` array of the `{"status","msg","result"}` envelope (contract)."""
+    if not isinstance(body, dict) or body.get("status") != "OK":
+        raise UpstreamBadResponse(source, f"{where}: reply is not an OK envelope")
+    result = body.get("result")
+    if not isinstance(result, list) or not all(isinstance(r, dict) for r in result):
+        raise UpstreamBadResponse(source, f"{where}: field 'result' is not an array of objects")
+    return result
+
+
+_Kind = type[Any] | tuple[type[Any], ...]
+
+
+@dataclass(frozen=True)
+class _Reader:
+    """Typed access to one wire object; a missing or mistyped field is an
+    `UpstreamBadResponse` that names it, never a KeyError or TypeError."""
+
+    source: str
+    where: str
+    data: Mapping[str, Any]
+    prefix: str = ""
+
+    def _bad(self, key: str, problem: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(
+            self.source, f"{self.where}: field '{self.prefix}{key}' {problem}"
+        )
+
+    def required(self, key: str, kind: _Kind) -> Any:
+        if key not in self.data or self.data[key] is None:
+            raise self._bad(key, "is missing")
+        return self.optional(key, kind)
+
+    def optional(self, key: str, kind: _Kind) -> Any:
+        value = self.data.get(key)
+        # bool is an int in Python, never a number in the wire contract.
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            names = " or ".join(k.__name__ for k in (kind if isinstance(kind, tuple) else (kind,)))
+            raise self._bad(key, f"must be {names}, got {type(value).__name__}")
+        return value
+
+    def integer(self, key: str) -> int:
+        value: int = self.required(key, int)
+        return value
+
+    def number(self, key: str) -> Decimal | None:
+        value = self.optional(key, (int, float))
+        # JSON numbers arrive as floats; str() of a float is its shortest round-trip repr,
+        # so Decimal(str(49.99)) == Decimal("49.99") exactly, where Decimal(49.99) is not.
+        return None if value is None else Decimal(str(value))
+
+    def money(self, key: str, currency: str) -> Money | None:
+        amount = self.number(key)
+        return None if amount is None else Money.of(amount, currency)
+
+    def day(self, key: str) -> date | None:
+        value = self.optional(key, str)
+        if value is None:
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise self._bad(key, f"is not a YYYY-MM-DD date: {value[:40]!r}") from None
+
+    def timestamp(self, key: str, required: bool = True) -> datetime | None:
+        value = self.required(key, str) if required else self.optional(key, str)
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            raise self._bad(key, f"is not an ISO 8601 timestamp: {value[:40]!r}") from None
+        # Seed 000 gives timestamps as `2024-01-15T10:30:00Z`; one without an offset is
+        # taken as UTC.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    def array(self, key: str) -> list[Any]:
+        value: list[Any] = self.required(key, list)
+        return value
+
+    def nested(self, key: str, value: Any) -> _Reader:
+        if not isinstance(value, dict):
+            raise self._bad(key, "must be an object")
+        return _Reader(self.source, self.where, value, f"{self.prefix}{key}.")

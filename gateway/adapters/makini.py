@@ -1,0 +1,412 @@
+"""Adapter for Makini's unified ERP API (`upstreams/makini.md`, seed 002).
+
+Makini carries invoices of both directions; the status and the currency of an invoice are
+keys into reference tables (`/statuses/invoices`, `/currencies`) that this adapter reads
+and keeps for five minutes. Receipts carry no invoice reference, so no payments.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any, Generic, TypeVar
+
+from gateway.adapters.base import Adapter, Capability, Page, gather_each, read_all_pages
+from gateway.config import SourceConfig
+from gateway.domain import (
+    Address,
+    Customer,
+    Invoice,
+    InvoiceQuery,
+    InvoiceStatus,
+    InvoiceType,
+    LineItem,
+    Money,
+    Vendor,
+)
+from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound
+from gateway.http import SourceClient
+
+JSONDict = dict[str, Any]
+Params = list[tuple[str, str | int]]
+T = TypeVar("T")
+
+# The gateway-contract status table, keyed by Makini status `code`.
+STATUS_BY_CODE: dict[str, InvoiceStatus] = {
+    "draft": InvoiceStatus.DRAFT,
+    "submitted": InvoiceStatus.SUBMITTED,
+    "open": InvoiceStatus.OPEN,
+    "partially_paid": InvoiceStatus.PARTIALLY_PAID,
+    "paid": InvoiceStatus.PAID,
+    "cancelled": InvoiceStatus.VOID,
+}
+REFERENCE_TTL = 300.0  # seconds: statuses and currencies change rarely
+BATCH_THRESHOLD = 3  # above this many ids, one list read beats single GETs
+UPSTREAM_PAGE = 100  # makini.md: per_page is clamped to 100
+
+
+class _Memo(Generic[T]):
+    """A value loaded at most once per `ttl` seconds; concurrent callers share one load."""
+
+    def __init__(self, ttl: float, load: Callable[[], Awaitable[T]]) -> None:
+        self._ttl = ttl
+        self._load = load
+        self._value: T | None = None
+        self._expires = 0.0
+        self._lock = asyncio.Lock()
+
+    async def get(self) -> T:
+        async with self._lock:
+            if self._value is None or time.monotonic() >= self._expires:
+                self._value = await self._load()
+                self._expires = time.monotonic() + self._ttl
+            return self._value
+
+
+class MakiniAdapter(Adapter):
+    """Makini: invoices of both directions, customers, vendors.
+
+    Lists are read in ascending `key` order (`sort[key]=0`), 100 per page, which is also
+    Makini's largest page, so gateway page N is upstream page N+1.
+    """
+
+    kind = "makini"
+    capabilities = frozenset(
+        {
+            Capability.LIST_INVOICES,
+            Capability.GET_INVOICE,
+            Capability.LIST_CUSTOMERS,
+            Capability.GET_CUSTOMER,
+            Capability.LIST_VENDORS,
+            Capability.GET_VENDOR,
+        }
+    )
+    page_size = UPSTREAM_PAGE
+
+    def __init__(self, config: SourceConfig, client: SourceClient) -> None:
+        super().__init__(config, client)
+        # makini.md: the v3 pages use /api, the current OpenAPI files /api/erp.
+        self.prefix = "/" + (config.path_prefix or "/api").strip("/")
+        self._statuses = _Memo(REFERENCE_TTL, lambda: self._reference("statuses/invoices"))
+        self._currencies = _Memo(REFERENCE_TTL, lambda: self._reference("currencies"))
+
+    # --- invoices -------------------------------------------------------------------
+    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+        params, exact = await self._invoice_filters(query)
+        if params is None:
+            return Page([], 0, False)
+        body, meta = await self._list_page("invoices", page, params)
+        statuses, currencies = await self._tables()
+        items = [self._invoice(record, statuses, currencies) for record in body]
+        return Page(items, meta[0] if exact else None, meta[1])
+
+    async def get_invoice(self, remote_id: str) -> Invoice:
+        record = await self._get_one("invoices", remote_id)
+        statuses, currencies = await self._tables()
+        return self._invoice(record, statuses, currencies)
+
+    async def _invoice_filters(self, query: InvoiceQuery) -> tuple[Params | None, bool]:
+        """The `filter[...]` params for `query` and whether they express all of it; None
+        params when no invoice can match (a status set no status key maps to)."""
+        params: Params = []
+        exact = True
+        if query.customer_id is not None:
+            params.append(("filter[customerKey]", query.customer_id))
+        if query.vendor_id is not None:
+            params.append(("filter[vendorKey]", query.vendor_id))
+        if query.issued_from is not None:
+            params.append(("filter[invoiceDate:gteq]", _day_start(query.issued_from)))
+        if query.issued_to is not None:
+            # Wire timestamps have whole seconds ("2024-01-15T00:00:00Z", makini.md), so
+            # 23:59:59 of the last day takes in every invoice whose UTC date is that day.
+            params.append(("filter[invoiceDate:lted]", _day_start(query.issued_to, 1, -1)))
+        if query.type is not None:
+            # No filter says "customerKey is set"; a customer filter implies RECEIVABLE.
+            implied = query.customer_id is not None and query.type is InvoiceType.RECEIVABLE
+            exact = exact and implied
+        if query.statuses is not None:
+            if InvoiceStatus.UNKNOWN in query.statuses:
+                exact = False
+            else:
+                statuses, _ = await self._tables()
+                keys = [k for k, code in statuses.items() if _status(code) in query.statuses]
+                if not keys:
+                    return None, True
+                if len(keys) == 1:
+                    params.append(("filter[statusKey]", keys[0]))
+                else:
+                    exact = False  # one value per field, and filterMatch=any would OR it all
+        return params, exact
+
+    def _invoice(
+        self, record: Any, statuses: dict[str, str], currencies: dict[str, str]
+    ) -> Invoice:
+        rec = _Record(self.name, "invoice", record)
+        key = rec.key()
+        status_key = rec.opt_str("statusKey")
+        code = statuses.get(status_key) if status_key is not None else None
+        status = _status(code) if code is not None else InvoiceStatus.UNKNOWN
+        currency_key = rec.opt_str("currencyKey")
+        # An unknown or missing currencyKey must not fail the query: fall back to the
+        # source's configured currency, as for upstreams that carry none.
+        currency = currencies.get(currency_key or "", self.config.currency)
+        customer, sales_order = rec.opt_str("customerKey"), rec.opt_str("salesOrderKey")
+        lines = rec.require("lineItems")
+        if lines is None:
+            lines = []
+        if not isinstance(lines, list):
+            raise rec.bad("lineItems", "is not a list")
+        return Invoice(
+            source=self.name,
+            remote_id=key,
+            type=InvoiceType.RECEIVABLE if customer or sales_order else InvoiceType.PAYABLE,
+            number=rec.opt_str("invoiceNumber", required=True),
+            status=status,
+            status_raw=code if code is not None else status_key,
+            currency=currency,
+            issue_date=_date(rec.timestamp("invoiceDate", required=True)),
+            due_date=_date(rec.timestamp("dueDate")),
+            subtotal=rec.money("totalNetValue", currency),
+            tax_total=rec.money("totalTaxValue", currency),
+            total=rec.money("totalGrossValue", currency, required=True),
+            amount_due=Money.of(0, currency) if status is InvoiceStatus.PAID else None,
+            customer_id=customer,
+            vendor_id=rec.opt_str("vendorKey"),
+            line_items=tuple(
+                self._line(rec, index, line, currency) for index, line in enumerate(lines)
+            ),
+            purchase_order_number=rec.opt_str("poKey"),
+            version=rec.opt_str("updatedAt"),
+            created_at=rec.timestamp("createdAt"),
+            updated_at=rec.timestamp("updatedAt"),
+            remote_data=rec.data,
+        )
+
+    def _line(self, invoice: _Record, index: int, line: Any, currency: str) -> LineItem:
+        rec = _Record(self.name, f"invoice {invoice.data.get('key')} line {index}", line)
+        return LineItem(
+            id=rec.opt_str("key"),
+            description=rec.opt_str("description"),
+            sku=rec.opt_str("code"),
+            quantity=rec.decimal("quantity"),
+            unit_price=rec.money("price", currency),
+            tax_amount=rec.money("lineTaxValue", currency),
+            total=rec.money("lineTotalValue", currency),
+        )
+
+    # --- customers and vendors ------------------------------------------------------
+    async def list_customers(self, page: int) -> Page[Customer]:
+        body, (total, more) = await self._list_page("customers", page)
+        return Page([self._customer(record) for record in body], total, more)
+
+    async def get_customer(self, remote_id: str) -> Customer:
+        return self._customer(await self._get_one("customers", remote_id))
+
+    async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
+        return await self._many(remote_ids, "customer", self.list_customers, self.get_customer)
+
+    async def list_vendors(self, page: int) -> Page[Vendor]:
+        body, (total, more) = await self._list_page("vendors", page)
+        return Page([self._vendor(record) for record in body], total, more)
+
+    async def get_vendor(self, remote_id: str) -> Vendor:
+        return self._vendor(await self._get_one("vendors", remote_id))
+
+    async def get_vendors(self, remote_ids: Sequence[str]) -> list[Vendor | UpstreamError]:
+        return await self._many(remote_ids, "vendor", self.list_vendors, self.get_vendor)
+
+    async def _many(
+        self,
+        remote_ids: Sequence[str],
+        what: str,
+        list_page: Callable[[int], Awaitable[Page[Any]]],
+        get_one: Callable[[str], Awaitable[Any]],
+    ) -> list[Any]:
+        """No batch read exists (makini.md): a few ids cost single GETs, more than
+        BATCH_THRESHOLD one read of the whole (short) list, whichever is fewer calls."""
+        unique = list(dict.fromkeys(remote_ids))
+        if len(unique) <= BATCH_THRESHOLD:
+            found = dict(zip(unique, await gather_each(unique, get_one), strict=True))
+        else:
+            by_id = {item.remote_id: item for item in await read_all_pages(list_page)}
+            found = {
+                remote_id: by_id.get(remote_id)
+                or UpstreamNotFound(self.name, f"{what} {remote_id} does not exist")
+                for remote_id in unique
+            }
+        return [found[remote_id] for remote_id in remote_ids]
+
+    def _customer(self, record: Any) -> Customer:
+        rec = _Record(self.name, "customer", record)
+        billing = rec.data.get("billingAddress")
+        addresses = rec.data.get("addresses")
+        if billing is None and isinstance(addresses, list) and addresses:
+            billing = addresses[0]
+        return Customer(
+            source=self.name,
+            remote_id=rec.key(),
+            name=rec.opt_str("name", required=True),
+            address=_address(billing),
+            remote_data=rec.data,
+        )
+
+    def _vendor(self, record: Any) -> Vendor:
+        rec = _Record(self.name, "vendor", record)
+        return Vendor(
+            source=self.name,
+            remote_id=rec.key(),
+            name=rec.opt_str("name", required=True),
+            remote_data=rec.data,
+        )
+
+    # --- health ---------------------------------------------------------------------
+    async def check(self) -> None:
+        body = await self.client.get_json(f"{self.prefix}/currencies", {"per_page": 1})
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise UpstreamBadResponse(self.name, "currencies: reply has no data list")
+
+    # --- wire helpers ---------------------------------------------------------------
+    async def _list_page(
+        self, resource: str, page: int, filters: Params | None = None
+    ) -> tuple[list[Any], tuple[int, bool]]:
+        params: Params = [
+            ("page", page + 1),
+            ("per_page", UPSTREAM_PAGE),
+            ("sort[key]", "0"),
+            *(filters or []),
+        ]
+        body = await self.client.get_json(f"{self.prefix}/{resource}", params)
+        where = f"{resource} list"
+        if not isinstance(body, dict) or not isinstance(body.get("data"), list):
+            raise UpstreamBadResponse(self.name, f"{where}: reply has no 'data' list")
+        meta = body.get("meta")
+        if not isinstance(meta, dict):
+            raise UpstreamBadResponse(self.name, f"{where}: reply has no 'meta' object")
+        numbers = {}
+        for name in ("total", "current_page", "last_page"):
+            value = meta.get(name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise UpstreamBadResponse(self.name, f"{where}: meta.{name} is not an integer")
+            numbers[name] = value
+        more = numbers["current_page"] < numbers["last_page"]
+        return body["data"], (numbers["total"], more)
+
+    async def _get_one(self, resource: str, remote_id: str) -> Any:
+        body = await self.client.get_json(f"{self.prefix}/{resource}/{remote_id}")
+        if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+            raise UpstreamBadResponse(self.name, f"{resource} {remote_id}: reply has no 'data'")
+        return body["data"]
+
+    async def _reference(self, resource: str) -> dict[str, str]:
+        """A reference table as key -> `code`, every page of it."""
+        table: dict[str, str] = {}
+
+        async def fetch(page: int) -> Page[None]:
+            body, (_, more) = await self._list_page(resource, page)
+            for record in body:
+                rec = _Record(self.name, resource, record)
+                code = rec.opt_str("code", required=True)
+                if code is not None:
+                    table[rec.key()] = code
+            return Page([], None, more)
+
+        await read_all_pages(fetch)
+        return table
+
+    async def _tables(self) -> tuple[dict[str, str], dict[str, str]]:
+        return await self._statuses.get(), await self._currencies.get()
+
+
+class _Record:
+    """Typed reads of one upstream record; a contract breach names the field."""
+
+    def __init__(self, source: str, what: str, data: Any) -> None:
+        if not isinstance(data, dict):
+            raise UpstreamBadResponse(source, f"{what}: record is not an object")
+        self.source, self.what, self.data = source, what, data
+
+    def bad(self, name: str, problem: str) -> UpstreamBadResponse:
+        return UpstreamBadResponse(self.source, f"{self.what}: field '{name}' {problem}")
+
+    def require(self, name: str) -> Any:
+        if name not in self.data:
+            raise self.bad(name, "is missing")
+        return self.data[name]
+
+    def key(self) -> str:
+        value = self.require("key")
+        if not isinstance(value, str) or not value:
+            raise self.bad("key", "is not a non-empty string")
+        return value
+
+    def opt_str(self, name: str, *, required: bool = False) -> str | None:
+        value = self.require(name) if required else self.data.get(name)
+        if value is not None and not isinstance(value, str):
+            raise self.bad(name, "is not a string")
+        return value
+
+    def decimal(self, name: str, *, required: bool = False) -> Decimal | None:
+        # makini.md: money and quantities are decimal strings, so Decimal(text) is exact;
+        # a JSON number here would break the contract (and would have passed a float).
+        text = self.opt_str(name, required=required)
+        if text is None or text == "":
+            return None
+        try:
+            value = Decimal(text)
+        except InvalidOperation:
+            raise self.bad(name, f"is not a decimal number ({text[:20]!r})") from None
+        if not value.is_finite():
+            raise self.bad(name, "is not a finite number")
+        return value
+
+    def money(self, name: str, currency: str, *, required: bool = False) -> Money | None:
+        value = self.decimal(name, required=required)
+        return Money.of(value, currency) if value is not None else None
+
+    def timestamp(self, name: str, *, required: bool = False) -> datetime | None:
+        text = self.opt_str(name, required=required)
+        if text is None or text == "":
+            return None
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise self.bad(name, f"is not an ISO 8601 timestamp ({text[:30]!r})") from None
+        # makini.md: times are UTC; a timestamp without an offset is read as UTC.
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _status(code: str) -> InvoiceStatus:
+    return STATUS_BY_CODE.get(code, InvoiceStatus.UNKNOWN)
+
+
+def _date(moment: datetime | None) -> date | None:
+    return moment.date() if moment is not None else None
+
+
+def _day_start(day: date, days: int = 0, seconds: int = 0) -> str:
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC)
+    moment += timedelta(days=days, seconds=seconds)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _address(raw: Any) -> Address | None:
+    # Assumed address object (makini.md names `billingAddress` but not its fields):
+    # street, street2, city, state, postalCode, country.
+    if not isinstance(raw, dict):
+        return None
+
+    def text(name: str) -> str | None:
+        value = raw.get(name)
+        return value if isinstance(value, str) and value else None
+
+    return Address(
+        line1=text("street"),
+        line2=text("street2"),
+        city=text("city"),
+        region=text("state"),
+        postal_code=text("postalCode"),
+        country=text("country"),
+    )

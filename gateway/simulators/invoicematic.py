@@ -1,0 +1,407 @@
+"""Simulator of the Invoicematic REST API (seed 003; Crater behaviour where seed 003 is silent).
+
+Served under `/api/v1` like production: resources at `/api/v1/api/...`, health at
+`/api/v1/health`. Two keys: `token` holds every scope; `read_only_token` only the read
+scopes of invoices, customers and payments (to exercise the documented 403).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Route
+
+from gateway.simulators.base import SIM_NOW, Simulator, json_response
+from gateway.simulators.invoicematic_data import (
+    EXPENSE_CATEGORIES,
+    PAYMENT_METHODS,
+    RULES,
+    UNITS,
+    Invalid,
+    Record,
+    Store,
+    apply_write,
+    seed_store,
+    validate,
+)
+
+ALL_SCOPES = (
+    "invoices:read",
+    "invoices:write",
+    "estimates:read",
+    "estimates:write",
+    "customers:read",
+    "customers:write",
+    "payments:read",
+    "payments:write",
+    "expenses:read",
+    "expenses:write",
+    "items:read",
+    "items:write",
+    "reports:read",
+    "settings:read",
+    "settings:write",
+)
+READ_ONLY_SCOPES = ("invoices:read", "customers:read", "payments:read")
+IDEMPOTENCY_TTL = 24 * 3600.0
+DELETABLE = frozenset({"invoices", "estimates", "expenses", "items"})
+# `status` values that filter on paid_status instead (upstreams/invoicematic.md).
+_PAID_STATUSES = frozenset({"UNPAID", "PARTIALLY_PAID", "PAID"})
+
+
+def error(status: int, code: str, message: str) -> Response:
+    return json_response({"error": code, "message": message}, status)
+
+
+def invalid(errors: dict[str, list[str]]) -> Response:
+    return json_response({"message": "The given data was invalid.", "errors": errors}, 422)
+
+
+def not_found() -> Response:
+    # Assumed in upstreams/invoicematic.md.
+    return error(404, "not_found", "Resource not found.")
+
+
+@dataclass
+class _Replay:
+    response: Response
+    expires: float
+
+
+class InvoicematicSimulator(Simulator):
+    kind: ClassVar[str] = "invoicematic"
+    api_prefix: ClassVar[str] = "/api/v1"
+    default_token: ClassVar[str] = "is_key_sim7f3a9c2e41d8b6a05f"
+    read_only_token: ClassVar[str] = "is_key_simro4b81d47e0c93a2f6"
+
+    def seed_data(self, rng: random.Random) -> None:
+        self.store: Store = seed_store(rng)
+        self.replays: dict[tuple[str, str], _Replay] = {}
+
+    # --- auth -------------------------------------------------------------------------
+    @property
+    def keys(self) -> dict[str, tuple[str, tuple[str, ...]]]:
+        return {
+            self.token: ("Production Key", ALL_SCOPES),
+            self.read_only_token: ("Read-only Key", READ_ONLY_SCOPES),
+        }
+
+    def authenticate(self, request: Request) -> Response | None:
+        scheme, _, credential = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or credential not in self.keys:
+            return self.unauthorized()
+        return None
+
+    def unauthorized(self) -> Response:
+        return error(401, "unauthorized", "Invalid API key.")
+
+    def _denied(self, request: Request, scope: str) -> Response | None:
+        credential = request.headers.get("authorization", "").partition(" ")[2]
+        if scope in self.keys[credential][1]:
+            return None
+        return error(403, "forbidden", f"Your API key does not have the required scope(s): {scope}")
+
+    def describe(self) -> dict[str, str]:
+        return {"read_only_token": self.read_only_token}
+
+    # --- test hooks -------------------------------------------------------------------
+    def remote_ids(self, resource: str) -> list[str]:
+        table = self._table(resource)
+        return [str(key) for key in sorted(table)] if table is not None else []
+
+    def missing_id(self, resource: str) -> str:
+        table = self._table(resource) or {}
+        return str(max(table, default=0) + 1000)
+
+    def _table(self, resource: str) -> dict[int, Record] | None:
+        table: dict[int, Record] | None = getattr(self.store, resource, None)
+        return table if isinstance(table, dict) and resource in RULES else None
+
+    # --- routes -----------------------------------------------------------------------
+    def api_routes(self) -> list[BaseRoute]:
+        routes: list[BaseRoute] = [
+            Route("/health", self._health, methods=["GET"]),
+            Route("/api/me", self._me, methods=["GET"]),
+        ]
+        for resource in RULES:
+            routes.append(
+                Route(f"/api/{resource}", self._collection(resource), methods=["GET", "POST"])
+            )
+            methods = ["GET", "PUT", *(["DELETE"] if resource in DELETABLE else [])]
+            routes.append(Route(f"/api/{resource}/{{id}}", self._member(resource), methods=methods))
+        routes.append(
+            Route("/{rest:path}", self._fallback, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
+        )
+        return routes
+
+    async def _health(self, request: Request) -> Response:
+        stamp = SIM_NOW.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return json_response({"status": "healthy", "timestamp": stamp, "version": "2.2.0"})
+
+    async def _me(self, request: Request) -> Response:
+        credential = request.headers.get("authorization", "").partition(" ")[2]
+        name, scopes = self.keys[credential]
+        return json_response(
+            {
+                "company": {
+                    "id": 1,
+                    "name": "Acme Corp",
+                    "slug": "acme-corp",
+                    "address": {
+                        "address_street_1": "123 Main St",
+                        "city": "New York",
+                        "state": "NY",
+                        "zip": "10001",
+                        "country_id": 231,
+                        "phone": "+1 555-0100",
+                    },
+                    "logo": None,
+                },
+                "api_key": {
+                    "name": name,
+                    "scopes": list(scopes),
+                    "expires_at": "2027-01-15T00:00:00+00:00",
+                    "last_used_at": SIM_NOW.isoformat(),
+                },
+            }
+        )
+
+    async def _fallback(self, request: Request) -> Response:
+        # Laravel answers an unknown route with 404 and a known one with the wrong verb 405.
+        path = request.url.path.removeprefix(self.api_prefix)
+        for route in self.api_routes()[:-1]:
+            if isinstance(route, Route) and route.path_regex.match(path):
+                return json_response(
+                    {"message": f"The {request.method} method is not supported for this route."},
+                    405,
+                )
+        return not_found()
+
+    def _collection(self, resource: str) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> Response:
+            if request.method == "GET":
+                return self._denied(request, f"{resource}:read") or self._list(request, resource)
+            return await self._write(request, resource, None)
+
+        return handler
+
+    def _member(self, resource: str) -> Callable[[Request], Any]:
+        async def handler(request: Request) -> Response:
+            record_id = _int(request.path_params["id"])
+            if request.method == "GET":
+                denied = self._denied(request, f"{resource}:read")
+                if denied is not None:
+                    return denied
+                record = self.store_table(resource).get(record_id or -1)
+                if record is None:
+                    return not_found()
+                return json_response({"data": self.render(resource, record)})
+            if request.method == "DELETE":
+                return self._delete(request, resource, record_id)
+            return await self._write(request, resource, record_id)
+
+        return handler
+
+    def store_table(self, resource: str) -> dict[int, Record]:
+        table: dict[int, Record] = getattr(self.store, resource)
+        return table
+
+    # --- reads ------------------------------------------------------------------------
+    def render(self, resource: str, record: Record) -> Record:
+        """A record as the API returns it, with Crater's embedded relations."""
+        out = dict(record)
+        if resource in ("invoices", "estimates", "payments"):
+            # Seed 003: invoices embed {id, name, email}; estimates and payments {id, name}.
+            customer = self.store.customers.get(record["customer_id"])
+            keys = ("id", "name", "email") if resource == "invoices" else ("id", "name")
+            out["customer"] = {key: customer[key] for key in keys} if customer else None
+        if resource == "payments":
+            method = record.get("payment_method_id")
+            out["payment_method"] = (
+                {"id": method, "name": PAYMENT_METHODS[method]}
+                if method in PAYMENT_METHODS
+                else None
+            )
+        if resource == "expenses":
+            category = record["expense_category_id"]
+            out["expense_category"] = {"id": category, "name": EXPENSE_CATEGORIES[category]}
+        if resource == "items" and record.get("unit_id") in UNITS:
+            out["unit"] = {"id": record["unit_id"], "name": UNITS[record["unit_id"]]}
+        return out
+
+    def _list(self, request: Request, resource: str) -> Response:
+        params = request.query_params
+        try:
+            records = _filtered(resource, list(self.store_table(resource).values()), params)
+            records = _ordered(records, params.get("orderByField"), params.get("orderBy"))
+        except Invalid as exc:
+            return invalid(exc.errors)
+        limit_raw = params.get("limit", "10")
+        total = len(records)
+        if limit_raw == "all":
+            # Crater's `limit=all` skips the paginator; the contract keeps the envelope.
+            per_page, page, last_page, chunk = total, 1, 1, records
+        else:
+            limit = _int(limit_raw)
+            if limit is None or limit < 1:
+                return invalid({"limit": ["The limit must be an integer or 'all'."]})
+            page = _int(params.get("page", "1")) or 1  # Laravel falls back to page 1
+            page = max(page, 1)
+            per_page, last_page = limit, max((total + limit - 1) // limit, 1)
+            chunk = records[(page - 1) * limit : page * limit]
+        base = str(request.url.replace(query=""))
+        first_index = (page - 1) * per_page + 1 if chunk else None
+
+        def link(number: int) -> str:
+            return f"{base}?page={number}"
+
+        return json_response(
+            {
+                "data": [self.render(resource, record) for record in chunk],
+                "links": {
+                    "first": link(1),
+                    "last": link(last_page),
+                    "prev": link(page - 1) if page > 1 else None,
+                    "next": link(page + 1) if page < last_page else None,
+                },
+                "meta": {
+                    "current_page": page,
+                    "from": first_index,
+                    "last_page": last_page,
+                    "per_page": per_page,
+                    "to": first_index + len(chunk) - 1 if first_index is not None else None,
+                    "total": total,
+                },
+            }
+        )
+
+    # --- writes -----------------------------------------------------------------------
+    async def _write(self, request: Request, resource: str, record_id: int | None) -> Response:
+        denied = self._denied(request, f"{resource}:write")
+        if denied is not None:
+            return denied
+        key = request.headers.get("idempotency-key")
+        credential = request.headers.get("authorization", "").partition(" ")[2]
+        now = time.monotonic()
+        if key:
+            replay = self.replays.get((credential, key))
+            if replay is not None and replay.expires > now:
+                return replay.response
+        response = await self._perform(request, resource, record_id)
+        if key:
+            # Like Stripe: the first response is kept whatever it was, errors included.
+            self.replays[(credential, key)] = _Replay(response, now + IDEMPOTENCY_TTL)
+        return response
+
+    async def _perform(self, request: Request, resource: str, record_id: int | None) -> Response:
+        table = self.store_table(resource)
+        existing = table.get(record_id) if record_id is not None else None
+        if record_id is not None and existing is None:
+            return not_found()
+        try:
+            body = await request.json()
+        except ValueError:
+            body = {}  # Laravel validates an unreadable body as an empty one
+        try:
+            fields = validate(
+                self.store, resource, body if isinstance(body, dict) else {}, existing
+            )
+            record = apply_write(self.store, resource, fields, existing)
+        except Invalid as exc:
+            return invalid(exc.errors)
+        # Laravel answers 201 for a model created by the request.
+        return json_response(
+            {"data": self.render(resource, record)}, 201 if existing is None else 200
+        )
+
+    def _delete(self, request: Request, resource: str, record_id: int | None) -> Response:
+        denied = self._denied(request, f"{resource}:write")
+        if denied is not None:
+            return denied
+        table = self.store_table(resource)
+        if record_id is None or record_id not in table:
+            return not_found()
+        del table[record_id]
+        if resource == "invoices":
+            # Assumed: payments outlive their invoice, detached (money was received).
+            for payment in self.store.payments.values():
+                if payment["invoice_id"] == record_id:
+                    payment["invoice_id"] = None
+        return json_response({"success": True})  # Crater's destroy reply
+
+
+def _int(value: Any) -> int | None:
+    text = str(value)
+    return int(text) if text.isdigit() else None
+
+
+def _filtered(resource: str, records: list[Record], params: Any) -> list[Record]:
+    def date_range(field: str) -> None:
+        nonlocal records
+        start, end = params.get("from_date"), params.get("to_date")
+        if not (start and end):
+            return  # Crater filters on dates only when both are given
+        for name, value in (("from_date", start), ("to_date", end)):
+            if not _is_date(value):
+                raise Invalid(
+                    {name: [f"The {name.replace('_', ' ')} does not match the format Y-m-d."]}
+                )
+        records = [r for r in records if start <= r[field] <= end]
+
+    def partial(field: str, param: str) -> None:
+        nonlocal records
+        needle = params.get(param)
+        if needle:  # SQL LIKE '%needle%' under a case-insensitive collation
+            records = [r for r in records if needle.lower() in str(r[field] or "").lower()]
+
+    customer = params.get("customer_id")
+    if customer and resource in ("invoices", "payments"):
+        records = [r for r in records if str(r["customer_id"]) == customer]
+    if resource == "invoices":
+        status = params.get("status")
+        if status in _PAID_STATUSES:
+            records = [r for r in records if r["paid_status"] == status]
+        elif status:
+            records = [r for r in records if r["status"] == status]
+        partial("invoice_number", "invoice_number")
+        date_range("invoice_date")
+    elif resource == "payments":
+        partial("payment_number", "payment_number")
+        date_range("payment_date")
+    elif resource == "customers":
+        partial("name", "search")
+        partial("name", "display_name")
+    return records
+
+
+def _ordered(records: list[Record], field: str | None, direction: str | None) -> list[Record]:
+    # Crater: newest created first unless orderByField / orderBy say otherwise; ties
+    # (impossible on id or created_at) fall back to id, so every order is total here.
+    field = field or "created_at"
+    direction = (direction or "desc").lower()
+    if direction not in ("asc", "desc"):
+        raise Invalid({"orderBy": ["The selected order by is invalid."]})
+    if records and not all(
+        not isinstance(r.get(field, 0), dict | list) and field in r for r in records
+    ):
+        raise Invalid({"orderByField": ["The selected order by field is invalid."]})
+
+    def key(record: Record) -> tuple[bool, Any, int]:
+        value = record.get(field)
+        return (value is not None, value if value is not None else 0, record["id"])
+
+    return sorted(records, key=key, reverse=direction == "desc")
+
+
+def _is_date(value: str) -> bool:
+    try:
+        time.strptime(value, "%Y-%m-%d")
+    except ValueError:
+        return False
+    return True
