@@ -24,7 +24,7 @@ from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
 from gateway.simulators.runner import SimulatorGroup
-from gateway.sources import build_adapters, close_adapters
+from gateway.sources import HttpTransport, build_adapters, close_adapters
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -38,7 +38,12 @@ def demo_config(group: SimulatorGroup, **overrides: Any) -> GatewayConfig:
     return parse_config({"sources": blocks}, {})
 
 
-def create_app(config: GatewayConfig | None = None, *, demo_seed: int | None = None) -> FastAPI:
+def create_app(
+    config: GatewayConfig | None = None,
+    *,
+    demo_seed: int | None = None,
+    http_transport: HttpTransport = "aiohttp",
+) -> FastAPI:
     """The gateway app: against `config`, or (demo) against simulators it starts itself."""
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
@@ -52,7 +57,7 @@ def create_app(config: GatewayConfig | None = None, *, demo_seed: int | None = N
             effective = demo_config(group)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
-        adapters = build_adapters(effective.sources)
+        adapters = build_adapters(effective.sources, http_transport)
         app.state.adapters = adapters
         app.state.simulators = group
         try:
