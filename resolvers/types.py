@@ -294,20 +294,15 @@ async def _party_invoices(
     return await invoice_connection(info, ListRequest("invoices", sources, query), first, after)
 
 
-@strawberry.type(description="A customer (the party a receivable is issued to).")
-class Customer(Node):
-    record: strawberry.Private[domain.Customer]
+@strawberry.type(description="Fields that customers and vendors share.")
+class Party(Node):
+    record: strawberry.Private[domain.Customer | domain.Vendor]
 
-    @classmethod
-    def of(cls, record: domain.Customer) -> Customer:
-        return cls(id=strawberry.ID(encode_id("Customer", record.source, record.remote_id)),
-                   record=record)
-
-    @strawberry.field(description="Name of the source this customer comes from.")
+    @strawberry.field(description="Name of the source this party comes from.")
     def source(self) -> str:
         return self.record.source
 
-    @strawberry.field(description="The upstream's own id of this customer.")
+    @strawberry.field(description="The upstream's own id of this party.")
     def remote_id(self) -> str:
         return self.record.remote_id
 
@@ -323,9 +318,21 @@ class Customer(Node):
     def phone(self) -> str | None:
         return self.record.phone
 
-    @strawberry.field(description="Billing address.")
+    @strawberry.field(description="Postal (billing) address.")
     def address(self) -> Address | None:
         return Address.of(self.record.address)
+
+    @strawberry.field(description="The upstream record exactly as received.")
+    def remote_data(self) -> JSON:
+        return JSON(self.record.remote_data)
+
+
+@strawberry.type(description="A customer (the party a receivable is issued to).")
+class Customer(Party):
+    @classmethod
+    def of(cls, record: domain.Customer) -> Customer:
+        return cls(id=strawberry.ID(encode_id("Customer", record.source, record.remote_id)),
+                   record=record)
 
     @strawberry.field(description="This customer's invoices in its source.")
     async def invoices(
@@ -334,43 +341,13 @@ class Customer(Node):
         query = InvoiceQuery(customer_id=self.record.remote_id)
         return await _party_invoices(info, self.record.source, query, first, after)
 
-    @strawberry.field(description="The upstream record exactly as received.")
-    def remote_data(self) -> JSON:
-        return JSON(self.record.remote_data)
-
 
 @strawberry.type(description="A vendor (the party a payable comes from).")
-class Vendor(Node):
-    record: strawberry.Private[domain.Vendor]
-
+class Vendor(Party):
     @classmethod
     def of(cls, record: domain.Vendor) -> Vendor:
         return cls(id=strawberry.ID(encode_id("Vendor", record.source, record.remote_id)),
                    record=record)
-
-    @strawberry.field(description="Name of the source this vendor comes from.")
-    def source(self) -> str:
-        return self.record.source
-
-    @strawberry.field(description="The upstream's own id of this vendor.")
-    def remote_id(self) -> str:
-        return self.record.remote_id
-
-    @strawberry.field(description="Display name.")
-    def name(self) -> str | None:
-        return self.record.name
-
-    @strawberry.field(description="Email address.")
-    def email(self) -> str | None:
-        return self.record.email
-
-    @strawberry.field(description="Phone number.")
-    def phone(self) -> str | None:
-        return self.record.phone
-
-    @strawberry.field(description="Address.")
-    def address(self) -> Address | None:
-        return Address.of(self.record.address)
 
     @strawberry.field(description="This vendor's invoices in its source (empty where the "
                       "source cannot list invoices).")
@@ -379,10 +356,6 @@ class Vendor(Node):
     ) -> Connection[Invoice]:
         query = InvoiceQuery(vendor_id=self.record.remote_id)
         return await _party_invoices(info, self.record.source, query, first, after)
-
-    @strawberry.field(description="The upstream record exactly as received.")
-    def remote_data(self) -> JSON:
-        return JSON(self.record.remote_data)
 
 
 @strawberry.type(description="A payment received against an invoice.")
