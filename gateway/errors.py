@@ -101,7 +101,7 @@ def for_status(status: int) -> type[UpstreamError]:
         return UpstreamNotFound
     if status == 429:
         return UpstreamRateLimited
-    if status == 408 or status == 504:
+    if status in (408, 504):
         return UpstreamTimeout
     if status >= 500:
         return UpstreamUnavailable

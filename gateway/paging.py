@@ -141,4 +141,5 @@ def listing_sources(
     names = [name for name, adapter in adapters.items() if capability in adapter.capabilities]
     if wanted is None:
         return tuple(names)
-    return tuple(name for name in names if name in set(wanted))
+    asked = set(wanted)
+    return tuple(name for name in names if name in asked)

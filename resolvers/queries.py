@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 from typing import Annotated
 
@@ -203,8 +204,6 @@ class Query:
     @strawberry.field(description="Many objects by global id, in the order given; an id that "
                       "cannot be resolved gives null at its place and an error.")
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
-        import asyncio
-
         path = info.path.as_list()
 
         async def one(index: int, value: str) -> Node | None:

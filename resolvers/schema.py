@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
@@ -46,4 +44,4 @@ def export_sdl() -> str:
     return schema.as_str() + "\n"
 
 
-__all__: list[Any] = ["build_schema", "export_sdl", "schema"]
+__all__ = ["build_schema", "export_sdl", "schema"]

@@ -14,6 +14,7 @@ from strawberry.scalars import JSON
 from gateway import domain
 from gateway.adapters import Capability
 from gateway.domain import InvoiceQuery
+from gateway.errors import UpstreamError
 from gateway.ids import encode_id
 from gateway.paging import ListRequest
 from resolvers.context import Context
@@ -142,8 +143,6 @@ class Source:
 
     @strawberry.field(description="Whether the upstream answered an authenticated request now.")
     async def healthy(self, info: Info) -> bool:
-        from gateway.errors import UpstreamError
-
         try:
             await info.context.adapter(self.name).check()
         except UpstreamError:

@@ -20,10 +20,6 @@ query($sources: [String!]) {
 }"""
 
 
-def by_id_calls(routes: dict[str, int]) -> int:
-    return sum(n for route, n in routes.items() if route.rstrip("}").endswith(("Id", "id", "key")))
-
-
 async def test_n_plus_one_guard(gateway, simulators):
     """50 invoices with customer, vendor, payments and lines cost a bounded few upstream calls
     per source (the README's table), never one per invoice."""

@@ -9,7 +9,7 @@ boundaries never move), instead of the upstream's default newest-created-first.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeGuard
 
@@ -25,6 +25,7 @@ from gateway.domain import (
     LineItem,
     Money,
     Payment,
+    parse_utc,
 )
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound
 from gateway.http import SourceClient
@@ -364,10 +365,9 @@ class InvoicematicAdapter(Adapter):
             return None
         try:
             # Laravel's `2026-01-15T08:00:00.000000Z`: always UTC.
-            moment = datetime.fromisoformat(value) if isinstance(value, str) else _fail()
+            return parse_utc(value) if isinstance(value, str) else _fail()
         except ValueError:
             raise self._bad(f"{where}: field '{key}' must be an ISO 8601 time") from None
-        return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def invoice_status(status: str, paid_status: str) -> tuple[InvoiceStatus, str]:

@@ -11,7 +11,7 @@ import hashlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,6 +26,7 @@ from gateway.domain import (
     LineItem,
     Money,
     Vendor,
+    parse_utc,
 )
 from gateway.errors import UpstreamBadResponse, UpstreamNotFound, UpstreamRejected
 
@@ -298,13 +299,12 @@ class _Reader:
         value = self.required(key, str) if required else self.optional(key, str)
         if value is None:
             return None
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise self._bad(key, f"is not an ISO 8601 timestamp: {value[:40]!r}") from None
         # Seed 000 gives timestamps as `2024-01-15T10:30:00Z`; one without an offset is
         # taken as UTC.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        try:
+            return parse_utc(value)
+        except ValueError:
+            raise self._bad(key, f"is not an ISO 8601 timestamp: {value[:40]!r}") from None
 
     def array(self, key: str) -> list[Any]:
         value: list[Any] = self.required(key, list)

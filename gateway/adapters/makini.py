@@ -26,6 +26,7 @@ from gateway.domain import (
     LineItem,
     Money,
     Vendor,
+    parse_utc,
 )
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound
 from gateway.http import SourceClient
@@ -370,12 +371,11 @@ class _Record:
         text = self.opt_str(name, required=required)
         if text is None or text == "":
             return None
+        # makini.md: times are UTC; a timestamp without an offset is read as UTC.
         try:
-            moment = datetime.fromisoformat(text)
+            return parse_utc(text)
         except ValueError:
             raise self.bad(name, f"is not an ISO 8601 timestamp ({text[:30]!r})") from None
-        # makini.md: times are UTC; a timestamp without an offset is read as UTC.
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _status(code: str) -> InvoiceStatus:

@@ -30,6 +30,7 @@ from gateway.simulators.invoicematic_data import (
     seed_store,
     validate,
 )
+from gateway.simulators.laravel import paginate
 
 ALL_SCOPES = (
     "invoices:read",
@@ -243,42 +244,18 @@ class InvoicematicSimulator(Simulator):
         except Invalid as exc:
             return invalid(exc.errors)
         limit_raw = params.get("limit", "10")
-        total = len(records)
         if limit_raw == "all":
             # Crater's `limit=all` skips the paginator; the contract keeps the envelope.
-            per_page, page, last_page, chunk = total, 1, 1, records
+            page, per_page = 1, len(records)
         else:
             limit = _int(limit_raw)
             if limit is None or limit < 1:
                 return invalid({"limit": ["The limit must be an integer or 'all'."]})
-            page = _int(params.get("page", "1")) or 1  # Laravel falls back to page 1
-            page = max(page, 1)
-            per_page, last_page = limit, max((total + limit - 1) // limit, 1)
-            chunk = records[(page - 1) * limit : page * limit]
-        base = str(request.url.replace(query=""))
-        first_index = (page - 1) * per_page + 1 if chunk else None
-
-        def link(number: int) -> str:
-            return f"{base}?page={number}"
-
+            page = max(_int(params.get("page", "1")) or 1, 1)  # Laravel falls back to page 1
+            per_page = limit
         return json_response(
-            {
-                "data": [self.render(resource, record) for record in chunk],
-                "links": {
-                    "first": link(1),
-                    "last": link(last_page),
-                    "prev": link(page - 1) if page > 1 else None,
-                    "next": link(page + 1) if page < last_page else None,
-                },
-                "meta": {
-                    "current_page": page,
-                    "from": first_index,
-                    "last_page": last_page,
-                    "per_page": per_page,
-                    "to": first_index + len(chunk) - 1 if first_index is not None else None,
-                    "total": total,
-                },
-            }
+            paginate(request, records, page, per_page,
+                     render=lambda record: self.render(resource, record))
         )
 
     # --- writes -----------------------------------------------------------------------

@@ -19,20 +19,19 @@ Decisions where the contract is silent (all Laravel-ish):
 
 from __future__ import annotations
 
-import math
 import random
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from gateway.simulators.base import SIM_NOW, Simulator, json_response
+from gateway.simulators.laravel import paginate
 from gateway.simulators.makini_data import (
     KeyMaker,
     MakiniData,
@@ -421,36 +420,9 @@ def list_response(request: Request, records: Iterable[Record]) -> Response:
         present.sort(key=lambda row: _sort_key(row[field]), reverse=descending)
         # MySQL puts NULLs first ascending and last descending.
         rows = present + nulls if descending else nulls + present
-    return json_response(envelope(request, rows, page, min(per_page, MAX_PER_PAGE)))
-
-
-def envelope(request: Request, rows: list[Record], page: int, per_page: int) -> Record:
-    total = len(rows)
-    last_page = max(1, math.ceil(total / per_page))
-    chunk = rows[(page - 1) * per_page : page * per_page]
-    path = str(request.url.replace(query=""))
-
-    def link(number: int) -> str:
-        return f"{path}?{urlencode({'page': number})}"
-
-    return {
-        "data": chunk,
-        "links": {
-            "first": link(1),
-            "last": link(last_page),
-            "prev": link(page - 1) if page > 1 else None,
-            "next": link(page + 1) if page < last_page else None,
-        },
-        "meta": {
-            "current_page": page,
-            "from": (page - 1) * per_page + 1 if chunk else None,
-            "last_page": last_page,
-            "path": path,
-            "per_page": per_page,
-            "to": (page - 1) * per_page + len(chunk) if chunk else None,
-            "total": total,
-        },
-    }
+    return json_response(
+        paginate(request, rows, page, min(per_page, MAX_PER_PAGE), with_path=True)
+    )
 
 
 def _positive(errors: Errors, request: Request, name: str, default: int) -> int:
