@@ -25,6 +25,7 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
+from gateway.state import open_state
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -60,10 +61,13 @@ def create_app(
         adapters = build_adapters(effective.sources, http_transport)
         app.state.adapters = adapters
         app.state.simulators = group
+        app.state.config = effective
+        app.state.store = open_state(effective.state)
         try:
             yield
         finally:
             await close_adapters(adapters.values())
+            await app.state.store.close()
             if group is not None:
                 await group.stop()
 

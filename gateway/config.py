@@ -12,7 +12,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.errors import ConfigError
 
@@ -26,7 +34,21 @@ _KIND_KEYS: dict[str, str] = {
     "path_prefix": "makini",
     "currency_ids": "invoicematic",
 }
-_SECRET_KEYS = frozenset({"token", "webhook_secret"})
+_SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
+_TOP_KEYS = (
+    "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
+    "persisted_queries",
+)
+STATE_FILE = "invoice-gateway-state.sqlite3"
+
+
+class BreakerConfig(BaseModel):
+    """A source's circuit breaker: open after `failures` in a row, for `open_seconds`."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    failures: int = Field(default=5, ge=1, le=1000)
+    open_seconds: float = Field(default=30.0, gt=0, le=3600)
 
 
 class SourceConfig(BaseModel):
@@ -47,6 +69,10 @@ class SourceConfig(BaseModel):
     cache_ttl: float = Field(default=5.0, ge=0, le=3600)
     cache_size: int = Field(default=2048, ge=1)
     max_concurrency: int = Field(default=10, ge=1, le=200)
+    # Upstream resilience (contract "Upstream resilience (v2)").
+    retries: int = Field(default=2, ge=0, le=10)
+    breaker: BreakerConfig = Field(default_factory=lambda: BreakerConfig())
+    stale_ttl: float = Field(default=300.0, ge=0, le=86400)
 
     @field_validator("base_url")
     @classmethod
@@ -61,10 +87,92 @@ class SourceConfig(BaseModel):
         return value
 
 
+class ClientConfig(BaseModel):
+    """An API key (sent as `Authorization: Bearer <key>`) and what it may reach."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_.-]{0,62}$")
+    key: SecretStr | None = None
+    key_sha256: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{64}$")
+    sources: list[str] | None = None  # None: every source
+    access: Literal["read", "write"] = "read"
+
+    @model_validator(mode="after")
+    def _one_key(self) -> ClientConfig:
+        if (self.key is None) == (self.key_sha256 is None):
+            raise ValueError("give exactly one of 'key' and 'key_sha256'")
+        return self
+
+
+class JwtConfig(BaseModel):
+    """Bearer JWTs from an identity provider: a JWKS URL or an HS256 secret."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    jwks_url: str | None = Field(default=None, pattern=r"^https?://[^\s]+$")
+    secret: SecretStr | None = None
+    issuer: str | None = None
+    audience: str | None = None
+    sources_claim: str = "invoice_sources"
+    write_scope: str = "invoices:write"
+
+    @model_validator(mode="after")
+    def _one_keyset(self) -> JwtConfig:
+        if (self.jwks_url is None) == (self.secret is None):
+            raise ValueError("give exactly one of 'jwks_url' and 'secret'")
+        return self
+
+
+class LimitsConfig(BaseModel):
+    """Operation limits (contract "Operation limits (v2)")."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_depth: int = Field(default=12, ge=1)
+    max_aliases: int = Field(default=50, ge=0)
+    max_tokens: int = Field(default=5000, ge=1)
+    max_cost: int = Field(default=25000, ge=1)
+    max_first: int = Field(default=500, ge=1)
+    max_body_bytes: int = Field(default=1_000_000, ge=1)
+    introspection: bool = True
+
+
+class PersistedQueriesConfig(BaseModel):
+    """Persisted operations: `only` serves nothing but the manifest's operations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    only: bool = False
+    manifest: str | None = None
+
+    @model_validator(mode="after")
+    def _manifest_when_only(self) -> PersistedQueriesConfig:
+        if self.only and not self.manifest:
+            raise ValueError("'only: true' needs a 'manifest' file")
+        return self
+
+
+MEMORY_STATE = "sqlite:///:memory:"
+
+
 class GatewayConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     sources: list[SourceConfig]
+    # The state store (contract "State store (v2)"): sqlite:///PATH or postgresql://...
+    state: str = Field(default=MEMORY_STATE, pattern=r"^(sqlite:///|postgres(ql)?://).+")
+    clients: list[ClientConfig] = Field(default_factory=list)
+    jwt: JwtConfig | None = None
+    allow_anonymous: bool = False
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    redis_url: str | None = Field(default=None, pattern=r"^rediss?://.+")
+    persisted_queries: PersistedQueriesConfig | None = None
+
+    @property
+    def has_credentials(self) -> bool:
+        """Whether any client credential (API key or JWT) is configured."""
+        return bool(self.clients) or self.jwt is not None
 
     def source(self, name: str) -> SourceConfig:
         for source in self.sources:
@@ -86,15 +194,28 @@ def load_config(path: str | Path, environ: dict[str, str] | None = None) -> Gate
         mark = getattr(exc, "problem_mark", None)
         where = f" at line {mark.line + 1}" if mark is not None else ""
         raise ConfigError(f"{path}: not valid YAML{where}") from None
-    return parse_config(raw, os.environ if environ is None else environ, origin=str(path))
+    state_default = f"sqlite:///{(path.parent / STATE_FILE).resolve()}"
+    return parse_config(
+        raw, os.environ if environ is None else environ, origin=str(path),
+        state_default=state_default,
+    )
 
 
-def parse_config(raw: Any, environ: Any, origin: str = "configuration") -> GatewayConfig:
-    """Validate an already-parsed YAML document."""
-    if not isinstance(raw, dict) or set(raw) - {"sources"}:
-        extra = sorted(set(raw) - {"sources"}) if isinstance(raw, dict) else []
-        detail = f"unknown top-level key {extra[0]!r}" if extra else "expected a 'sources' list"
-        raise ConfigError(f"{origin}: {detail}")
+def parse_config(
+    raw: Any, environ: Any, origin: str = "configuration", state_default: str | None = None
+) -> GatewayConfig:
+    """Validate an already-parsed YAML document.
+
+    `state_default` is the state store used when the file names none (`load_config` puts a
+    SQLite file beside the configuration file; otherwise the store lives in memory).
+    """
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{origin}: expected a mapping with a 'sources' list")
+    extra = [key for key in raw if key not in _TOP_KEYS]
+    if extra:
+        raise ConfigError(
+            f"{origin}: unknown top-level key {extra[0]!r}; expected one of {', '.join(_TOP_KEYS)}"
+        )
     blocks = raw.get("sources")
     if not isinstance(blocks, list) or not blocks:
         raise ConfigError(f"{origin}: 'sources' must be a non-empty list")
@@ -104,7 +225,46 @@ def parse_config(raw: Any, environ: Any, origin: str = "configuration") -> Gatew
         if source.name in seen:
             raise ConfigError(f"{origin}: source {source.name!r}: key 'name': used twice")
         seen.add(source.name)
-    return GatewayConfig(sources=sources)
+    top: dict[str, Any] = {"sources": sources}
+    for key in _TOP_KEYS[1:]:
+        if key in raw:
+            top[key] = _expand(raw[key], environ, f"{origin}: key {key!r}")
+    if "state" not in top and state_default is not None:
+        top["state"] = state_default
+    try:
+        config = GatewayConfig.model_validate(top)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe_error(exc)}") from None
+    names = {source.name for source in sources}
+    for client in config.clients:
+        unknown = sorted(set(client.sources or ()) - names)
+        if unknown:
+            raise ConfigError(
+                f"{origin}: client {client.name!r}: key 'sources': unknown source {unknown[0]!r}"
+            )
+    client_names = [client.name for client in config.clients]
+    for name in client_names:
+        if client_names.count(name) > 1:
+            raise ConfigError(f"{origin}: client {name!r}: key 'name': used twice")
+    return config
+
+
+def _describe_error(exc: ValidationError) -> str:
+    """`key 'a.b': reason` for the first error, never echoing a secret's value."""
+    first = exc.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]) or "?"
+    if first["type"] == "extra_forbidden":
+        reason = "unknown key"
+    elif first["type"] == "missing":
+        reason = "required"
+    elif first["type"] == "literal_error":
+        reason = first["msg"]
+    else:
+        reason = first["msg"].removeprefix("Value error, ")
+        secret = any(str(part) in _SECRET_KEYS for part in first["loc"])
+        if not secret and "input" in first and not isinstance(first["input"], dict | list):
+            reason += f" (got {first['input']!r})"
+    return f"key {key!r}: {reason}"
 
 
 def _parse_source(index: int, block: Any, environ: Any, origin: str) -> SourceConfig:
@@ -125,19 +285,10 @@ def _parse_source(index: int, block: Any, environ: Any, origin: str) -> SourceCo
     try:
         return SourceConfig.model_validate(values)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        key = ".".join(str(part) for part in first["loc"]) or "?"
-        if first["type"] == "extra_forbidden":
-            reason = "unknown key"
-        elif first["type"] == "missing":
-            reason = "required"
-        elif first["type"] == "literal_error":
-            reason = f"unknown kind; expected one of {', '.join(KINDS)}"
-        else:
-            reason = first["msg"]
-            if key.split(".")[0] not in _SECRET_KEYS and "input" in first:
-                reason += f" (got {first['input']!r})"
-        raise ConfigError(f"{origin}: {label}: key {key!r}: {reason}") from None
+        if exc.errors()[0]["loc"] == ("kind",):
+            reason = f"key 'kind': unknown kind; expected one of {', '.join(KINDS)}"
+            raise ConfigError(f"{origin}: {label}: {reason}") from None
+        raise ConfigError(f"{origin}: {label}: {_describe_error(exc)}") from None
 
 
 def _expand(value: Any, environ: Any, where: str) -> Any:
