@@ -17,15 +17,22 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
 from strawberry.fastapi import GraphQLRouter
 
+from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.frontdoor import FrontDoor
+from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.scope import RequestScope, request_scope
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
+from gateway.tracing import tracer_provider_from_env
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -44,10 +51,18 @@ def create_app(
     *,
     demo_seed: int | None = None,
     http_transport: HttpTransport = "aiohttp",
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
-    """The gateway app: against `config`, or (demo) against simulators it starts itself."""
+    """The gateway app: against `config`, or (demo) against simulators it starts itself.
+
+    Traces go to `tracer_provider` when given (tests pass one with an in-memory exporter),
+    else to an OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nowhere.
+    """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
+    metrics = GatewayMetrics()
+    provider = tracer_provider or tracer_provider_from_env()
+    tracer = provider.get_tracer("invoice_gateway") if provider else trace.NoOpTracer()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -58,10 +73,13 @@ def create_app(
             effective = demo_config(group)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
-        adapters = build_adapters(effective.sources, http_transport)
+        adapters = build_adapters(
+            effective.sources, http_transport, metrics=metrics, tracer=tracer
+        )
         app.state.adapters = adapters
         app.state.simulators = group
         app.state.config = effective
+        app.state.authenticator = Authenticator(effective)
         app.state.store = open_state(effective.state)
         try:
             yield
@@ -70,11 +88,18 @@ def create_app(
             await app.state.store.close()
             if group is not None:
                 await group.stop()
+            if provider is not None and tracer_provider is None:
+                provider.shutdown()
 
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.state.metrics = metrics
+    app.state.tracer = tracer
+    app.add_middleware(FrontDoor)
 
     async def context_getter(request: Request) -> Context:
-        return Context(request.app.state.adapters)
+        state = request.app.state
+        identity: Identity = request.state.identity
+        return Context(state.adapters, identity, state.config.limits)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
 
@@ -82,9 +107,15 @@ def create_app(
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/metrics")
+    async def metrics_text(request: Request) -> Response:
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
+
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        report = await check_sources(request.app.state.adapters)
+        # One honest attempt per source: no retries, no stale copies.
+        with request_scope(RequestScope(resilient=False)):
+            report = await check_sources(request.app.state.adapters)
         ready = all(entry["ok"] for entry in report.values())
         return JSONResponse({"ready": ready, "sources": report}, 200 if ready else 503)
 

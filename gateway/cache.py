@@ -1,48 +1,91 @@
-"""The short-lived, process-wide cache of upstream reads, with coalescing.
+"""The short-lived, process-wide cache of upstream reads, with coalescing and stale copies.
 
 One `ReadCache` per source: a bounded `cachetools.TTLCache` of parsed replies plus a table
-of reads in flight, so that concurrent identical reads share one upstream call. Keys
-include a fingerprint of the credential, so two callers with different tokens never see
-each other's data.
+of reads in flight, so that concurrent identical reads share one upstream call. Keys are
+built by the caller (`SourceClient`) from the source name, a fingerprint of the upstream
+credential (token and tenant headers) and the URL, so two credentials or two tenants never
+see each other's data.
+
+Entries are kept for `max(ttl, stale_ttl)`: younger than `ttl` they are served as hits;
+up to `stale_ttl` old they are served only when a fresh read fails and the caller says the
+failure may be papered over (stale-if-error). The interface is deliberately small
+(`get_or_fetch`, `clear`) so that a shared backend can stand behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Hashable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from cachetools import TTLCache
+
+Result = Literal["hit", "miss", "stale"]
+
+
+@dataclass(frozen=True)
+class Served:
+    """A value and how it was had: `hit` (cache or a shared call), `miss` (our own call)
+    or `stale` (an older copy served because the fresh read failed), with its age."""
+
+    value: Any
+    result: Result
+    age: float = 0.0
+
+
+def _never(exc: BaseException) -> bool:
+    return False
 
 
 class ReadCache:
     def __init__(
-        self, ttl: float, maxsize: int, timer: Callable[[], float] = time.monotonic
+        self,
+        ttl: float,
+        maxsize: int,
+        stale_ttl: float = 0.0,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
         self.ttl = ttl
-        self._entries: TTLCache[Hashable, Any] | None = (
-            TTLCache(maxsize=maxsize, ttl=ttl, timer=timer) if ttl > 0 else None
+        self.stale_ttl = stale_ttl
+        self._timer = timer
+        keep = max(ttl, stale_ttl)
+        self._entries: TTLCache[str, tuple[Any, float]] | None = (
+            TTLCache(maxsize=maxsize, ttl=keep, timer=timer) if keep > 0 else None
         )
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
         self.coalesced = 0
+        self.stale_served = 0
 
-    async def get_or_fetch(self, key: Hashable, fetch: Callable[[], Awaitable[Any]]) -> Any:
-        """The cached value for `key`, or the result of one shared call to `fetch`."""
-        if self._entries is not None:
-            try:
-                value = self._entries[key]
-            except KeyError:
-                pass
-            else:
-                self.hits += 1
-                return value
+    async def get_or_fetch(
+        self,
+        key: str,
+        fetch: Callable[[], Awaitable[Any]],
+        serve_stale: Callable[[BaseException], bool] = _never,
+    ) -> Served:
+        """The cached value for `key`, or the result of one shared call to `fetch`; when
+        that call fails and `serve_stale(error)` allows it, a copy up to `stale_ttl` old."""
+        entry = self._entries.get(key) if self._entries is not None else None
+        if entry is not None and self._timer() - entry[1] < self.ttl:
+            self.hits += 1
+            return Served(entry[0], "hit")
+        try:
+            return await self._fetch_shared(key, fetch)
+        except Exception as exc:
+            stale = self._stale_copy(key) if serve_stale(exc) else None
+            if stale is None:
+                raise
+            self.stale_served += 1
+            return stale
+
+    async def _fetch_shared(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Served:
         pending = self._inflight.get(key)
         if pending is not None:
             self.coalesced += 1
-            return await asyncio.shield(pending)
+            return Served(await asyncio.shield(pending), "hit")
         self.misses += 1
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._inflight[key] = future
@@ -55,10 +98,19 @@ class ReadCache:
         else:
             future.set_result(value)
             if self._entries is not None:
-                self._entries[key] = value
-            return value
+                self._entries[key] = (value, self._timer())
+            return Served(value, "miss")
         finally:
             del self._inflight[key]
+
+    def _stale_copy(self, key: str) -> Served | None:
+        if self._entries is None or self.stale_ttl <= 0:
+            return None
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        age = self._timer() - entry[1]
+        return Served(entry[0], "stale", age) if age <= self.stale_ttl else None
 
     def clear(self) -> None:
         """Forget every cached reply (after a write or a webhook for this source)."""

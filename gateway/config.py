@@ -37,7 +37,7 @@ _KIND_KEYS: dict[str, str] = {
 _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
-    "persisted_queries",
+    "persisted_queries", "request_timeout",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -168,6 +168,8 @@ class GatewayConfig(BaseModel):
     limits: LimitsConfig = Field(default_factory=LimitsConfig)
     redis_url: str | None = Field(default=None, pattern=r"^rediss?://.+")
     persisted_queries: PersistedQueriesConfig | None = None
+    # One deadline per GraphQL request: every upstream call it causes ends by then.
+    request_timeout: float = Field(default=30.0, gt=0, le=600)
 
     @property
     def has_credentials(self) -> bool:

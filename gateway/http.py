@@ -6,6 +6,14 @@ transport for the gateway's fan-out pattern; see the README). It bounds concurre
 source, caches and coalesces reads through `ReadCache`, and turns every failure into the
 `UpstreamError` tree. Messages name the source and the path, never the token or the query
 string.
+
+Resilience (contract "Upstream resilience (v2)") lives here too, because this is where a
+call's outcome is known: retries with jittered backoff (reads, and writes only when they
+carry an idempotency key), `Retry-After` honoured when it fits the time budget, a circuit
+breaker per source, stale-if-error through the cache, and one time budget per call: the
+source's `timeout`, cut short by the request's deadline (`gateway.scope`). Every attempt is
+counted in the app's metrics and traced as an OpenTelemetry client span whose W3C
+`traceparent` goes upstream.
 """
 
 from __future__ import annotations
@@ -13,13 +21,21 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import logging
+import random
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from gateway.breaker import CircuitBreaker, State
 from gateway.cache import ReadCache
+from gateway.config import BreakerConfig
 from gateway.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -28,12 +44,23 @@ from gateway.errors import (
     UpstreamUnavailable,
     for_status,
 )
+from gateway.metrics import GatewayMetrics, route_template
+from gateway.scope import current_scope
 
 Params = Mapping[str, Any] | list[tuple[str, Any]]
+logger = logging.getLogger("invoice_gateway.upstream")
+
+# Failures that say the upstream is unwell (they count against its breaker and may be
+# answered from a stale copy); any other answer, even a 404, proves it alive.
+TRANSIENT = (UpstreamUnavailable, UpstreamTimeout, UpstreamRateLimited, UpstreamBadResponse)
+RETRY_STATUSES = frozenset({502, 503, 504})
+BACKOFF_BASE = 0.1
+_PROPAGATOR = TraceContextTextMapPropagator()
 
 
 class SourceClient:
-    """HTTP access to one upstream: auth headers, pooling, timeouts, cache, error mapping."""
+    """HTTP access to one upstream: auth headers, pooling, timeouts, cache, error mapping,
+    retries and the circuit breaker."""
 
     def __init__(
         self,
@@ -45,11 +72,17 @@ class SourceClient:
         max_concurrency: int = 10,
         cache_ttl: float = 5.0,
         cache_size: int = 2048,
+        retries: int = 0,
+        breaker: BreakerConfig | None = None,
+        stale_ttl: float = 0.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        metrics: GatewayMetrics | None = None,
+        tracer: trace.Tracer | None = None,
     ) -> None:
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        self.retries = retries
         limits = httpx.Limits(
             max_connections=max_concurrency, max_keepalive_connections=max_concurrency
         )
@@ -62,17 +95,45 @@ class SourceClient:
             trust_env=False,
         )
         self._semaphore = asyncio.Semaphore(max_concurrency)
-        self.cache = ReadCache(cache_ttl, cache_size)
+        self.cache = ReadCache(cache_ttl, cache_size, stale_ttl)
         self._identity = hashlib.sha256(
             "\n".join(f"{k}:{v}" for k, v in sorted(headers.items())).encode()
         ).hexdigest()[:16]
+        self._metrics = metrics
+        self._tracer = tracer or trace.NoOpTracer()
+        self.breaker: CircuitBreaker | None = None
+        if breaker is not None:
+            self.breaker = CircuitBreaker(
+                breaker.failures, breaker.open_seconds, on_change=self._breaker_changed
+            )
+            if metrics is not None:
+                metrics.breaker_open.labels(source).set(0)
         self.calls = 0
+
+    def _breaker_changed(self, state: State) -> None:
+        if self._metrics is not None:
+            self._metrics.breaker_open.labels(self.source).set(0 if state == "closed" else 1)
+        logger.warning("%s: circuit breaker %s", self.source, state.replace("_", "-"))
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
         """GET `path` and return the parsed JSON body, through the short-lived cache."""
         request = self._http.build_request("GET", path, params=params)
-        key = (self._identity, str(request.url))
-        return await self.cache.get_or_fetch(key, lambda: self._send(request))
+        # Source, credential fingerprint (token and tenant headers) and full URL: replies
+        # never cross sources, credentials or tenants, even in a shared cache backend.
+        key = f"{self.source}|{self._identity}|{request.url}"
+        route = route_template(path)
+        served = await self.cache.get_or_fetch(
+            key, lambda: self._call(request, route, self.retries), self._may_serve_stale
+        )
+        if self._metrics is not None:
+            self._metrics.cache_requests.labels(self.source, served.result).inc()
+        if served.result == "stale":
+            scope = current_scope()
+            if scope is not None:
+                scope.served_stale(self.source, served.age)
+            logger.warning("%s: GET %s failed; served a copy %.0fs old", self.source, route,
+                           served.age)
+        return served.value
 
     async def send_json(
         self,
@@ -80,29 +141,95 @@ class SourceClient:
         path: str,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        idempotent: bool = False,
     ) -> Any:
-        """Send a write; never cached, and it empties this source's cache on success."""
+        """Send a write; never cached, and it empties this source's cache on success.
+
+        Only an `idempotent` write (one carrying an idempotency key the upstream or the
+        gateway honours) is retried: repeating any other could apply it twice.
+        """
         request = self._http.build_request(method, path, json=body, headers=headers)
-        result = await self._send(request)
+        result = await self._call(request, route_template(path), self.retries if idempotent else 0)
         self.cache.clear()
         return result
 
-    async def _send(self, request: httpx.Request) -> Any:
+    def _may_serve_stale(self, exc: BaseException) -> bool:
+        scope = current_scope()
+        return isinstance(exc, TRANSIENT) and (scope is None or scope.resilient)
+
+    async def _call(self, request: httpx.Request, route: str, retries: int) -> Any:
+        """Attempts of one call within its time budget, through the breaker."""
         where = f"{request.method} {request.url.path}"
-        async with self._semaphore:
-            self.calls += 1
+        scope = current_scope()
+        if scope is not None:
+            scope.sources.add(self.source)
+            if not scope.resilient:
+                retries = 0
+        end = time.monotonic() + self.timeout
+        left = scope.remaining() if scope is not None else None
+        if left is not None:
+            end = min(end, time.monotonic() + left)
+        attempt = 0
+        while True:
+            budget = end - time.monotonic()
+            if budget <= 0:
+                raise UpstreamTimeout(self.source, f"{where}: the request's time budget is spent")
+            breaker = self.breaker
+            if breaker is not None and not breaker.allow():
+                raise UpstreamUnavailable(
+                    self.source, f"{where}: not called, circuit breaker open after repeated "
+                    f"failures (next probe in {breaker.retry_in():.0f}s)"
+                )
             try:
-                async with asyncio.timeout(self.timeout):
+                result = await self._attempt(request, where, route, budget)
+            except UpstreamError as exc:
+                if breaker is not None:
+                    breaker.failure() if isinstance(exc, TRANSIENT) else breaker.success()
+                delay = _retry_delay(exc, attempt) if attempt < retries else None
+                if delay is None or time.monotonic() + delay >= end:
+                    raise
+                await asyncio.sleep(delay)
+                attempt += 1
+            except BaseException:
+                if breaker is not None:
+                    breaker.abandon()
+                raise
+            else:
+                if breaker is not None:
+                    breaker.success()
+                return result
+
+    async def _attempt(
+        self, request: httpx.Request, where: str, route: str, budget: float
+    ) -> Any:
+        attributes = {"invoice_gateway.source": self.source, "http.request.method":
+                      request.method, "url.template": route}
+        with self._tracer.start_as_current_span(
+            f"{request.method} {route}", kind=SpanKind.CLIENT, attributes=attributes
+        ) as span:
+            _PROPAGATOR.inject(request.headers)
+            outcome = "connection_error"
+            started: float | None = None
+            try:
+                async with asyncio.timeout(budget), self._semaphore:
+                    self.calls += 1
+                    started = time.monotonic()
                     response = await self._http.send(request)
+                    outcome = str(response.status_code)
+                    span.set_attribute("http.response.status_code", response.status_code)
                     body = await response.aread()
             except TimeoutError:
+                outcome = "timeout"
+                span.set_status(StatusCode.ERROR, "timeout")
                 raise UpstreamTimeout(
-                    self.source, f"{where}: no answer within {self.timeout:g}s"
+                    self.source, f"{where}: no answer within {budget:.3g}s"
                 ) from None
             except httpx.TimeoutException as exc:
                 if isinstance(exc.__cause__, TimeoutError) or exc.__cause__ is None:
+                    outcome = "timeout"
                     raise UpstreamTimeout(
-                        self.source, f"{where}: no answer within {self.timeout:g}s"
+                        self.source, f"{where}: no answer within {budget:.3g}s"
                     ) from None
                 raise UpstreamUnavailable(
                     self.source, f"{where}: connection failed ({_describe(exc)})"
@@ -111,19 +238,48 @@ class SourceClient:
                 raise UpstreamUnavailable(
                     self.source, f"{where}: connection failed ({_describe(exc)})"
                 ) from None
-        if response.status_code >= 400:
-            raise _status_error(self.source, where, response.status_code, response, body)
-        if response.status_code == 204 or not body:
-            return None
-        try:
-            return json.loads(body)
-        except ValueError:
-            raise UpstreamBadResponse(
-                self.source, f"{where}: reply is not valid JSON", status=response.status_code
-            ) from None
+            finally:
+                if started is not None:
+                    self._observe(route, outcome, time.monotonic() - started)
+            if response.status_code >= 400:
+                span.set_status(StatusCode.ERROR)
+                raise _status_error(self.source, where, response.status_code, response, body)
+            if response.status_code == 204 or not body:
+                return None
+            try:
+                return json.loads(body)
+            except ValueError:
+                span.set_status(StatusCode.ERROR)
+                raise UpstreamBadResponse(
+                    self.source, f"{where}: reply is not valid JSON", status=response.status_code
+                ) from None
+
+    def _observe(self, route: str, outcome: str, seconds: float) -> None:
+        if self._metrics is not None:
+            self._metrics.upstream_requests.labels(self.source, route, outcome).inc()
+            self._metrics.upstream_seconds.labels(self.source, route).observe(seconds)
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+
+def _retry_delay(exc: UpstreamError, attempt: int) -> float | None:
+    """Seconds to wait before retrying after `exc`, or None when it is not worth a retry:
+    connection failures, 502/503/504 and 429 (after its Retry-After) are."""
+    if isinstance(exc, UpstreamRateLimited) and exc.retry_after is not None:
+        return exc.retry_after
+    # An UpstreamUnavailable without a status is a refused or dropped connection (a breaker
+    # refusal is raised before any attempt and never reaches here); a timeout without a
+    # status spent its budget already.
+    retryable = (
+        isinstance(exc, UpstreamRateLimited)
+        or exc.status in RETRY_STATUSES
+        or (isinstance(exc, UpstreamUnavailable) and exc.status is None)
+    )
+    if not retryable:
+        return None
+    # Full jitter keeps many gateway replicas from retrying in lockstep.
+    return random.uniform(0.5, 1.0) * BACKOFF_BASE * (1 << attempt)
 
 
 def _describe(exc: Exception) -> str:

@@ -6,16 +6,25 @@ from collections.abc import Iterable
 from typing import Literal
 
 import httpx
+from opentelemetry import trace
 
 from gateway.adapters import Adapter, adapter_class
 from gateway.config import SourceConfig
 from gateway.http import SourceClient
+from gateway.metrics import GatewayMetrics
 
 HttpTransport = Literal["aiohttp", "httpx"]
 
 
-def build_adapter(config: SourceConfig, http_transport: HttpTransport = "aiohttp") -> Adapter:
-    """One adapter with its own pooled HTTP client, cache and concurrency bound.
+def build_adapter(
+    config: SourceConfig,
+    http_transport: HttpTransport = "aiohttp",
+    *,
+    metrics: GatewayMetrics | None = None,
+    tracer: trace.Tracer | None = None,
+) -> Adapter:
+    """One adapter with its own pooled HTTP client, cache, concurrency bound, retries and
+    circuit breaker, reporting to the app's `metrics` and `tracer` when given.
 
     `http_transport` is "aiohttp" (the default, measured faster; see benchmarks/) or
     "httpx" (httpx's own transport, the benchmark's baseline).
@@ -35,16 +44,28 @@ def build_adapter(config: SourceConfig, http_transport: HttpTransport = "aiohttp
         max_concurrency=config.max_concurrency,
         cache_ttl=config.cache_ttl,
         cache_size=config.cache_size,
+        retries=config.retries,
+        breaker=config.breaker,
+        stale_ttl=config.stale_ttl,
         transport=transport,
+        metrics=metrics,
+        tracer=tracer,
     )
     return cls(config, client)
 
 
 def build_adapters(
-    configs: Iterable[SourceConfig], http_transport: HttpTransport = "aiohttp"
+    configs: Iterable[SourceConfig],
+    http_transport: HttpTransport = "aiohttp",
+    *,
+    metrics: GatewayMetrics | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> dict[str, Adapter]:
     """Adapters by source name, in configuration order."""
-    return {config.name: build_adapter(config, http_transport) for config in configs}
+    return {
+        config.name: build_adapter(config, http_transport, metrics=metrics, tracer=tracer)
+        for config in configs
+    }
 
 
 async def close_adapters(adapters: Iterable[Adapter]) -> None:

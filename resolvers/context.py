@@ -1,4 +1,5 @@
-"""The per-request context: process-wide adapters, and this request's loaders and errors."""
+"""The per-request context: the caller's identity, the adapters it may read, and this
+request's loaders and errors."""
 
 from __future__ import annotations
 
@@ -7,28 +8,50 @@ from collections.abc import Mapping
 from graphql import GraphQLError
 from strawberry.fastapi import BaseContext
 
+from gateway.access import Identity, SourceForbidden
 from gateway.adapters import Adapter
+from gateway.config import LimitsConfig
 from gateway.loaders import Loaders
 
 
 class Context(BaseContext):
-    """Made fresh for every request by the app's context getter."""
+    """Made fresh for every request by the app's context getter.
 
-    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
+    `adapters` holds only the sources the caller may read, so lists and `sources` cover
+    just those; `adapter(name)` tells an unknown source (bad input) from one the caller
+    may not use (`FORBIDDEN`).
+    """
+
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        identity: Identity | None = None,
+        limits: LimitsConfig | None = None,
+    ) -> None:
         super().__init__()
-        self.adapters = adapters
-        self.loaders = Loaders(adapters)
+        self.identity = identity or Identity.unrestricted(adapters)
+        self.configured = adapters
+        self.adapters = {
+            name: adapter for name, adapter in adapters.items() if self.identity.may_read(name)
+        }
+        self.limits = limits or LimitsConfig()
+        self.loaders = Loaders(self.adapters)
         # Errors from parts of a field that failed while the rest succeeded (one source of
         # a list); the error extension adds them to the response.
         self.partial_errors: list[GraphQLError] = []
 
     def adapter(self, source: str) -> Adapter:
-        """The adapter of a configured source; `UnknownSource` otherwise."""
-        try:
-            return self.adapters[source]
-        except KeyError:
-            known = ", ".join(self.adapters) or "none"
-            raise UnknownSource(f"unknown source {source!r}; configured: {known}") from None
+        """The adapter of a source the caller may read; `SourceForbidden` for a configured
+        source it may not, `UnknownSource` otherwise."""
+        adapter = self.adapters.get(source)
+        if adapter is not None:
+            return adapter
+        if source in self.configured:
+            raise SourceForbidden(
+                f"client {self.identity.client!r} may not read source {source!r}"
+            )
+        known = ", ".join(self.adapters) or "none"
+        raise UnknownSource(f"unknown source {source!r}; configured: {known}")
 
 
 class UnknownSource(LookupError):

@@ -4,7 +4,9 @@ Resolvers raise domain exceptions; this extension turns them into GraphQL errors
 `extensions`: upstream failures carry `code`, `source` and `status` (the contract), bad input
 carries `code: BAD_USER_INPUT`, and anything unexpected is masked ("Internal error") so
 that no stack trace or internal detail reaches a client. It also adds the partial errors
-that resolvers collected in the context (a source that failed inside a list).
+that resolvers collected in the context (a source that failed inside a list), puts the
+stale-data warnings of the request into `extensions.warnings`, and reports the operation's
+name, outcome and error codes to the request scope (for metrics and the request log).
 """
 
 from __future__ import annotations
@@ -16,14 +18,16 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from gateway.access import SourceForbidden
 from gateway.errors import GatewayError, UpstreamError
 from gateway.ids import InvalidCursor, InvalidId
 from gateway.paging import InvalidPaging
+from gateway.scope import current_scope
 from resolvers.context import UnknownSource
 
 logger = logging.getLogger("invoice_gateway.errors")
-
-
+# graphql-core's parser aborts with this once a document passes `max_tokens`.
+TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted"
 
 class BadInput(GatewayError):
     """A query argument that cannot be served as given; the message says why."""
@@ -43,8 +47,10 @@ def upstream_extensions(exc: UpstreamError) -> dict[str, Any]:
     return extensions
 
 
-def partial_error(exc: UpstreamError, path: list[str | int]) -> GraphQLError:
+def partial_error(exc: UpstreamError | SourceForbidden, path: list[str | int]) -> GraphQLError:
     """A GraphQL error for one source's failure inside a field that still has data."""
+    if isinstance(exc, SourceForbidden):
+        return GraphQLError(str(exc), path=path, extensions={"code": "FORBIDDEN"})
     return GraphQLError(str(exc), path=path, extensions=upstream_extensions(exc))
 
 
@@ -53,12 +59,17 @@ def translate(error: GraphQLError) -> GraphQLError:
     if original is None or isinstance(original, GraphQLError):
         if error.extensions and "code" in error.extensions:
             return error
+        if TOKEN_LIMIT_MESSAGE in error.message:
+            return _copy(error, error.message.removeprefix("Syntax Error: "),
+                         {"code": "OPERATION_LIMIT", "limit": "max_tokens"})
         code = "GRAPHQL_PARSE_FAILED" if "Syntax Error" in error.message else (
             "GRAPHQL_VALIDATION_FAILED"
         )
         return _copy(error, error.message, {**(error.extensions or {}), "code": code})
     if isinstance(original, UpstreamError):
         return _copy(error, str(original), upstream_extensions(original))
+    if isinstance(original, SourceForbidden):
+        return _copy(error, str(original), {"code": "FORBIDDEN"})
     if isinstance(original, BAD_INPUT):
         return _copy(error, str(original), {"code": "BAD_USER_INPUT"})
     logger.error("unexpected error at %s", error.path, exc_info=original)
@@ -82,3 +93,19 @@ class ErrorTranslation(SchemaExtension):
         partial: list[GraphQLError] = list(getattr(context, "partial_errors", ()))
         errors = [translate(error) for error in (result.errors or [])] + partial
         result.errors = errors or None
+        scope = current_scope()
+        if scope is not None:
+            scope.operation = self.execution_context.operation_name
+            scope.error_codes.update(
+                str((error.extensions or {}).get("code")) for error in errors
+            )
+            limited = any((e.extensions or {}).get("code") == "OPERATION_LIMIT" for e in errors)
+            scope.outcome = (
+                "limited" if limited else "ok" if not errors
+                else "partial" if result.data else "error"
+            )
+
+    def get_results(self) -> dict[str, Any]:
+        scope = current_scope()
+        warnings = scope.warnings() if scope is not None else []
+        return {"warnings": warnings} if warnings else {}

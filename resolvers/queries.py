@@ -9,6 +9,7 @@ from typing import Annotated
 import strawberry
 
 from gateway import domain
+from gateway.access import SourceForbidden
 from gateway.adapters import Capability
 from gateway.domain import InvoiceQuery
 from gateway.errors import UpstreamError
@@ -70,6 +71,7 @@ def _invoice_request(info: Info, where: InvoiceFilter | None) -> ListRequest:
     vendor = decode_id(where.vendor_id, "Vendor") if where.vendor_id else None
     for party in (customer, vendor):
         if party is not None:
+            info.context.adapter(party.source)  # a source the caller may not read: FORBIDDEN
             sources = tuple(name for name in sources if name == party.source)
     query = InvoiceQuery(
         statuses=frozenset(where.status) if where.status is not None else None,
@@ -209,7 +211,7 @@ class Query:
         async def one(index: int, value: str) -> Node | None:
             try:
                 return await _load(info, decode_id(value))
-            except UpstreamError as exc:
+            except (UpstreamError, SourceForbidden) as exc:
                 info.context.partial_errors.append(partial_error(exc, [*path, index]))
                 return None
 

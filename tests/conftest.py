@@ -58,6 +58,7 @@ async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFacto
     def factory(kind: str, **overrides: Any) -> Adapter:
         block = simulators.running[kind].source_block()
         block.setdefault("cache_ttl", 0)
+        block.setdefault("retries", 0)  # adapter tests see each injected fault as it is
         block.update(overrides)
         adapter = build_adapter(SourceConfig.model_validate(block))
         made.append(adapter)

@@ -1,0 +1,195 @@
+"""The front door: what every HTTP request passes before (and after) the app handles it.
+
+A pure ASGI middleware (so the request's `RequestScope` is set in the task that serves it
+and every task started for it inherits it). Per request it:
+
+- takes a sane `X-Request-Id` or makes one, and echoes it on the response;
+- authenticates `/graphql`, `/readyz` and `/metrics` (401 before anything runs; `/healthz`
+  is open and `/webhooks/*` authenticate by signature) and leaves the `Identity` in the
+  ASGI scope's state for the GraphQL context;
+- refuses a `/graphql` body over `limits.max_body_bytes` (413, `OPERATION_LIMIT`);
+- sets the request's deadline (`request_timeout`) for every upstream call it causes;
+- opens the OpenTelemetry server span (continuing an incoming `traceparent`);
+- counts GraphQL requests by operation and outcome and writes one JSON log line.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from gateway.access import Authenticator, Identity, Unauthenticated
+from gateway.metrics import GatewayMetrics, operation_label
+from gateway.scope import RequestScope, request_scope
+
+logger = logging.getLogger("invoice_gateway.requests")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_PROPAGATOR = TraceContextTextMapPropagator()
+GUARDED = ("/graphql", "/readyz", "/metrics")
+
+
+def _guarded(path: str) -> bool:
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in GUARDED)
+
+
+def graphql_error(message: str, code: str, **extensions: Any) -> bytes:
+    """A GraphQL-shaped error body for answers given before GraphQL runs."""
+    return json.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    ).encode()
+
+
+class FrontDoor:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        incoming = headers.get("x-request-id", "")
+        request = RequestScope()
+        if _REQUEST_ID.match(incoming):
+            request.request_id = incoming
+        request.deadline = time.monotonic() + state.config.request_timeout
+        path: str = scope["path"]
+        started = time.perf_counter()
+        status = {"code": 0}
+        id_header = (b"x-request-id", request.request_id.encode())
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+                message["headers"] = [*message.get("headers", []), id_header]
+            await send(message)
+
+        tracer: trace.Tracer = state.tracer
+        with tracer.start_as_current_span(
+            f"{scope.get('method', 'WS')} {path}", kind=SpanKind.SERVER,
+            context=_PROPAGATOR.extract(headers),
+            attributes={"http.request.method": scope.get("method", "GET"), "url.path": path,
+                        "invoice_gateway.request_id": request.request_id},
+        ) as span, request_scope(request):
+            try:
+                await self._serve(scope, receive, send_with_id, headers, request)
+            finally:
+                if request.operation:
+                    span.update_name(f"graphql {request.operation}")
+                    span.set_attribute("graphql.operation.name", request.operation)
+                if status["code"]:
+                    span.set_attribute("http.response.status_code", status["code"])
+                self._report(state.metrics, scope, path, status["code"], request, started)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send,
+                     headers: dict[str, str], request: RequestScope) -> None:
+        state = scope["app"].state
+        path: str = scope["path"]
+        if not _guarded(path):
+            await self.app(scope, receive, send)
+            return
+        authenticator: Authenticator = state.authenticator
+        peer = scope.get("client")
+        try:
+            identity: Identity = await authenticator.identify(
+                headers.get("authorization"), peer[0] if peer else None
+            )
+        except Unauthenticated as exc:
+            request.outcome = "unauthenticated"
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
+                return
+            await _reply(send, 401, graphql_error(str(exc), "UNAUTHENTICATED"),
+                         [(b"www-authenticate", b"Bearer")])
+            return
+        request.client = identity.client
+        scope.setdefault("state", {})["identity"] = identity
+        if scope["type"] == "http" and scope["method"] == "POST" and path == "/graphql":
+            limit: int = state.config.limits.max_body_bytes
+            body = await _read_body(receive, limit)
+            if body is None:
+                request.outcome = "limited"
+                message = f"request body larger than max_body_bytes ({limit} bytes)"
+                await _reply(send, 413, graphql_error(message, "OPERATION_LIMIT",
+                                                      limit="max_body_bytes"))
+                return
+            receive = _replay(body, receive)
+        elif scope["type"] == "http" and len(scope.get("query_string", b"")) > (
+            state.config.limits.max_body_bytes
+        ):
+            request.outcome = "limited"
+            await _reply(send, 414, graphql_error("query string larger than max_body_bytes",
+                                                  "OPERATION_LIMIT", limit="max_body_bytes"))
+            return
+        await self.app(scope, receive, send)
+
+    def _report(self, metrics: GatewayMetrics, scope: Scope, path: str, status: int,
+                request: RequestScope, started: float) -> None:
+        if path == "/graphql" and request.outcome is not None:
+            metrics.graphql_requests.labels(
+                operation_label(request.operation), request.outcome
+            ).inc()
+        line = {
+            "request_id": request.request_id,
+            "method": scope.get("method", "WS"),
+            "path": path,
+            "status": status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+            "client": request.client,
+            "operation": request.operation,
+            "outcome": request.outcome,
+            "sources": sorted(request.sources),
+            "error_codes": sorted(request.error_codes),
+        }
+        if request.stale:
+            line["stale_sources"] = sorted(request.stale)
+        logger.info(json.dumps(line, separators=(",", ":")))
+
+
+async def _reply(send: Send, status: int, body: bytes,
+                 headers: list[tuple[bytes, bytes]] | None = None) -> None:
+    await send({"type": "http.response.start", "status": status, "headers": [
+        (b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+        *(headers or []),
+    ]})
+    await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole request body, or None as soon as it passes `limit` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunk: bytes = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

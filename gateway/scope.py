@@ -1,0 +1,66 @@
+"""What one request carries down to the upstream calls it causes: its id, its deadline,
+and what those calls report back (sources reached, stale copies served).
+
+The scope travels in a `ContextVar`, the standard per-request carrier of asyncio code
+(tasks copy the context they are started in, so every upstream call made for a request,
+including those in DataLoader batches, sees that request's scope). Threading it through
+every adapter method instead would put a transport concern into each upstream's code.
+The variable itself holds no data between requests: each request sets its own scope.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+
+
+@dataclass
+class RequestScope:
+    """One request's deadline and report. `resilient=False` (readiness probes) asks for one
+    honest attempt: no retries and no stale copies."""
+
+    request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    deadline: float | None = None  # time.monotonic() by which every upstream call must end
+    resilient: bool = True
+    client: str | None = None
+    operation: str | None = None
+    outcome: str | None = None
+    sources: set[str] = field(default_factory=set)
+    error_codes: set[str] = field(default_factory=set)
+    stale: dict[str, float] = field(default_factory=dict)  # source -> oldest age served
+
+    def remaining(self) -> float | None:
+        """Seconds left before the deadline (None: no deadline)."""
+        return None if self.deadline is None else self.deadline - time.monotonic()
+
+    def served_stale(self, source: str, age: float) -> None:
+        self.stale[source] = max(age, self.stale.get(source, 0.0))
+
+    def warnings(self) -> list[dict[str, object]]:
+        """The `extensions.warnings` entries of the response (contract: STALE_DATA)."""
+        return [
+            {"source": source, "code": "STALE_DATA", "ageSeconds": round(age, 1)}
+            for source, age in sorted(self.stale.items())
+        ]
+
+
+_CURRENT: ContextVar[RequestScope | None] = ContextVar("invoice_gateway_scope", default=None)
+
+
+def current_scope() -> RequestScope | None:
+    """The scope of the request being served, if any (adapters used alone have none)."""
+    return _CURRENT.get()
+
+
+@contextmanager
+def request_scope(scope: RequestScope) -> Iterator[RequestScope]:
+    """Make `scope` current for the code (and the tasks it starts) inside the block."""
+    token = _CURRENT.set(scope)
+    try:
+        yield scope
+    finally:
+        _CURRENT.reset(token)
