@@ -72,18 +72,22 @@ async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFacto
 class GatewayClient:
     """The gateway app, through its ASGI interface, with its lifespan running."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, app: Any = None) -> None:
         self.http = http
+        self.app = app
 
-    async def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = await self.http.post("/graphql", json={"query": text, "variables": variables})
+    async def query(self, text: str, variables: dict[str, Any] | None = None,
+                    headers: dict[str, str] | None = None) -> dict[str, Any]:
+        response = await self.http.post("/graphql", json={"query": text, "variables": variables},
+                                        headers=headers)
         assert response.status_code == 200, response.text
         body: dict[str, Any] = response.json()
         return body
 
-    async def data(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+    async def data(self, text: str, variables: dict[str, Any] | None = None,
+                   headers: dict[str, str] | None = None) -> dict[str, Any]:
         """The `data` of a query that must succeed without any error."""
-        body = await self.query(text, variables)
+        body = await self.query(text, variables, headers)
         assert not body.get("errors"), body.get("errors")
         data: dict[str, Any] = body["data"]
         return data
@@ -94,21 +98,38 @@ GatewayFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
-    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators."""
+    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators.
+
+    Keyword-only extras: `config` (top-level configuration keys such as `clients`, `jwt`,
+    `limits`), `extra_sources` (more source blocks after the four), `peer` (the client
+    address the app sees; default loopback) and `tracer_provider`.
+    """
     from contextlib import AsyncExitStack
 
-    from gateway.app import create_app, demo_config
+    from gateway.app import create_app
+    from gateway.config import parse_config
 
     async with AsyncExitStack() as stack:
 
-        async def factory(**overrides: Any) -> GatewayClient:
+        async def factory(
+            *,
+            config: dict[str, Any] | None = None,
+            extra_sources: list[dict[str, Any]] | None = None,
+            peer: str = "127.0.0.1",
+            tracer_provider: Any = None,
+            **overrides: Any,
+        ) -> GatewayClient:
             overrides.setdefault("cache_ttl", 0)
-            app = create_app(demo_config(simulators, **overrides))
+            blocks = [{**block, **overrides} for block in simulators.source_blocks()]
+            blocks += extra_sources or []
+            effective = parse_config({"sources": blocks, **(config or {})}, {})
+            app = create_app(effective, tracer_provider=tracer_provider)
             await stack.enter_async_context(app.router.lifespan_context(app))
+            transport = httpx.ASGITransport(app=app, client=(peer, 40000))
             http = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+                httpx.AsyncClient(transport=transport, base_url="http://gw")
             )
-            return GatewayClient(http)
+            return GatewayClient(http, app)
 
         yield factory
 

@@ -6,9 +6,11 @@ and, outside the API's paths, controls for tests and benchmarks:
     GET    /_sim/requests   request counts per route template: {"total": N, "routes": {...}}
     DELETE /_sim/requests   zero the counts
     PUT    /_sim/latency    {"ms": 25}: delay every API request
-    POST   /_sim/faults     {"mode": M, "times": 1, "path": "/invoices", "retry_after": 1}
+    POST   /_sim/faults     {"mode": M, "times": 1, "path": "/invoices", "retry_after": 1,
+                             "rate": 1.0}
                             M is 500 | 503 | 429 | hang | malformed | drop; `path` (optional)
-                            is a substring the request path must contain
+                            is a substring the request path must contain; `rate` (optional)
+                            the share of matching requests that get the fault (seeded draw)
     DELETE /_sim/faults     clear injected faults
     POST   /_sim/reset      re-seed the data and clear counts, latency and faults
     GET    /_sim/info       kind, base path, token, seed
@@ -64,6 +66,7 @@ class Fault:
     times: int = 1
     path: str | None = None
     retry_after: int = 1
+    rate: float = 1.0
 
 
 @dataclass
@@ -71,10 +74,14 @@ class Controls:
     latency_ms: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    # Draws for faults with a rate below 1: seeded, so a chaos run can be repeated.
+    rng: random.Random = field(default_factory=lambda: random.Random(0))
 
     def take_fault(self, path: str) -> Fault | None:
         for fault in self.faults:
             if fault.path is None or fault.path in path:
+                if fault.rate < 1.0 and self.rng.random() >= fault.rate:
+                    continue
                 fault.times -= 1
                 if fault.times <= 0:
                     self.faults.remove(fault)
@@ -188,6 +195,7 @@ class Simulator:
             times=int(body.get("times", 1)),
             path=body.get("path"),
             retry_after=int(body.get("retry_after", 1)),
+            rate=float(body.get("rate", 1.0)),
         )
         self.controls.faults.append(fault)
         return JSONResponse({"faults": [vars(f) for f in self.controls.faults]})
