@@ -8,10 +8,14 @@ import contextlib
 import logging
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from gateway.errors import ConfigError
+
+if TYPE_CHECKING:
+    from gateway.config import GatewayConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -71,15 +75,35 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.simulators.runner import bind_socket
 
     if args.command == "serve":
-        app = create_app(load_config(args.config))
+        config = load_config(args.config)
+        _refuse_open_exposure(config, args.host)
+        app = create_app(config)
     else:
         app = create_app(demo_seed=args.seed)
+    # One JSON object per line for the request log (gateway.frontdoor), nothing around it.
+    request_log = logging.getLogger("invoice_gateway.requests")
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    request_log.addHandler(handler)
+    request_log.propagate = False
     sock = bind_socket(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
-    config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
-    uvicorn.Server(config).run(sockets=[sock])
+    server = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
+    uvicorn.Server(server).run(sockets=[sock])
     return 0
+
+
+def _refuse_open_exposure(config: GatewayConfig, host: str) -> None:
+    """Without credentials the gateway answers anyone who reaches it: that is only allowed
+    on a loopback address, or when the operator says so with `allow_anonymous: true`."""
+    from gateway.access import is_loopback
+
+    if not config.has_credentials and not config.allow_anonymous and not is_loopback(host):
+        raise ConfigError(
+            f"refusing to serve on {host} without credentials: configure 'clients' or 'jwt', "
+            "or set 'allow_anonymous: true' to serve every source to anyone who can connect"
+        )
 
 
 async def _simulate(host: str, port: int, seed: int) -> None:
