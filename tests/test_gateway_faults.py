@@ -16,7 +16,7 @@ CODES = [("503", "UPSTREAM_UNAVAILABLE", 503), ("429", "UPSTREAM_RATE_LIMITED", 
 @pytest.mark.parametrize("kind", ["makini", "invoicematic", "cloudbilling"])
 @pytest.mark.parametrize(("mode", "code", "status"), CODES)
 async def test_list_survives_one_failing_source(make_gateway, simulators, kind, mode, code, status):
-    gateway = await make_gateway(timeout=0.5)
+    gateway = await make_gateway(timeout=1.5)  # a shared 2-core machine can be slow
     running = simulators.running[kind]
     sim_control(running, "POST", "/_sim/faults", {"mode": mode, "times": 1000, "path": "/invoices"})
     body = await gateway.query("{ invoices(first: 500) { totalCount nodes { source } } }")
