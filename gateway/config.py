@@ -133,7 +133,7 @@ class LimitsConfig(BaseModel):
     max_aliases: int = Field(default=50, ge=0)
     max_tokens: int = Field(default=5000, ge=1)
     max_cost: int = Field(default=25000, ge=1)
-    max_first: int = Field(default=500, ge=1)
+    max_first: int = Field(default=500, ge=1, le=500)  # paging never serves more than 500
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     introspection: bool = True
 

@@ -27,7 +27,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access import Authenticator, Identity, Unauthenticated
-from gateway.metrics import GatewayMetrics, operation_label
+from gateway.metrics import GatewayMetrics
 from gateway.scope import RequestScope, request_scope
 
 logger = logging.getLogger("invoice_gateway.requests")
@@ -38,6 +38,15 @@ GUARDED = ("/graphql", "/readyz", "/metrics")
 
 def _guarded(path: str) -> bool:
     return any(path == prefix or path.startswith(prefix + "/") for prefix in GUARDED)
+
+
+def _graphiql_page(scope: Scope, headers: dict[str, str]) -> bool:
+    """A browser asking for the GraphiQL page: no data in it, and a browser cannot send a
+    bearer token with a page load (GraphiQL sends it with each query, from its headers tab)."""
+    return (
+        scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/graphql"
+        and not scope.get("query_string") and "text/html" in headers.get("accept", "")
+    )
 
 
 def graphql_error(message: str, code: str, **extensions: Any) -> bytes:
@@ -94,7 +103,7 @@ class FrontDoor:
                      headers: dict[str, str], request: RequestScope) -> None:
         state = scope["app"].state
         path: str = scope["path"]
-        if not _guarded(path):
+        if not _guarded(path) or _graphiql_page(scope, headers):
             await self.app(scope, receive, send)
             return
         authenticator: Authenticator = state.authenticator
@@ -136,7 +145,7 @@ class FrontDoor:
                 request: RequestScope, started: float) -> None:
         if path == "/graphql" and request.outcome is not None:
             metrics.graphql_requests.labels(
-                operation_label(request.operation), request.outcome
+                metrics.operation_label(request.operation), request.outcome
             ).inc()
         line = {
             "request_id": request.request_id,

@@ -122,13 +122,15 @@ class SourceClient:
         # never cross sources, credentials or tenants, even in a shared cache backend.
         key = f"{self.source}|{self._identity}|{request.url}"
         route = route_template(path)
+        scope = current_scope()
+        if scope is not None:
+            scope.sources.add(self.source)
         served = await self.cache.get_or_fetch(
             key, lambda: self._call(request, route, self.retries), self._may_serve_stale
         )
         if self._metrics is not None:
             self._metrics.cache_requests.labels(self.source, served.result).inc()
         if served.result == "stale":
-            scope = current_scope()
             if scope is not None:
                 scope.served_stale(self.source, served.age)
             logger.warning("%s: GET %s failed; served a copy %.0fs old", self.source, route,
@@ -150,6 +152,9 @@ class SourceClient:
         gateway honours) is retried: repeating any other could apply it twice.
         """
         request = self._http.build_request(method, path, json=body, headers=headers)
+        scope = current_scope()
+        if scope is not None:
+            scope.sources.add(self.source)
         result = await self._call(request, route_template(path), self.retries if idempotent else 0)
         self.cache.clear()
         return result
@@ -162,10 +167,8 @@ class SourceClient:
         """Attempts of one call within its time budget, through the breaker."""
         where = f"{request.method} {request.url.path}"
         scope = current_scope()
-        if scope is not None:
-            scope.sources.add(self.source)
-            if not scope.resilient:
-                retries = 0
+        if scope is not None and not scope.resilient:
+            retries = 0
         end = time.monotonic() + self.timeout
         left = scope.remaining() if scope is not None else None
         if left is not None:

@@ -23,9 +23,7 @@ def route_template(path: str) -> str:
     return "/".join("{id}" if _ID_SEGMENT.match(part) else part for part in path.split("/"))
 
 
-def operation_label(name: str | None) -> str:
-    """A client-chosen operation name, cut to a safe, bounded label."""
-    return _OPERATION.sub("_", name)[:64] if name else "anonymous"
+MAX_OPERATIONS = 200  # distinct operation labels kept; later names count as "other"
 
 
 class GatewayMetrics:
@@ -64,6 +62,20 @@ class GatewayMetrics:
             ["operation", "outcome"],
             registry=self.registry,
         )
+
+        self._operations: set[str] = set()
+
+    def operation_label(self, name: str | None) -> str:
+        """A client-chosen operation name as a safe label; the number of distinct labels is
+        bounded so that a client inventing names cannot grow the registry without end."""
+        if not name:
+            return "anonymous"
+        label = _OPERATION.sub("_", name)[:64]
+        if label not in self._operations:
+            if len(self._operations) >= MAX_OPERATIONS:
+                return "other"
+            self._operations.add(label)
+        return label
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""

@@ -73,6 +73,16 @@ async def test_metrics_match_the_simulators_counters(make_gateway, simulators):
     assert "sim-token" not in text and "token" not in text.lower().replace("max_tokens", "")
 
 
+def test_operation_labels_are_bounded():
+    from gateway.metrics import MAX_OPERATIONS, GatewayMetrics
+
+    metrics = GatewayMetrics()
+    assert metrics.operation_label(None) == "anonymous"
+    assert metrics.operation_label("Dash-board!") == "Dash_board_"
+    labels = {metrics.operation_label(f"Op{i}") for i in range(MAX_OPERATIONS + 50)}
+    assert "other" in labels and len(labels) == MAX_OPERATIONS
+
+
 def test_route_templates_hide_ids():
     assert route_template("/v1/invoices/48213") == "/v1/invoices/{id}"
     assert route_template("/api/invoices/3f2a9c1e-77b1-4c0e-9a51-0d3c1f7e2b11") == (
