@@ -140,6 +140,20 @@ async def gateway(make_gateway: GatewayFactory) -> GatewayClient:
     return client
 
 
+def wait_ready(base: str, attempts: int = 300) -> None:
+    """Poll `base`/readyz (a gateway started as a process) until it answers 200."""
+    import time
+
+    for _ in range(attempts):
+        try:
+            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    pytest.fail(f"{base} did not become ready")
+
+
 def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
     """Each simulator's request counts per route, read over HTTP."""
     return {

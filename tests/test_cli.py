@@ -6,12 +6,13 @@ import re
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import wait_ready
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -67,15 +68,7 @@ def test_demo_answers_the_readme_first_query(process):
     )
     process.append(proc)
     base = f"http://127.0.0.1:{port}"
-    for _ in range(200):
-        try:
-            if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    else:
-        pytest.fail("demo did not become ready")
+    wait_ready(base)
     query = re.search(r"Paste into GraphiQL:\n\n```graphql\n(.*?)```", README.read_text(),
                       re.S)
     assert query is not None

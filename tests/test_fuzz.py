@@ -18,12 +18,12 @@ import sys
 import time
 from collections.abc import Iterator
 
-import httpx
 import pytest
 
 schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 
+from tests.conftest import wait_ready  # noqa: E402
 from tests.test_cli import free_port  # noqa: E402
 
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "30"))
@@ -40,15 +40,7 @@ def demo_url() -> Iterator[str]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
-            try:
-                if httpx.get(base + "/readyz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        else:
-            pytest.fail("demo did not become ready")
+        wait_ready(base)
         yield base + "/graphql"
     finally:
         proc.terminate()
