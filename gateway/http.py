@@ -187,8 +187,10 @@ class SourceClient:
             try:
                 result = await self._attempt(request, where, route, budget)
             except UpstreamError as exc:
-                if breaker is not None:
-                    breaker.failure() if isinstance(exc, TRANSIENT) else breaker.success()
+                if breaker is not None and isinstance(exc, TRANSIENT):
+                    breaker.failure()
+                elif breaker is not None:
+                    breaker.success()  # any other answer (a 404, a 422) proves it alive
                 delay = _retry_delay(exc, attempt) if attempt < retries else None
                 if delay is None or time.monotonic() + delay >= end:
                     raise
