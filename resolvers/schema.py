@@ -8,8 +8,9 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from resolvers import queries
+from resolvers.bi import BIQuery
 from resolvers.errors import ErrorTranslation
-from resolvers.queries import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
@@ -21,6 +22,12 @@ class GatewaySchema(strawberry.Schema):
         # Errors are translated (and unexpected ones logged with their trace) by
         # ErrorTranslation; strawberry's default would log every upstream 404 as a trace.
         return None
+
+
+@strawberry.type(name="Query", description="Read the unified invoice data of every configured "
+                 "source.")
+class Query(queries.Query, BIQuery):
+    """The root query: the reads of `resolvers.queries` and the BI queries."""
 
 
 def build_schema() -> strawberry.Schema:
