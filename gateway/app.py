@@ -23,6 +23,7 @@ from strawberry.fastapi import GraphQLRouter
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.export_route import export_invoices
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
@@ -77,6 +78,8 @@ def create_app(
         return Context(request.app.state.adapters)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+
+    app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

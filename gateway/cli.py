@@ -38,6 +38,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
 
+    export = commands.add_parser("export", help="write every matching invoice as CSV or NDJSON")
+    from gateway.export_cli import add_arguments
+
+    add_arguments(export)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
@@ -46,6 +51,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             sys.stdout.write(export_sdl())
             return 0
+        if args.command == "export":
+            from gateway.export_cli import run_export
+
+            return asyncio.run(run_export(args))
         if args.command == "simulate":
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_simulate(args.host, args.port, args.seed))
