@@ -93,16 +93,19 @@ GatewayFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
-    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators."""
+    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators;
+    `top={...}` adds top-level configuration keys (e.g. `persisted_queries`)."""
     from contextlib import AsyncExitStack
 
-    from gateway.app import create_app, demo_config
+    from gateway.app import create_app
+    from gateway.config import parse_config
 
     async with AsyncExitStack() as stack:
 
-        async def factory(**overrides: Any) -> GatewayClient:
+        async def factory(top: dict[str, Any] | None = None, **overrides: Any) -> GatewayClient:
             overrides.setdefault("cache_ttl", 0)
-            app = create_app(demo_config(simulators, **overrides))
+            blocks = [{**block, **overrides} for block in simulators.source_blocks()]
+            app = create_app(parse_config({"sources": blocks, **(top or {})}, {}))
             await stack.enter_async_context(app.router.lifespan_context(app))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
