@@ -19,6 +19,7 @@ import csv
 import io
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from gateway.adapters import Adapter
@@ -54,6 +55,11 @@ def _amount(money: Money | None) -> str | None:
     return None if money is None else str(money.amount)
 
 
+def _instant(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as GraphQL's DateTime."""
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
 def invoice_record(invoice: Invoice) -> dict[str, Any]:
     """One invoice as JSON-ready values under `INVOICE_COLUMNS` (ids are global ids)."""
     customer, vendor = customer_of(invoice), vendor_of(invoice)
@@ -80,8 +86,8 @@ def invoice_record(invoice: Invoice) -> dict[str, Any]:
         "terms": invoice.terms,
         "tags": list(invoice.tags),
         "version": invoice.version,
-        "created_at": invoice.created_at and invoice.created_at.isoformat(),
-        "updated_at": invoice.updated_at and invoice.updated_at.isoformat(),
+        "created_at": _instant(invoice.created_at),
+        "updated_at": _instant(invoice.updated_at),
     }
 
 

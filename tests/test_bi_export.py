@@ -26,7 +26,7 @@ from tests.conftest import sim_control
 PAGE = """query($after: String, $filter: InvoiceFilter) {
   invoices(first: 500, after: $after, filter: $filter) {
     pageInfo { hasNextPage endCursor }
-    nodes { id source remoteId number status type currency issueDate dueDate
+    nodes { id source remoteId number status type currency issueDate dueDate createdAt
             total { amount } amountDue { amount } customer { id } vendor { id }
             lineItems { description quantity total { amount } } }
   }
@@ -63,6 +63,7 @@ async def test_ndjson_export_matches_the_paged_read_row_for_row(gateway):
             node["status"], node["type"], node["currency"])
         assert (row["issue_date"], row["due_date"]) == (node["issueDate"], node["dueDate"])
         assert row["total"] == amount(node["total"])
+        assert row["created_at"] == node["createdAt"]
         assert row["amount_due"] == amount(node["amountDue"])
         assert row["customer_id"] == (node["customer"] and node["customer"]["id"])
         assert [(line["description"], line["quantity"], line["total"])

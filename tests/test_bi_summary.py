@@ -206,3 +206,21 @@ def test_pure_summary_and_aging_arithmetic():
     assert [bucket(d) for d in (-3, 0, 1, 30, 31, 60, 61, 90, 91)] == [
         "current", "current", "days_1_to_30", "days_1_to_30", "days_31_to_60",
         "days_31_to_60", "days_61_to_90", "days_61_to_90", "over_90"]
+
+
+async def test_readme_worked_queries_answer_what_the_readme_shows(gateway):
+    import json
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme.split("## For BI users", 1)[1].split("### Export", 1)[0]
+    queries = re.findall(r"```graphql\n(.*?)```", section, re.S)
+    shown = re.findall(r"```json\n(.*?)```", section, re.S)
+    assert len(queries) == len(shown) == 2
+    for query, text in zip(queries, shown, strict=True):
+        data = await gateway.data(query)
+        rows = json.loads(text.replace(',\n  "..."]', "]"))["data"]
+        for field, expected in rows.items():
+            for row in expected:
+                assert row in data[field], row
