@@ -33,9 +33,10 @@ _HASH = re.compile(r"[0-9a-f]{64}")
 class PersistedQueryError(Exception):
     """A persisted-query request that cannot be served: `code` and the HTTP `status`."""
 
-    def __init__(self, code: str, message: str, status: int = 400) -> None:
+    def __init__(self, code: str, message: str, status: int = 400,
+                 **extensions: Any) -> None:
         super().__init__(message)
-        self.code, self.status = code, status
+        self.code, self.status, self.extensions = code, status, extensions
 
 
 def sha256(text: str) -> str:

@@ -17,8 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.persisted import PersistedQueries, PersistedQueryError
 
-MAX_BODY = 1_000_000  # bytes read to look for a persisted query; larger bodies pass through
-
 
 class PersistedQueryMiddleware:
     def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
@@ -39,7 +37,7 @@ class PersistedQueryMiddleware:
                 await self.app(scope, receive, _cacheable(scope, send))
                 return
             if scope["method"] == "POST" and _is_json(scope):
-                body = await _read(receive)
+                body = await _read(receive, scope["app"].state.config.limits.max_body_bytes)
                 body = _resolve_post(body, persisted)
                 headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
@@ -97,15 +95,16 @@ def _is_json(scope: Scope) -> bool:
     return False
 
 
-async def _read(receive: Receive) -> bytes:
+async def _read(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while True:
         message = await receive()
         chunks.append(message.get("body", b""))
         size += len(chunks[-1])
-        if size > MAX_BODY:
-            raise PersistedQueryError("BAD_REQUEST", f"request body over {MAX_BODY} bytes", 413)
+        if size > limit:  # the configured `limits.max_body_bytes`
+            raise PersistedQueryError("OPERATION_LIMIT", f"request body over {limit} bytes", 413,
+                                      limit="max_body_bytes")
         if not message.get("more_body", False):
             return b"".join(chunks)
 
@@ -163,8 +162,8 @@ def _has_errors(body: bytes) -> bool:
 
 
 async def _error(send: Send, exc: PersistedQueryError) -> None:
-    body = json.dumps({"errors": [{"message": str(exc),
-                                   "extensions": {"code": exc.code}}]}).encode()
+    extensions = {"code": exc.code, **exc.extensions}
+    body = json.dumps({"errors": [{"message": str(exc), "extensions": extensions}]}).encode()
     await send({"type": "http.response.start", "status": exc.status,
                 "headers": [(b"content-type", b"application/json"),
                             (b"content-length", str(len(body)).encode())]})

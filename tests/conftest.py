@@ -132,3 +132,26 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
 def zero_counts(simulators: SimulatorGroup) -> None:
     for running in simulators.running.values():
         sim_control(running, "DELETE", "/_sim/requests")
+
+
+INVOICE_PAGE = """query($after: String, $filter: InvoiceFilter) {
+  invoices(first: 500, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    nodes { %s }
+  }
+}"""
+
+
+async def read_all_invoices(
+    gateway: GatewayClient, fields: str, filter: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every invoice `invoices` returns for `filter`, page after page (the reference that
+    summaries and exports are checked against)."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        data = await gateway.data(INVOICE_PAGE % fields, {"after": after, "filter": filter})
+        nodes += data["invoices"]["nodes"]
+        if not data["invoices"]["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = data["invoices"]["pageInfo"]["endCursor"]

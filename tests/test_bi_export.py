@@ -21,27 +21,15 @@ from gateway.selection import InvoiceSelection, invoice_request
 from gateway.simulators.cloudbilling_data import COMPANIES, Tenant, seed_tenant
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import build_adapters, close_adapters
-from tests.conftest import sim_control
+from tests.conftest import read_all_invoices, sim_control
 
-PAGE = """query($after: String, $filter: InvoiceFilter) {
-  invoices(first: 500, after: $after, filter: $filter) {
-    pageInfo { hasNextPage endCursor }
-    nodes { id source remoteId number status type currency issueDate dueDate createdAt
+FIELDS = """id source remoteId number status type currency issueDate dueDate createdAt
             total { amount } amountDue { amount } customer { id } vendor { id }
-            lineItems { description quantity total { amount } } }
-  }
-}"""
+            lineItems { description quantity total { amount } }"""
 
 
 async def read_all(gateway, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        data = await gateway.data(PAGE, {"after": after, "filter": filter})
-        nodes += data["invoices"]["nodes"]
-        if not data["invoices"]["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = data["invoices"]["pageInfo"]["endCursor"]
+    return await read_all_invoices(gateway, FIELDS, filter)
 
 
 def amount(money: dict[str, str] | None) -> str | None:
@@ -216,3 +204,29 @@ def test_cli_export_failure_names_the_source_and_writes_nothing(simulators, tmp_
         capture_output=True, text=True, timeout=60,
     )
     assert bad.returncode == 2 and "status: 'LATE' is not one of" in bad.stderr
+
+
+async def test_a_source_failing_part_way_ends_the_export_with_its_error(simulators):
+    from gateway.app import demo_config
+    from gateway.export import ExportFailed
+
+    config = demo_config(simulators, cache_ttl=0)
+    adapters = build_adapters(config.sources)
+    try:
+        export = Export(adapters, invoice_request(adapters, InvoiceSelection(sources=["cloud"])))
+        await export.start()  # the first page is read (and kept) before anything is sent
+        sim_control(simulators.running["cloudbilling"], "POST", "/_sim/faults",
+                    {"mode": "503", "times": 5, "path": "/invoices"})
+        sent: list[bytes] = []
+        try:
+            async for data in export.stream("csv"):
+                sent.append(data)
+        except ExportFailed as exc:
+            [error] = exc.errors
+            assert (error.source, error.code) == ("cloud", "UPSTREAM_UNAVAILABLE")
+        else:
+            raise AssertionError("the export went on past a failing page")
+        rows = list(csv.DictReader(io.StringIO(b"".join(sent).decode())))
+        assert len(rows) == 100  # the first page only: the stream stops where the source failed
+    finally:
+        await close_adapters(adapters.values())

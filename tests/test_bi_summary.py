@@ -9,27 +9,14 @@ from typing import Any
 
 from gateway import domain
 from gateway.summary import Aging, Summary, bucket
-from tests.conftest import request_counts, sim_control, zero_counts
+from tests.conftest import read_all_invoices, request_counts, sim_control, zero_counts
 
-PAGE = """query($after: String, $filter: InvoiceFilter) {
-  invoices(first: 500, after: $after, filter: $filter) {
-    pageInfo { hasNextPage endCursor }
-    nodes { id source status type currency issueDate dueDate
-            total { amount currency } amountDue { amount currency } customer { id } }
-  }
-}"""
+FIELDS = """id source status type currency issueDate dueDate
+            total { amount currency } amountDue { amount currency } customer { id }"""
 
 
 async def read_all(gateway, filter: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Every invoice the `invoices` list returns, page after page."""
-    nodes: list[dict[str, Any]] = []
-    after = None
-    while True:
-        data = await gateway.data(PAGE, {"after": after, "filter": filter})
-        nodes += data["invoices"]["nodes"]
-        if not data["invoices"]["pageInfo"]["hasNextPage"]:
-            return nodes
-        after = data["invoices"]["pageInfo"]["endCursor"]
+    return await read_all_invoices(gateway, FIELDS, filter)
 
 
 SUMMARY = """query($groupBy: [SummaryDimension!]!, $filter: InvoiceFilter) {
