@@ -83,12 +83,17 @@ class Authenticator:
     async def identify(self, authorization: str | None, peer: str | None) -> Identity:
         """The caller's identity; `Unauthenticated` when a credential is needed and missing,
         or given and wrong."""
+        if self.open:
+            # Nothing to check a credential against: a caller allowed in is anonymous.
+            if self.allow_anonymous or is_loopback(peer):
+                return self._anonymous()
+            raise Unauthenticated("no credentials are configured, and anonymous access is "
+                                  "only allowed from loopback addresses")
         if not authorization:
-            if self.allow_anonymous or (self.open and is_loopback(peer)):
+            if self.allow_anonymous:
                 return self._anonymous()
             raise Unauthenticated(
                 "authentication required: send 'Authorization: Bearer <API key or JWT>'"
-                if not self.open else "anonymous access is only allowed from loopback addresses"
             )
         scheme, _, credential = authorization.partition(" ")
         credential = credential.strip()
@@ -99,8 +104,6 @@ class Authenticator:
             return self._client_identity(client)
         if self._jwt is not None and credential.count(".") == 2:
             return await self._jwt.verify(credential)
-        if self.open and not self._keys:
-            raise Unauthenticated("no credentials are configured; send no Authorization header")
         raise Unauthenticated("unknown API key or invalid token")
 
     def _anonymous(self) -> Identity:

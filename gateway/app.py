@@ -26,8 +26,11 @@ from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.export_route import export_invoices
 from gateway.frontdoor import FrontDoor
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.persisted import persisted_queries
+from gateway.persisted_http import PersistedQueryMiddleware
 from gateway.scope import RequestScope, request_scope
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
@@ -64,6 +67,8 @@ def create_app(
     metrics = GatewayMetrics()
     provider = tracer_provider or tracer_provider_from_env()
     tracer = provider.get_tracer("invoice_gateway") if provider else trace.NoOpTracer()
+    # Read a persisted query manifest now, so that a bad one stops start-up with its name.
+    persisted = persisted_queries(config) if config is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -82,6 +87,9 @@ def create_app(
         app.state.config = effective
         app.state.authenticator = Authenticator(effective)
         app.state.store = open_state(effective.state)
+        app.state.persisted = persisted or persisted_queries(effective)
+        # GETs of queries are cacheable as long as the freshest source's reads are.
+        app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
         try:
             yield
         finally:
@@ -95,7 +103,6 @@ def create_app(
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.metrics = metrics
     app.state.tracer = tracer
-    app.add_middleware(FrontDoor)
 
     async def context_getter(request: Request) -> Context:
         state = request.app.state
@@ -105,6 +112,12 @@ def create_app(
         return Context(state.adapters, identity, state.config.limits)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+    app.add_middleware(PersistedQueryMiddleware, path="/graphql")
+    # Added last, so outermost: nothing (persisted queries included) runs before the front
+    # door has authenticated the caller and checked the body size.
+    app.add_middleware(FrontDoor)
+
+    app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -65,15 +65,17 @@ class ReadCache:
         key: str,
         fetch: Callable[[], Awaitable[Any]],
         serve_stale: Callable[[BaseException], bool] = _never,
+        store: bool = True,
     ) -> Served:
         """The cached value for `key`, or the result of one shared call to `fetch`; when
-        that call fails and `serve_stale(error)` allows it, a copy up to `stale_ttl` old."""
+        that call fails and `serve_stale(error)` allows it, a copy up to `stale_ttl` old.
+        `store=False` leaves a fetched value out of the cache (bulk reads)."""
         entry = self._entries.get(key) if self._entries is not None else None
         if entry is not None and self._timer() - entry[1] < self.ttl:
             self.hits += 1
             return Served(entry[0], "hit")
         try:
-            return await self._fetch_shared(key, fetch)
+            return await self._fetch_shared(key, fetch, store)
         except Exception as exc:
             stale = self._stale_copy(key) if serve_stale(exc) else None
             if stale is None:
@@ -81,7 +83,9 @@ class ReadCache:
             self.stale_served += 1
             return stale
 
-    async def _fetch_shared(self, key: str, fetch: Callable[[], Awaitable[Any]]) -> Served:
+    async def _fetch_shared(
+        self, key: str, fetch: Callable[[], Awaitable[Any]], store: bool
+    ) -> Served:
         pending = self._inflight.get(key)
         if pending is not None:
             self.coalesced += 1
@@ -97,7 +101,7 @@ class ReadCache:
             raise
         else:
             future.set_result(value)
-            if self._entries is not None:
+            if self._entries is not None and store:
                 self._entries[key] = (value, self._timer())
             return Served(value, "miss")
         finally:

@@ -4,11 +4,11 @@ A pure ASGI middleware (so the request's `RequestScope` is set in the task that 
 and every task started for it inherits it). Per request it:
 
 - takes a sane `X-Request-Id` or makes one, and echoes it on the response;
-- authenticates `/graphql`, `/readyz` and `/metrics` (401 before anything runs; `/healthz`
-  is open and `/webhooks/*` authenticate by signature) and leaves the `Identity` in the
+- authenticates `/graphql`, `/export`, `/readyz` and `/metrics` (401 before anything runs;
+  `/healthz` is open and `/webhooks/*` authenticate by signature) and leaves the `Identity` in the
   ASGI scope's state for the GraphQL context;
 - refuses a `/graphql` body over `limits.max_body_bytes` (413, `OPERATION_LIMIT`);
-- sets the request's deadline (`request_timeout`) for every upstream call it causes;
+- sets a GraphQL request's deadline (`request_timeout`) for every upstream call it causes;
 - opens the OpenTelemetry server span (continuing an incoming `traceparent`);
 - counts GraphQL requests by operation and outcome and writes one JSON log line.
 """
@@ -33,7 +33,7 @@ from gateway.scope import RequestScope, request_scope
 logger = logging.getLogger("invoice_gateway.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PROPAGATOR = TraceContextTextMapPropagator()
-GUARDED = ("/graphql", "/readyz", "/metrics")
+GUARDED = ("/graphql", "/readyz", "/metrics", "/export")
 
 
 def _guarded(path: str) -> bool:
@@ -70,8 +70,11 @@ class FrontDoor:
         request = RequestScope()
         if _REQUEST_ID.match(incoming):
             request.request_id = incoming
-        request.deadline = time.monotonic() + state.config.request_timeout
         path: str = scope["path"]
+        if path == "/graphql":
+            # One deadline per GraphQL request; an export streams for as long as it takes,
+            # each upstream call still bounded by its source's timeout.
+            request.deadline = time.monotonic() + state.config.request_timeout
         started = time.perf_counter()
         status = {"code": 0}
         id_header = (b"x-request-id", request.request_id.encode())

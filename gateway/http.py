@@ -126,7 +126,8 @@ class SourceClient:
         if scope is not None:
             scope.sources.add(self.source)
         served = await self.cache.get_or_fetch(
-            key, lambda: self._call(request, route, self.retries), self._may_serve_stale
+            key, lambda: self._call(request, route, self.retries), self._may_serve_stale,
+            store=scope is None or not scope.bulk,
         )
         if self._metrics is not None:
             self._metrics.cache_requests.labels(self.source, served.result).inc()

@@ -21,11 +21,14 @@ from dataclasses import dataclass, field
 @dataclass
 class RequestScope:
     """One request's deadline and report. `resilient=False` (readiness probes) asks for one
-    honest attempt: no retries and no stale copies."""
+    honest attempt: no retries and no stale copies. `bulk` (whole-list walks: summaries,
+    exports) keeps its pages out of the read cache, so that a walk holds one page at a time
+    rather than leaving every page behind as a cached (and stale-if-error) copy."""
 
     request_id: str = field(default_factory=lambda: uuid.uuid4().hex)
     deadline: float | None = None  # time.monotonic() by which every upstream call must end
     resilient: bool = True
+    bulk: bool = False  # walks whole lists: its pages are not kept in the read cache
     client: str | None = None
     operation: str | None = None
     outcome: str | None = None
@@ -64,3 +67,16 @@ def request_scope(scope: RequestScope) -> Iterator[RequestScope]:
         yield scope
     finally:
         _CURRENT.reset(token)
+
+
+def mark_bulk() -> None:
+    """Mark the current request as walking whole lists (see `RequestScope.bulk`).
+
+    Outside any request (the export command, a test) this starts a scope for the rest of
+    the calling context: a walk there is bulk from then on.
+    """
+    scope = _CURRENT.get()
+    if scope is None:
+        _CURRENT.set(RequestScope(bulk=True))
+    else:
+        scope.bulk = True

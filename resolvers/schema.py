@@ -2,19 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any, Final
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from resolvers.errors import ErrorTranslation
+from resolvers import queries
+from resolvers.bi import BIQuery
+from resolvers.errors import BadInput, ErrorTranslation
+from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.limits import OperationLimits
-from resolvers.queries import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
+# The Apollo Federation version the subgraph declares (its @link): the lowest that has what
+# the schema uses (@key), so that older routers and gateways can compose it too.
+FEDERATION_VERSION: Final = "2.3"
+ENTITY_TYPES: Final = frozenset({"Invoice", "Customer", "Vendor", "Payment"})
 
-class GatewaySchema(strawberry.Schema):
+
+class GatewaySchema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -22,12 +31,44 @@ class GatewaySchema(strawberry.Schema):
         # ErrorTranslation; strawberry's default would log every upstream 404 as a trace.
         return None
 
+    def entities_resolver(self, info: Any, representations: list[Any]) -> list[Any]:
+        # strawberry indexes its type map with any `__typename` and passes every other key
+        # to `resolve_reference`: an unknown type or key would surface as an internal error
+        # (found by the fuzz run), so references are checked first.
+        for index, representation in enumerate(representations):
+            if (
+                not isinstance(representation, dict)
+                or set(representation) != {"__typename", "id"}
+                or representation["__typename"] not in ENTITY_TYPES
+                or not isinstance(representation["id"], str)
+            ):
+                raise BadInput(
+                    f"representations[{index}]: expected {{__typename, id}} with __typename "
+                    f"one of {', '.join(sorted(ENTITY_TYPES))}"
+                )
+        result: list[Any] = super().entities_resolver(info, representations)
+        return result
+
+
+# strawberry builds the `_entities` field from this method's annotations: keep the base's
+# (this module's postponed annotations would name types strawberry cannot resolve).
+GatewaySchema.entities_resolver.__annotations__ = dict(
+    strawberry.federation.Schema.entities_resolver.__annotations__
+)
+
+
+@strawberry.type(name="Query", description="Read the unified invoice data of every configured "
+                 "source.")
+class Query(queries.Query, BIQuery, FederationQuery):
+    """The root query: the reads of `resolvers.queries`, the BI queries, `_service`."""
+
 
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        federation_version=FEDERATION_VERSION,
         extensions=[
             OperationLimits,
             ErrorTranslation,
@@ -39,8 +80,13 @@ schema = build_schema()
 
 
 def export_sdl() -> str:
-    """The schema in SDL, as `schema.graphql` holds it."""
+    """The schema in SDL, as `schema.graphql` holds it (with `_service` and `_entities`)."""
     return schema.as_str() + "\n"
 
 
-__all__ = ["build_schema", "export_sdl", "schema"]
+def export_subgraph_sdl() -> str:
+    """The Federation v2 subgraph SDL, as `_service { sdl }` answers it."""
+    return subgraph_sdl(schema.as_str())
+
+
+__all__ = ["build_schema", "export_sdl", "export_subgraph_sdl", "schema"]

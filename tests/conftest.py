@@ -100,8 +100,8 @@ GatewayFactory = Callable[..., Any]
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
     """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators.
 
-    Keyword-only extras: `config` (top-level configuration keys such as `clients`, `jwt`,
-    `limits`), `extra_sources` (more source blocks after the four), `peer` (the client
+    Keyword-only extras: `top` (top-level configuration keys such as `clients`, `jwt`,
+    `limits`, `persisted_queries`), `extra_sources` (more source blocks after the four), `peer` (the client
     address the app sees; default loopback) and `tracer_provider`.
     """
     from contextlib import AsyncExitStack
@@ -113,7 +113,7 @@ async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFacto
 
         async def factory(
             *,
-            config: dict[str, Any] | None = None,
+            top: dict[str, Any] | None = None,
             extra_sources: list[dict[str, Any]] | None = None,
             peer: str = "127.0.0.1",
             tracer_provider: Any = None,
@@ -122,7 +122,7 @@ async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFacto
             overrides.setdefault("cache_ttl", 0)
             blocks = [{**block, **overrides} for block in simulators.source_blocks()]
             blocks += extra_sources or []
-            effective = parse_config({"sources": blocks, **(config or {})}, {})
+            effective = parse_config({"sources": blocks, **(top or {})}, {})
             app = create_app(effective, tracer_provider=tracer_provider)
             await stack.enter_async_context(app.router.lifespan_context(app))
             transport = httpx.ASGITransport(app=app, client=(peer, 40000))
@@ -165,3 +165,26 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
 def zero_counts(simulators: SimulatorGroup) -> None:
     for running in simulators.running.values():
         sim_control(running, "DELETE", "/_sim/requests")
+
+
+INVOICE_PAGE = """query($after: String, $filter: InvoiceFilter) {
+  invoices(first: 500, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    nodes { %s }
+  }
+}"""
+
+
+async def read_all_invoices(
+    gateway: GatewayClient, fields: str, filter: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every invoice `invoices` returns for `filter`, page after page (the reference that
+    summaries and exports are checked against)."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        data = await gateway.data(INVOICE_PAGE % fields, {"after": after, "filter": filter})
+        nodes += data["invoices"]["nodes"]
+        if not data["invoices"]["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = data["invoices"]["pageInfo"]["endCursor"]

@@ -48,7 +48,7 @@ async def assert_401(gateway, headers: dict[str, str] | None, fragment: str) -> 
 
 
 async def test_missing_or_wrong_key_is_401_with_no_upstream_request(make_gateway, simulators):
-    gateway = await make_gateway(config={"clients": CLIENTS})
+    gateway = await make_gateway(top={"clients": CLIENTS})
     zero_counts(simulators)
     await assert_401(gateway, None, "authentication required")
     await assert_401(gateway, bearer("not-a-key"), "unknown API key")
@@ -61,7 +61,7 @@ async def test_missing_or_wrong_key_is_401_with_no_upstream_request(make_gateway
 
 
 async def test_a_scoped_client_sees_only_its_sources(make_gateway, simulators):
-    gateway = await make_gateway(config={"clients": CLIENTS})
+    gateway = await make_gateway(top={"clients": CLIENTS})
     everything = await gateway.data(LIST, headers=bearer(OPS_KEY))
     assert {n["source"] for n in everything["invoices"]["nodes"]} == {"erp", "billing", "cloud"}
     cloud_id = next(n["id"] for n in everything["invoices"]["nodes"] if n["source"] == "cloud")
@@ -103,13 +103,39 @@ async def test_a_scoped_client_sees_only_its_sources(make_gateway, simulators):
     assert sum(counts["makershub"].values()) == 0
 
 
+async def test_export_and_bi_cover_only_the_clients_sources(make_gateway, simulators):
+    gateway = await make_gateway(top={"clients": CLIENTS})
+    finance = bearer(FINANCE_KEY)
+    zero_counts(simulators)
+    assert (await gateway.http.get("/export/invoices", params={"format": "ndjson"})
+            ).status_code == 401
+    assert total_upstream(simulators) == 0
+    response = await gateway.http.get("/export/invoices", params={"format": "ndjson"},
+                                      headers=finance)
+    assert response.status_code == 200
+    rows = [json.loads(line) for line in response.text.splitlines()]
+    assert {row["source"] for row in rows} == {"erp", "billing"}
+    denied = await gateway.http.get("/export/invoices", params={"format": "csv",
+                                                                "sources": "erp,cloud"},
+                                    headers=finance)
+    assert denied.status_code == 403
+    assert denied.json()["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    summary = await gateway.data("{ invoiceSummary(groupBy: [SOURCE]) { source count } }",
+                                 headers=finance)
+    assert {row["source"] for row in summary["invoiceSummary"]} == {"erp", "billing"}
+    body = await gateway.query('{ aging(type: RECEIVABLE, filter: {sources: ["cloud"]}) '
+                               "{ total { amount } } }", headers=finance)
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert sum(request_counts(simulators)["cloudbilling"].values()) == 0
+
+
 async def test_two_clients_on_two_tenants_never_share_cached_records(make_gateway, simulators):
     tenant_b = {**simulators.running["cloudbilling"].source_block("cloud_b"),
                 "tenant_slug": "globex", "cache_ttl": 60}
     clients = [{"name": "acme-app", "key": "key-acme-0001", "sources": ["cloud"]},
                {"name": "globex-app", "key": "key-globex-01", "sources": ["cloud_b"]}]
     gateway = await make_gateway(cache_ttl=60, extra_sources=[tenant_b],
-                                 config={"clients": clients})
+                                 top={"clients": clients})
     query = "{ invoices(first: 500) { nodes { source remoteId number } } }"
     acme = (await gateway.data(query, headers=bearer("key-acme-0001")))["invoices"]["nodes"]
     globex = (await gateway.data(query, headers=bearer("key-globex-01")))["invoices"]["nodes"]
@@ -173,7 +199,7 @@ def token(key: Any, *, algorithm: str = "RS256", kid: str | None = "k1", **claim
 async def test_jwks_tokens_checked_for_signature_expiry_issuer_audience(make_gateway, simulators,
                                                                         idp):
     key, server = idp
-    gateway = await make_gateway(config={"jwt": {"jwks_url": server.url, "issuer": ISSUER,
+    gateway = await make_gateway(top={"jwt": {"jwks_url": server.url, "issuer": ISSUER,
                                                  "audience": AUDIENCE}})
     good = await gateway.data(LIST, headers=bearer(token(key)))
     assert {n["source"] for n in good["invoices"]["nodes"]} == {"cloud"}
@@ -195,7 +221,7 @@ async def test_jwks_tokens_checked_for_signature_expiry_issuer_audience(make_gat
 
 async def test_hs256_secret_and_write_scope(make_gateway, simulators):
     secret = "hs256-test-secret-with-enough-length!"
-    gateway = await make_gateway(config={"jwt": {"secret": secret, "audience": AUDIENCE}})
+    gateway = await make_gateway(top={"jwt": {"secret": secret, "audience": AUDIENCE}})
     reader = token(secret, algorithm="HS256", kid=None, invoice_sources="erp billing")
     data = await gateway.data("{ sources { name } }", headers=bearer(reader))
     assert [s["name"] for s in data["sources"]] == ["erp", "billing"]
@@ -221,12 +247,12 @@ async def test_anonymous_only_from_loopback_unless_allowed(make_gateway, simulat
     zero_counts(simulators)
     await assert_401(remote, None, "loopback")
     assert total_upstream(simulators) == 0
-    allowed = await make_gateway(peer="198.51.100.7", config={"allow_anonymous": True})
+    allowed = await make_gateway(peer="198.51.100.7", top={"allow_anonymous": True})
     assert (await allowed.data("{ sources { name } }"))["sources"]
 
 
 async def test_healthz_open_readyz_and_metrics_need_a_client(make_gateway):
-    gateway = await make_gateway(config={"clients": CLIENTS})
+    gateway = await make_gateway(top={"clients": CLIENTS})
     assert (await gateway.http.get("/healthz")).status_code == 200
     page = await gateway.http.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower(), "the page holds no data"

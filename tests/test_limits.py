@@ -56,7 +56,7 @@ async def test_cost_counts_variables_and_defaults(gateway, simulators):
 
 
 async def test_limits_are_configurable(make_gateway, simulators):
-    gateway = await make_gateway(config={"limits": {"max_depth": 3, "introspection": False,
+    gateway = await make_gateway(top={"limits": {"max_depth": 3, "introspection": False,
                                                     "max_first": 10}})
     await assert_refused(gateway, simulators, "{ invoices(first: 1) { nodes { customer { name } } } }",
                          "max_depth")
@@ -69,7 +69,7 @@ async def test_limits_are_configurable(make_gateway, simulators):
 
 
 async def test_oversized_body_is_refused_with_413(make_gateway, simulators):
-    gateway = await make_gateway(config={"limits": {"max_body_bytes": 2000}})
+    gateway = await make_gateway(top={"limits": {"max_body_bytes": 2000}})
     zero_counts(simulators)
     padding = "x" * 3000
     response = await gateway.http.post(

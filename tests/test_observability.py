@@ -92,7 +92,7 @@ def test_route_templates_hide_ids():
 
 async def test_one_json_log_line_per_request_with_request_id(make_gateway, caplog):
     key = "log-test-key-5f3a"
-    gateway = await make_gateway(config={"clients": [{"name": "books", "key": key}]},
+    gateway = await make_gateway(top={"clients": [{"name": "books", "key": key}]},
                                  token="sim-secret-never-logged")
     caplog.set_level(logging.INFO, logger="invoice_gateway.requests")
     response = await gateway.http.post(

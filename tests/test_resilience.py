@@ -144,7 +144,7 @@ async def test_no_stale_copy_beyond_stale_ttl(make_gateway, simulators):
 
 
 async def test_one_deadline_per_request_bounds_a_slow_source(make_gateway, simulators):
-    gateway = await make_gateway(timeout=10, config={"request_timeout": 0.5})
+    gateway = await make_gateway(timeout=10, top={"request_timeout": 0.5})
     sim_control(simulators.running["cloudbilling"], "PUT", "/_sim/latency", {"ms": 3000})
     started = time.monotonic()
     body = await gateway.query("{ invoices(first: 500) { nodes { source } } }")
