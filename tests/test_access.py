@@ -214,6 +214,10 @@ async def test_jwks_tokens_checked_for_signature_expiry_issuer_audience(make_gat
     await assert_401(gateway, bearer(token(key, kid="unknown")), "invalid token")
     await assert_401(gateway, bearer(token(key)[:-4] + "AAAA"), "invalid token")
     assert total_upstream(simulators) == 0
+    fetches = server.requests
+    for n in range(5):
+        await assert_401(gateway, bearer(token(key, kid=f"made-up-{n}")), "invalid token")
+    assert server.requests <= fetches + 1, "unknown kids cannot make us hammer the JWKS URL"
 
     none_claim = await gateway.data(LIST, headers=bearer(token(key, invoice_sources=None)))
     assert none_claim["invoices"]["nodes"] == [], "absent sources claim: no source"
