@@ -26,6 +26,7 @@ from gateway.errors import UpstreamError
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
+from gateway.writes import Writes
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -63,6 +64,7 @@ def create_app(
         app.state.simulators = group
         app.state.config = effective
         app.state.store = open_state(effective.state)
+        app.state.writes = Writes(adapters, app.state.store)
         try:
             yield
         finally:
@@ -74,7 +76,7 @@ def create_app(
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     async def context_getter(request: Request) -> Context:
-        return Context(request.app.state.adapters)
+        return Context(request.app.state.adapters, request.app.state.writes)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
 

@@ -9,6 +9,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers.errors import ErrorTranslation
+from resolvers.mutations import Mutation
 from resolvers.queries import Query
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Customer, Invoice, Payment, Vendor
@@ -26,6 +27,7 @@ class GatewaySchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

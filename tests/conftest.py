@@ -93,16 +93,20 @@ GatewayFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
-    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators."""
+    """`await make_gateway(cache_ttl=0, top={...}, **source_overrides)`: a gateway over the
+    simulators; `top` holds top-level configuration keys (e.g. `state`)."""
     from contextlib import AsyncExitStack
 
     from gateway.app import create_app, demo_config
 
     async with AsyncExitStack() as stack:
 
-        async def factory(**overrides: Any) -> GatewayClient:
+        async def factory(top: dict[str, Any] | None = None, **overrides: Any) -> GatewayClient:
             overrides.setdefault("cache_ttl", 0)
-            app = create_app(demo_config(simulators, **overrides))
+            config = demo_config(simulators, **overrides)
+            if top:
+                config = config.model_copy(update=top)
+            app = create_app(config)
             await stack.enter_async_context(app.router.lifespan_context(app))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
@@ -124,6 +128,15 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
         kind: sim_control(running, "GET", "/_sim/requests")["routes"]
         for kind, running in simulators.running.items()
     }
+
+
+@pytest.fixture
+def fresh_simulators(simulators: SimulatorGroup) -> Iterator[SimulatorGroup]:
+    """For tests that write: every simulator is re-seeded afterwards, so no other test
+    sees their records."""
+    yield simulators
+    for running in simulators.running.values():
+        reset_simulator(running)
 
 
 def zero_counts(simulators: SimulatorGroup) -> None:
