@@ -88,10 +88,14 @@ class Writes:
         _require(adapter, Capability.CREATE_INVOICE, "create invoices")
         rules = adapter.write_rules
         problems = _unsupported(adapter, draft, rules.create_fields | {"line_items"})
-        if draft.status is not None and draft.status not in rules.create_statuses:
+        # (a field the source cannot take at all is already named above)
+        status_taken = "status" in rules.create_fields
+        if status_taken and draft.status is not None and draft.status not in rules.create_statuses:
             problems.append(_cannot(adapter, f"create an invoice in status {draft.status.value}",
                                     "status"))
-        if draft.type is not None and draft.type not in rules.create_types:
+        if "type" in rules.create_fields and draft.type is not None and (
+            draft.type not in rules.create_types
+        ):
             problems.append(_cannot(adapter, f"hold {draft.type.value} invoices", "type"))
         problems += _line_support(adapter, draft.line_items)
         _raise(problems)

@@ -12,7 +12,7 @@ import enum
 from collections.abc import Awaitable, Callable
 from datetime import date
 from decimal import Decimal
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import strawberry
 
@@ -23,6 +23,20 @@ from resolvers.types import Customer, Info, Invoice, Payment
 
 T = TypeVar("T")
 P = TypeVar("P")
+
+
+def _opt(description: str) -> Any:
+    """An optional input field: left out (or null) means "not part of this write"."""
+    return strawberry.field(default=None, description=description)
+
+
+def _req(description: str) -> Any:
+    return strawberry.field(description=description)
+
+
+USER_ERRORS = "What the client can fix; empty when the write succeeded."
+KEY = ("A retry with the same key within 24 hours returns the first result and creates "
+       "nothing more; the same key with another input is IDEMPOTENCY_KEY_REUSED.")
 
 
 @strawberry.enum(description="Why a write was refused.")
@@ -49,11 +63,11 @@ class UserError:
 # --- inputs ---------------------------------------------------------------------------
 @strawberry.input(description="One invoice line to write.")
 class LineItemInput:
-    description: str
-    quantity: Decimal
-    unit_price: Decimal = strawberry.field(description="Price of one unit, in major units.")
-    tax_rate: Decimal | None = strawberry.field(default=None, description="Percent, e.g. 20.")
-    sku: str | None = None
+    description: str = _req("What is sold or billed.")
+    quantity: Decimal = _req("How many units; not negative.")
+    unit_price: Decimal = _req("Price of one unit, in major units; not negative.")
+    tax_rate: Decimal | None = _opt("Tax in percent, e.g. 20.")
+    sku: str | None = _opt("Product code, where the source has one.")
 
     def draft(self) -> inputs.LineDraft:
         return inputs.LineDraft(self.description, self.quantity, self.unit_price,
@@ -67,24 +81,21 @@ def _lines(lines: list[LineItemInput] | None) -> tuple[inputs.LineDraft, ...] | 
 @strawberry.input(description="A new invoice in one source.")
 class CreateInvoiceInput:
     source: str = strawberry.field(description="The configured source to create it in.")
-    line_items: list[LineItemInput]
-    type: domain.InvoiceType | None = None
-    number: str | None = None
-    customer_id: strawberry.ID | None = None
-    vendor_id: strawberry.ID | None = None
-    issue_date: date | None = None
-    due_date: date | None = None
-    currency: str | None = strawberry.field(default=None, description="ISO 4217 code.")
+    line_items: list[LineItemInput] = _req("The lines; at least one.")
+    type: domain.InvoiceType | None = _opt("RECEIVABLE or PAYABLE, where the source holds it.")
+    number: str | None = _opt("Invoice number; some sources assign one when left out.")
+    customer_id: strawberry.ID | None = _opt("The customer (global id, same source).")
+    vendor_id: strawberry.ID | None = _opt("The vendor (global id, same source).")
+    issue_date: date | None = _opt("Date of issue.")
+    due_date: date | None = _opt("Date payment is due; not before the issue date.")
+    currency: str | None = _opt("ISO 4217 code.")
     status: domain.InvoiceStatus | None = strawberry.field(
         default=None, description="DRAFT or OPEN, where the source can create it so; "
         "default: the upstream's own."
     )
-    purchase_order_number: str | None = None
-    terms: str | None = None
-    idempotency_key: str | None = strawberry.field(
-        default=None, description="A retry with the same key within 24 hours returns the "
-        "first result and creates nothing more."
-    )
+    purchase_order_number: str | None = _opt("Purchase order reference.")
+    terms: str | None = _opt("Payment terms, e.g. Net 30.")
+    idempotency_key: str | None = _opt(KEY)
 
     def draft(self) -> inputs.InvoiceDraft:
         return inputs.InvoiceDraft(
@@ -98,15 +109,13 @@ class CreateInvoiceInput:
 
 @strawberry.input(description="Changes to an invoice; fields left out stay as they are.")
 class UpdateInvoiceInput:
-    id: strawberry.ID
-    version: str | None = strawberry.field(
-        default=None, description="`Invoice.version` as last read: a stale one is CONFLICT."
-    )
-    number: str | None = None
-    issue_date: date | None = None
-    due_date: date | None = None
-    purchase_order_number: str | None = None
-    terms: str | None = None
+    id: strawberry.ID = _req("The invoice (global id).")
+    version: str | None = _opt("`Invoice.version` as last read: a stale one is CONFLICT.")
+    number: str | None = _opt("New invoice number.")
+    issue_date: date | None = _opt("New date of issue.")
+    due_date: date | None = _opt("New due date.")
+    purchase_order_number: str | None = _opt("New purchase order reference.")
+    terms: str | None = _opt("New payment terms.")
     line_items: list[LineItemInput] | None = strawberry.field(
         default=None, description="Replaces every line."
     )
@@ -121,24 +130,24 @@ class UpdateInvoiceInput:
 
 @strawberry.input(description="A status change, as far as the source allows it.")
 class SetInvoiceStatusInput:
-    id: strawberry.ID
-    status: domain.InvoiceStatus
-    version: str | None = None
+    id: strawberry.ID = _req("The invoice (global id).")
+    status: domain.InvoiceStatus = _req("The status to move to.")
+    version: str | None = _opt("`Invoice.version` as last read: a stale one is CONFLICT.")
 
 
 @strawberry.input(description="An invoice to delete.")
 class DeleteInvoiceInput:
-    id: strawberry.ID
+    id: strawberry.ID = _req("The invoice (global id).")
 
 
 @strawberry.input(description="A payment received against an invoice.")
 class RecordPaymentInput:
-    invoice_id: strawberry.ID
-    amount: Decimal = strawberry.field(description="In the invoice's currency, major units.")
-    date: date
-    method: str | None = None
-    number: str | None = None
-    idempotency_key: str | None = None
+    invoice_id: strawberry.ID = _req("The invoice paid (global id).")
+    amount: Decimal = _req("In the invoice's currency, major units; more than 0.")
+    date: date = _req("When it was paid.")
+    method: str | None = _opt("How it was paid, where the source records that.")
+    number: str | None = _opt("Payment number (required by some sources).")
+    idempotency_key: str | None = _opt(KEY)
 
     def draft(self) -> inputs.PaymentDraft:
         return inputs.PaymentDraft(self.invoice_id, self.amount, self.date, self.method,
@@ -147,12 +156,12 @@ class RecordPaymentInput:
 
 @strawberry.input(description="A postal address.")
 class AddressInput:
-    line1: str | None = None
-    line2: str | None = None
-    city: str | None = None
-    region: str | None = None
-    postal_code: str | None = None
-    country: str | None = strawberry.field(default=None, description="ISO 3166 alpha-2.")
+    line1: str | None = _opt("First street line.")
+    line2: str | None = _opt("Second street line.")
+    city: str | None = _opt("City or town.")
+    region: str | None = _opt("State, province or region.")
+    postal_code: str | None = _opt("Postal or ZIP code.")
+    country: str | None = _opt("ISO 3166 alpha-2 code.")
 
 
 def _customer(
@@ -167,83 +176,82 @@ def _customer(
 
 @strawberry.input(description="A new customer in one source.")
 class CreateCustomerInput:
-    source: str
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    address: AddressInput | None = None
-    idempotency_key: str | None = None
+    source: str = _req("The configured source to create it in.")
+    name: str = _req("The customer's name.")
+    email: str | None = _opt("Email address.")
+    phone: str | None = _opt("Phone number.")
+    address: AddressInput | None = _opt("Billing address.")
+    idempotency_key: str | None = _opt(KEY)
 
 
 @strawberry.input(description="Changes to a customer; fields left out stay as they are.")
 class UpdateCustomerInput:
-    id: strawberry.ID
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    address: AddressInput | None = None
+    id: strawberry.ID = _req("The customer (global id).")
+    name: str | None = _opt("New name.")
+    email: str | None = _opt("New email address.")
+    phone: str | None = _opt("New phone number.")
+    address: AddressInput | None = _opt("New billing address (replaces it).")
 
 
 @strawberry.input(description="A scanned bill for the source to read (MakersHub OCR).")
 class SubmitInvoiceDocumentInput:
-    source: str
-    filename: str
-    content_base64: str = strawberry.field(description="The file, base64-encoded.")
-    content_type: str | None = strawberry.field(default=None,
-                                                description="Default application/pdf.")
-    idempotency_key: str | None = None
+    source: str = _req("The configured source to read it.")
+    filename: str = _req("The file's name.")
+    content_base64: str = _req("The file, base64-encoded.")
+    content_type: str | None = _opt("Media type; default application/pdf.")
+    idempotency_key: str | None = _opt(KEY)
 
 
 # --- payloads -------------------------------------------------------------------------
-@strawberry.type
+@strawberry.type(description="What createInvoice did.")
 class CreateInvoicePayload:
-    invoice: Invoice | None
-    user_errors: list[UserError]
+    invoice: Invoice | None = _req("The invoice created, as the source holds it.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What updateInvoice did.")
 class UpdateInvoicePayload:
-    invoice: Invoice | None
-    user_errors: list[UserError]
+    invoice: Invoice | None = _req("The invoice after the change.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What setInvoiceStatus did.")
 class SetInvoiceStatusPayload:
-    invoice: Invoice | None
-    user_errors: list[UserError]
+    invoice: Invoice | None = _req("The invoice in its new status.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What deleteInvoice did.")
 class DeleteInvoicePayload:
-    deleted_id: strawberry.ID | None
-    user_errors: list[UserError]
+    deleted_id: strawberry.ID | None = _req("The id of the invoice deleted.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What recordPayment did.")
 class RecordPaymentPayload:
-    payment: Payment | None = strawberry.field(description="With its `invoice`.")
-    user_errors: list[UserError]
+    payment: Payment | None = _req("The payment recorded, with its `invoice`.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What createCustomer did.")
 class CreateCustomerPayload:
-    customer: Customer | None
-    user_errors: list[UserError]
+    customer: Customer | None = _req("The customer created.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What updateCustomer did.")
 class UpdateCustomerPayload:
-    customer: Customer | None
-    user_errors: list[UserError]
+    customer: Customer | None = _req("The customer after the change.")
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 
-@strawberry.type
+@strawberry.type(description="What submitInvoiceDocument did.")
 class SubmitInvoiceDocumentPayload:
-    invoice: Invoice | None = strawberry.field(
-        description="Fields stay empty until the upstream has read the document."
+    invoice: Invoice | None = _req(
+        "The invoice the document became; its fields stay empty until the upstream has "
+        "read the document."
     )
-    user_errors: list[UserError]
-
+    user_errors: list[UserError] = _req(USER_ERRORS)
 
 def _writes(info: Info) -> Writes:
     writes = info.context.writes
@@ -265,7 +273,7 @@ async def _answer(
         ])
 
 
-@strawberry.type
+@strawberry.type(description="Writes to the sources (contract \"Writes (v2)\").")
 class Mutation:
     @strawberry.mutation(description="Create an invoice in one source.")
     async def create_invoice(
