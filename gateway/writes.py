@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import json
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -41,10 +42,13 @@ from gateway.inputs import (
     given,
     input_name,
 )
-from gateway.state import StateStore
+from gateway.state import IdempotencyRecord, StateStore
 
 T = TypeVar("T")
 ANONYMOUS = "anonymous"
+# A claim still unfinished after this many seconds was left by a gateway that stopped
+# mid-write (every write times out long before): a retry may claim the key again.
+ABANDONED_AFTER = 300.0
 
 
 class KeyedLocks:
@@ -99,10 +103,17 @@ class Writes:
             problems.append(_cannot(adapter, f"hold {draft.type.value} invoices", "type"))
         problems += _line_support(adapter, draft.line_items)
         _raise(problems)
-        customer = self._own_id(adapter, draft.customer_id, "Customer", "customerId")
-        vendor = self._own_id(adapter, draft.vendor_id, "Vendor", "vendorId")
-        _raise(_check_lines(draft.line_items, required=True) + _check_invoice_fields(draft))
-        resolved = _replace(draft, customer_id=customer, vendor_id=vendor)
+        # Every problem of the values at once, so that one answer lists all to fix.
+        problems = _check_lines(draft.line_items, required=True) + _check_invoice_fields(draft)
+        ids: dict[str, str | None] = {}
+        for name, type_name, value in (("customer_id", "Customer", draft.customer_id),
+                                       ("vendor_id", "Vendor", draft.vendor_id)):
+            try:
+                ids[name] = self._own_id(adapter, value, type_name, input_name(name))
+            except WriteRefused as exc:
+                problems += exc.problems
+        _raise(problems)
+        resolved = _replace(draft, **ids)
 
         async def write(upstream_key: str | None) -> Invoice:
             return await _upstream(adapter, adapter.create_invoice(resolved, upstream_key))
@@ -345,10 +356,9 @@ class Writes:
                     "this idempotencyKey was used with a different input; use a new key",
                     "idempotencyKey")
             if record.result is None:
-                raise WriteRefused.one(
-                    "CONFLICT", "the first write with this idempotencyKey is still running; "
-                    "retry shortly", "idempotencyKey")
-            return await replay(json.loads(record.result)["remoteId"])
+                record = await self._reclaim(scope, key, fingerprint, record)
+            if record is not None and record.result is not None:
+                return await replay(json.loads(record.result)["remoteId"])
         upstream_key = None
         if adapter.write_rules.upstream_idempotency:
             upstream_key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
@@ -362,6 +372,23 @@ class Writes:
             scope, key, json.dumps({"operation": operation, "remoteId": remote_id})
         )
         return result
+
+    async def _reclaim(
+        self, scope: str, key: str, fingerprint: str, pending: IdempotencyRecord
+    ) -> IdempotencyRecord | None:
+        """A claim whose write never finished: still running (CONFLICT), or, past
+        `ABANDONED_AFTER`, left by a gateway that stopped mid-write, which is claimed anew."""
+        if time.time() - pending.created_at < ABANDONED_AFTER:
+            raise WriteRefused.one(
+                "CONFLICT", "the first write with this idempotencyKey is still running; "
+                "retry shortly", "idempotencyKey")
+        await self.store.release_idempotency(scope, key)
+        record = await self.store.claim_idempotency(scope, key, fingerprint)
+        if record is not None and record.result is None:
+            raise WriteRefused.one(  # another retry reclaimed it a moment before
+                "CONFLICT", "the first write with this idempotencyKey is still running; "
+                "retry shortly", "idempotencyKey")
+        return record
 
     async def _written(self, adapter: Adapter, event: str, remote_id: str) -> None:
         """After every successful write: the one place its consequences happen.

@@ -4,6 +4,8 @@ gateway's own checks before any request, upstream failures as GraphQL errors, no
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -184,3 +186,38 @@ async def test_sources_list_their_write_capabilities(gateway):
     assert {"invoices.status", "invoices.delete"} <= caps["cloud"]
     assert "payments.create" not in caps["cloud"]
     assert "invoices.delete" not in caps["erp"] and "invoices.status" in caps["erp"]
+
+
+async def test_an_unfinished_claim_is_conflict_until_it_is_abandoned(make_gateway, simulators, tmp_path):
+    path = tmp_path / "state.sqlite3"
+    gateway = await make_gateway(top={"state": f"sqlite:///{path}"})
+    name, input, route = await creating(gateway, "cloudbilling")
+    input = {**input, "idempotencyKey": "crashed"}
+    await written(gateway, name, input)
+
+    def unfinish(age: float) -> None:
+        # what a gateway that stopped between claiming the key and recording the result leaves
+        with sqlite3.connect(path) as db:
+            db.execute("UPDATE idempotency SET result = NULL, created_at = ?", (time.time() - age,))
+
+    unfinish(5)
+    zero_counts(simulators)
+    running = await refused(gateway, name, input)
+    assert codes(running) == ["CONFLICT"] and fields(running) == [["input", "idempotencyKey"]]
+    assert upstream_writes(simulators, "cloudbilling") == {}
+    unfinish(3600)
+    taken_over = await written(gateway, name, input)
+    assert upstream_writes(simulators, "cloudbilling") == {route: 1}
+    assert (await written(gateway, name, input)) == taken_over
+    assert upstream_writes(simulators, "cloudbilling") == {route: 1}
+
+
+async def test_a_payment_with_a_key_is_recorded_once(gateway, simulators):
+    invoice = await first_id(gateway, "invoices", "billing", status=["OPEN"])
+    input = {"invoiceId": invoice, "amount": "1.00", "date": "2026-11-05", "number": "PAY-K-1",
+             "idempotencyKey": "pay-1"}
+    zero_counts(simulators)
+    first = (await written(gateway, "recordPayment", input))["payment"]
+    again = (await written(gateway, "recordPayment", input))["payment"]
+    assert again["id"] == first["id"]
+    assert upstream_writes(simulators, "invoicematic") == {"POST /api/payments": 1}

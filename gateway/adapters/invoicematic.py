@@ -105,6 +105,10 @@ class InvoicematicAdapter(Adapter):
         "email": "email",
         "phone": "phone",
         "billing": "address",
+        # the totals follow from the lines (the gateway computes them as Crater's client)
+        "sub_total": "lineItems",
+        "tax": "lineItems",
+        "total": "lineItems",
     }
     page_size = 100
 
