@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mappin
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import date
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from gateway.adapters import Adapter, Capability
 from gateway.domain import ISO_4217, Customer, Invoice, InvoiceStatus, InvoiceType, Payment
@@ -45,6 +45,14 @@ from gateway.inputs import (
 from gateway.state import IdempotencyRecord, StateStore
 
 T = TypeVar("T")
+
+
+class _Remote(Protocol):
+    @property
+    def remote_id(self) -> str: ...
+
+
+R = TypeVar("R", bound=_Remote)
 ANONYMOUS = "anonymous"
 # A claim still unfinished after this many seconds was left by a gateway that stopped
 # mid-write (every write times out long before): a retry may claim the key again.
@@ -115,12 +123,10 @@ class Writes:
         _raise(problems)
         resolved = _replace(draft, **ids)
 
-        async def write(upstream_key: str | None) -> Invoice:
-            return await _upstream(adapter, adapter.create_invoice(resolved, upstream_key))
-
         invoice = await self._once(
-            caller, adapter, "createInvoice", resolved, key, write,
-            adapter.get_invoice, lambda made: made.remote_id,
+            caller, adapter, "createInvoice", resolved, key,
+            lambda upstream_key: adapter.create_invoice(resolved, upstream_key),
+            adapter.get_invoice,
         )
         await self._written(adapter, "invoice.created", invoice.remote_id)
         return invoice
@@ -189,12 +195,10 @@ class Writes:
                 problems.append(_invalid("holds no document", "contentBase64"))
         _raise(problems)
 
-        async def write(upstream_key: str | None) -> Invoice:
-            return await _upstream(adapter, adapter.submit_document(draft, upstream_key))
-
         invoice = await self._once(
-            caller, adapter, "submitInvoiceDocument", draft, key, write,
-            adapter.get_invoice, lambda made: made.remote_id,
+            caller, adapter, "submitInvoiceDocument", draft, key,
+            lambda upstream_key: adapter.submit_document(draft, upstream_key),
+            adapter.get_invoice,
         )
         await self._written(adapter, "invoice.created", invoice.remote_id)
         return invoice
@@ -212,13 +216,10 @@ class Writes:
         async def write(upstream_key: str | None) -> Payment:
             async with self.locks.hold((adapter.name, invoice_id)):
                 invoice = await self._current(adapter, invoice_id, None, field="invoiceId")
-                return await _upstream(
-                    adapter, adapter.record_payment(invoice, resolved, upstream_key)
-                )
+                return await adapter.record_payment(invoice, resolved, upstream_key)
 
         payment = await self._once(
-            caller, adapter, "recordPayment", resolved, key, write,
-            adapter.get_payment, lambda made: made.remote_id,
+            caller, adapter, "recordPayment", resolved, key, write, adapter.get_payment
         )
         await self._written(adapter, "invoice.paid", invoice_id)
         return payment
@@ -233,12 +234,10 @@ class Writes:
         if not (draft.name or "").strip():
             raise WriteRefused.one("VALIDATION_FAILED", "a customer needs a name", "name")
 
-        async def write(upstream_key: str | None) -> Customer:
-            return await _upstream(adapter, adapter.create_customer(draft, upstream_key))
-
         customer = await self._once(
-            caller, adapter, "createCustomer", draft, key, write,
-            adapter.get_customer, lambda made: made.remote_id,
+            caller, adapter, "createCustomer", draft, key,
+            lambda upstream_key: adapter.create_customer(draft, upstream_key),
+            adapter.get_customer,
         )
         await self._written(adapter, "customer.created", customer.remote_id)
         return customer
@@ -330,11 +329,11 @@ class Writes:
         operation: str,
         draft: Draft,
         key: str | None,
-        write: Callable[[str | None], Awaitable[T]],
-        replay: Callable[[str], Awaitable[T]],
-        remote_id_of: Callable[[T], str],
-    ) -> T:
-        """Run a creating `write` at most once per (caller, source, key) within 24 hours.
+        write: Callable[[str | None], Awaitable[R]],
+        replay: Callable[[str], Awaitable[R]],
+    ) -> R:
+        """Run a creating `write` (an adapter call, given the key to pass upstream, if any)
+        at most once per (caller, source, key) within 24 hours.
 
         The first write's result is recorded as its remote id; a retry re-reads that record.
         Where the upstream honours keys it gets one too (derived from scope and key, so two
@@ -342,7 +341,7 @@ class Writes:
         between the upstream's answer and recording it.
         """
         if key is None:
-            return await write(None)
+            return await _upstream(adapter, write(None))
         if not key.strip() or len(key) > 255:
             raise WriteRefused.one("VALIDATION_FAILED", "must be 1-255 characters",
                                    "idempotencyKey")
@@ -363,13 +362,12 @@ class Writes:
         if adapter.write_rules.upstream_idempotency:
             upstream_key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
         try:
-            result = await write(upstream_key)
+            result = await _upstream(adapter, write(upstream_key))
         except BaseException:
             await self.store.release_idempotency(scope, key)
             raise
-        remote_id = remote_id_of(result)
         await self.store.complete_idempotency(
-            scope, key, json.dumps({"operation": operation, "remoteId": remote_id})
+            scope, key, json.dumps({"operation": operation, "remoteId": result.remote_id})
         )
         return result
 

@@ -261,16 +261,19 @@ def _writes(info: Info) -> Writes:
 
 
 async def _answer(
-    work: Awaitable[T], done: Callable[[T], P], refused: Callable[[list[UserError]], P]
+    work: Awaitable[T], payload: Callable[..., P], field: str, view: Callable[[T], Any]
 ) -> P:
+    """`payload(<field>=view(result), user_errors=[])`, or the refusal as user errors."""
     try:
-        return done(await work)
+        made = await work
     except WriteRefused as exc:
-        return refused([
+        errors = [
             UserError(field=list(p.field) if p.field else None, message=p.message,
                       code=UserErrorCode(p.code))
             for p in exc.problems
-        ])
+        ]
+        return payload(**{field: None}, user_errors=errors)
+    return payload(**{field: view(made)}, user_errors=[])
 
 
 @strawberry.type(description="Writes to the sources (contract \"Writes (v2)\").")
@@ -282,10 +285,7 @@ class Mutation:
         work = _writes(info).create_invoice(
             info.context.caller, input.source, input.draft(), input.idempotency_key
         )
-        return await _answer(
-            work, lambda made: CreateInvoicePayload(invoice=Invoice.of(made), user_errors=[]),
-            lambda errors: CreateInvoicePayload(invoice=None, user_errors=errors),
-        )
+        return await _answer(work, CreateInvoicePayload, "invoice", Invoice.of)
 
     @strawberry.mutation(description="Change an invoice's fields or replace its lines.")
     async def update_invoice(
@@ -294,10 +294,7 @@ class Mutation:
         work = _writes(info).update_invoice(
             info.context.caller, input.id, input.changes(), input.version
         )
-        return await _answer(
-            work, lambda made: UpdateInvoicePayload(invoice=Invoice.of(made), user_errors=[]),
-            lambda errors: UpdateInvoicePayload(invoice=None, user_errors=errors),
-        )
+        return await _answer(work, UpdateInvoicePayload, "invoice", Invoice.of)
 
     @strawberry.mutation(description="Move an invoice to another status (issue it, pay it).")
     async def set_invoice_status(
@@ -306,22 +303,14 @@ class Mutation:
         work = _writes(info).set_invoice_status(
             info.context.caller, input.id, input.status, input.version
         )
-        return await _answer(
-            work,
-            lambda made: SetInvoiceStatusPayload(invoice=Invoice.of(made), user_errors=[]),
-            lambda errors: SetInvoiceStatusPayload(invoice=None, user_errors=errors),
-        )
+        return await _answer(work, SetInvoiceStatusPayload, "invoice", Invoice.of)
 
     @strawberry.mutation(description="Delete an invoice, where the source allows it.")
     async def delete_invoice(
         self, info: Info, input: DeleteInvoiceInput
     ) -> DeleteInvoicePayload | None:
         work = _writes(info).delete_invoice(info.context.caller, input.id)
-        return await _answer(
-            work,
-            lambda gone: DeleteInvoicePayload(deleted_id=strawberry.ID(gone), user_errors=[]),
-            lambda errors: DeleteInvoicePayload(deleted_id=None, user_errors=errors),
-        )
+        return await _answer(work, DeleteInvoicePayload, "deleted_id", strawberry.ID)
 
     @strawberry.mutation(description="Record a payment against an invoice.")
     async def record_payment(
@@ -330,10 +319,7 @@ class Mutation:
         work = _writes(info).record_payment(
             info.context.caller, input.draft(), input.idempotency_key
         )
-        return await _answer(
-            work, lambda made: RecordPaymentPayload(payment=Payment.of(made), user_errors=[]),
-            lambda errors: RecordPaymentPayload(payment=None, user_errors=errors),
-        )
+        return await _answer(work, RecordPaymentPayload, "payment", Payment.of)
 
     @strawberry.mutation(description="Create a customer in one source.")
     async def create_customer(
@@ -343,11 +329,7 @@ class Mutation:
         work = _writes(info).create_customer(
             info.context.caller, input.source, draft, input.idempotency_key
         )
-        return await _answer(
-            work,
-            lambda made: CreateCustomerPayload(customer=Customer.of(made), user_errors=[]),
-            lambda errors: CreateCustomerPayload(customer=None, user_errors=errors),
-        )
+        return await _answer(work, CreateCustomerPayload, "customer", Customer.of)
 
     @strawberry.mutation(description="Change a customer's details.")
     async def update_customer(
@@ -355,11 +337,7 @@ class Mutation:
     ) -> UpdateCustomerPayload | None:
         draft = _customer(input.name, input.email, input.phone, input.address)
         work = _writes(info).update_customer(info.context.caller, input.id, draft)
-        return await _answer(
-            work,
-            lambda made: UpdateCustomerPayload(customer=Customer.of(made), user_errors=[]),
-            lambda errors: UpdateCustomerPayload(customer=None, user_errors=errors),
-        )
+        return await _answer(work, UpdateCustomerPayload, "customer", Customer.of)
 
     @strawberry.mutation(description="Hand a scanned bill to the source to read (OCR).")
     async def submit_invoice_document(
@@ -369,8 +347,4 @@ class Mutation:
         work = _writes(info).submit_document(
             info.context.caller, input.source, draft, input.idempotency_key
         )
-        return await _answer(
-            work,
-            lambda made: SubmitInvoiceDocumentPayload(invoice=Invoice.of(made), user_errors=[]),
-            lambda errors: SubmitInvoiceDocumentPayload(invoice=None, user_errors=errors),
-        )
+        return await _answer(work, SubmitInvoiceDocumentPayload, "invoice", Invoice.of)
