@@ -336,9 +336,10 @@ class Writes:
         at most once per (caller, source, key) within 24 hours.
 
         The first write's result is recorded as its remote id; a retry re-reads that record.
-        Where the upstream honours keys it gets one too (derived from scope and key, so two
-        callers' keys never collide upstream), which also covers a gateway that died
-        between the upstream's answer and recording it.
+        Where the upstream honours keys it gets one too (derived from scope, key and input,
+        so two callers' keys never collide upstream), which also covers a gateway that died
+        between the upstream's answer and recording it. A write that failed releases the
+        key: nothing was made, and a corrected input may use it.
         """
         if key is None:
             return await _upstream(adapter, write(None))
@@ -360,7 +361,9 @@ class Writes:
                 return await replay(json.loads(record.result)["remoteId"])
         upstream_key = None
         if adapter.write_rules.upstream_idempotency:
-            upstream_key = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+            # The input is part of it: the upstream replays whatever it answered first,
+            # refusals included, and a refused write releases the key for a fixed input.
+            upstream_key = hashlib.sha256(f"{scope}\n{key}\n{fingerprint}".encode()).hexdigest()
         try:
             result = await _upstream(adapter, write(upstream_key))
         except BaseException:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.conftest import zero_counts
@@ -9,6 +11,7 @@ from tests.writing import (
     codes,
     fields,
     first_id,
+    mutate,
     read_customer,
     read_invoice,
     refused,
@@ -147,3 +150,17 @@ async def test_what_cloud_billing_cannot_do_never_reaches_it(gateway, simulators
         ("input", "terms"), ("input", "type"), ("input", "lineItems", "0", "sku"),
     ])
     assert upstream_total(simulators, "cloudbilling") == 0
+
+
+async def test_concurrent_updates_with_one_version_write_once(gateway, simulators):
+    invoice = await draft(gateway)
+    zero_counts(simulators)
+    updates = [
+        {"id": invoice["id"], "version": invoice["version"],
+         "lineItems": [{"description": f"Variant {n}", "quantity": "1", "unitPrice": "5"}]}
+        for n in range(3)
+    ]
+    payloads = await asyncio.gather(*(mutate(gateway, "updateInvoice", u) for u in updates))
+    outcomes = sorted(codes(p["userErrors"]) for p in payloads)
+    assert outcomes == [[], ["CONFLICT"], ["CONFLICT"]]  # the gateway serializes the compare
+    assert upstream_writes(simulators, "cloudbilling") == {"PATCH /invoices/{id}": 1}

@@ -202,3 +202,16 @@ async def test_an_upstream_500_on_a_write_is_a_graphql_error_and_not_retried(gat
     (error,) = body["errors"]
     assert error["extensions"] == {"code": "UPSTREAM_UNAVAILABLE", "source": "billing", "status": 500}
     assert upstream_writes(simulators, "invoicematic") == {"POST /api/customers": 1}
+
+
+async def test_a_refused_create_frees_its_key_for_the_corrected_input(gateway, simulators):
+    existing = await gateway.data('{ invoices(first: 1, filter: {sources: ["billing"]}) { nodes { number } } }')
+    taken = existing["invoices"]["nodes"][0]["number"]
+    customer = await first_id(gateway, "customers", "billing")
+    input = {"source": "billing", "customerId": customer, "number": taken,
+             "issueDate": "2026-11-02", "lineItems": LINES, "idempotencyKey": "fix-me"}
+    errors = await refused(gateway, "createInvoice", input)
+    assert fields(errors) == [["input", "number"]]
+    # Invoicematic keeps its first answer per key; the corrected input gets its own key upstream
+    fixed = (await written(gateway, "createInvoice", {**input, "number": "INV-W-FIXED"}))["invoice"]
+    assert fixed["number"] == "INV-W-FIXED"

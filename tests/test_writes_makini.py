@@ -128,3 +128,14 @@ async def test_what_makini_cannot_do_never_reaches_it(gateway, simulators):
     terms = await refused(gateway, "updateInvoice", {"id": invoice, "terms": "Net 30"})
     assert fields(terms) == [["input", "terms"]]
     assert upstream_total(simulators, "makini") == 0
+
+
+async def test_a_bill_from_a_vendor(gateway):
+    vendor = await first_id(gateway, "vendors", "erp")
+    bill = (await written(gateway, "createInvoice", {
+        "source": "erp", "type": "PAYABLE", "vendorId": vendor, "number": "BILL-W-1",
+        "issueDate": "2026-11-03", "status": "OPEN", "lineItems": LINES[1:],
+    }))["invoice"]
+    assert bill["type"] == "PAYABLE" and bill["vendor"] == {"id": vendor}
+    assert bill["status"] == "OPEN" and bill["customer"] is None
+    assert (await read_invoice(gateway, bill["id"]))["total"]["amount"] == "49.00"
