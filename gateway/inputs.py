@@ -106,6 +106,6 @@ class DocumentDraft:
 Draft = InvoiceDraft | InvoiceChanges | PaymentDraft | CustomerDraft | DocumentDraft
 
 
-def given(draft: Draft) -> list[str]:
+def given(draft: Draft | LineDraft) -> list[str]:
     """The names of the fields a draft sets (not None), in declaration order."""
     return [f.name for f in fields(draft) if getattr(draft, f.name) is not None]

@@ -112,7 +112,7 @@ class Writes:
         problems += _line_support(adapter, draft.line_items)
         _raise(problems)
         # Every problem of the values at once, so that one answer lists all to fix.
-        problems = _check_lines(draft.line_items, required=True) + _check_invoice_fields(draft)
+        problems = _check_lines(draft.line_items) + _check_invoice_fields(draft)
         ids: dict[str, str | None] = {}
         for name, type_name, value in (("customer_id", "Customer", draft.customer_id),
                                        ("vendor_id", "Vendor", draft.vendor_id)):
@@ -145,7 +145,7 @@ class Writes:
                                    "lineItems")
         problems = _check_invoice_fields(changes)
         if changes.line_items is not None:
-            problems += _check_lines(changes.line_items, required=True)
+            problems += _check_lines(changes.line_items)
         _raise(problems)
         async with self.locks.hold((adapter.name, remote_id)):
             current = await self._current(adapter, remote_id, version)
@@ -441,14 +441,14 @@ def _line_support(adapter: Adapter, lines: Sequence[LineDraft]) -> list[UserProb
         _cannot(adapter, f"take {input_name(name)} on a line", "lineItems", index,
                 input_name(name))
         for index, line in enumerate(lines)
-        for name in given(line)  # type: ignore[arg-type]
+        for name in given(line)
         if name not in allowed
     ]
 
 
-def _check_lines(lines: Sequence[LineDraft], *, required: bool) -> list[UserProblem]:
+def _check_lines(lines: Sequence[LineDraft]) -> list[UserProblem]:
     problems: list[UserProblem] = []
-    if required and not lines:
+    if not lines:
         problems.append(_invalid("needs at least one line", "lineItems"))
     for index, line in enumerate(lines):
         where = ("lineItems", index)

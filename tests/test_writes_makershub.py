@@ -95,6 +95,11 @@ async def test_submit_a_document_for_ocr(gateway, simulators):
     record = simulators.running["makershub"].simulator.invoices[int(invoice["remoteId"])]
     assert record["document"]["name"] == "bill.pdf"
     assert record["document"]["size"] == len(b"%PDF-1.7 scanned bill")
+    # read back through the gateway: empty until MakersHub has read the document (the
+    # simulator's OCR finishes on the third GET), then a bill with its fields
+    reads = [await read_invoice(gateway, invoice["id"]) for _ in range(2)]
+    assert reads[-1]["number"] is not None and reads[-1]["total"] is not None
+    assert reads[-1]["lineItems"] and reads[-1]["version"] != invoice["version"]
 
 
 async def test_a_bad_document_never_reaches_makershub(gateway, simulators):
