@@ -57,6 +57,7 @@ ANONYMOUS = "anonymous"
 # A claim still unfinished after this many seconds was left by a gateway that stopped
 # mid-write (every write times out long before): a retry may claim the key again.
 ABANDONED_AFTER = 300.0
+MAX_DIGITS = 15  # what a JSON number (an IEEE double) holds exactly
 
 
 class KeyedLocks:
@@ -459,6 +460,10 @@ def _check_lines(lines: Sequence[LineDraft]) -> list[UserProblem]:
                 problems.append(_invalid("must be a finite number", *where, name))
             elif value < 0:
                 problems.append(_invalid(f"must not be negative (got {value})", *where, name))
+            elif len(value.as_tuple().digits) > MAX_DIGITS:
+                # Some upstreams carry JSON numbers: beyond this, digits would be lost.
+                problems.append(_invalid(f"has more than {MAX_DIGITS} significant digits",
+                                         *where, name))
         rate = line.tax_rate
         if rate is not None and (not rate.is_finite() or not 0 <= rate <= 100):
             problems.append(_invalid("must be a percentage from 0 to 100", *where, "taxRate"))

@@ -164,3 +164,19 @@ async def test_concurrent_updates_with_one_version_write_once(gateway, simulator
     outcomes = sorted(codes(p["userErrors"]) for p in payloads)
     assert outcomes == [[], ["CONFLICT"], ["CONFLICT"]]  # the gateway serializes the compare
     assert upstream_writes(simulators, "cloudbilling") == {"PATCH /invoices/{id}": 1}
+
+
+async def test_more_lines_than_cloud_billing_takes(gateway):
+    customer = await first_id(gateway, "customers", "cloud")
+    lines = [{"description": f"Line {n}", "quantity": "1", "unitPrice": "1"} for n in range(51)]
+    errors = await refused(gateway, "createInvoice", {"source": "cloud", "customerId": customer, "lineItems": lines})
+    assert errors == [{"field": ["input", "lineItems"], "message": "at most 50 lines",
+                       "code": "VALIDATION_FAILED"}]
+
+
+async def test_a_price_too_precise_for_a_json_number_never_leaves(gateway, simulators):
+    zero_counts(simulators)
+    errors = await refused(gateway, "createInvoice", {"source": "cloud", "lineItems": [
+        {"description": "x", "quantity": "1", "unitPrice": "1234567890.1234567"}]})
+    assert fields(errors) == [["input", "lineItems", "0", "unitPrice"]]
+    assert upstream_total(simulators, "cloudbilling") == 0
