@@ -149,3 +149,27 @@ async def test_a_400_naming_a_field_maps_onto_the_input_path(make_adapter, simul
 
 def _remote(global_id):
     return decode_id(global_id).remote_id
+
+
+async def test_a_bill_names_its_vendor_by_supplier_id(gateway, simulators):
+    invoices = simulators.running["makershub"].simulator.invoices
+    mapped = next(r["supplier_info"]["supplierId"] for r in invoices.values()
+                  if r["supplier_info"].get("supplierId"))
+    unmapped_name = next(r["supplier_info"]["name"] for r in invoices.values()
+                         if r["supplier_info"] and not r["supplier_info"].get("supplierId"))
+    vendor = encode_id("Vendor", "ap", mapped)
+    bill = (await written(gateway, "createInvoice", {
+        "source": "ap", "vendorId": vendor, "number": "SUP-V-1", "lineItems": LINES}))["invoice"]
+    assert bill["vendor"] == {"id": vendor}
+    assert (await read_invoice(gateway, bill["id"]))["vendor"] == {"id": vendor}
+    # a supplier known only by name has no id MakersHub could take
+    by_name = await gateway.data(
+        "query($id: ID!) { invoice(id: $id) { vendor { id name } } }",
+        {"id": encode_id("Invoice", "ap", str(next(
+            n for n, r in sorted(invoices.items())
+            if r["supplier_info"].get("name") == unmapped_name and r["parent_id"] is None)))})
+    zero_counts(simulators)
+    errors = await refused(gateway, "createInvoice", {
+        "source": "ap", "vendorId": by_name["invoice"]["vendor"]["id"], "lineItems": LINES})
+    assert fields(errors) == [["input", "vendorId"]]
+    assert upstream_writes(simulators, "makershub") == {}
