@@ -36,6 +36,7 @@ from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
 from gateway.tracing import tracer_provider_from_env
+from gateway.writes import Writes
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -87,6 +88,7 @@ def create_app(
         app.state.config = effective
         app.state.authenticator = Authenticator(effective)
         app.state.store = open_state(effective.state)
+        app.state.writes = Writes(adapters, app.state.store)
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
@@ -109,7 +111,7 @@ def create_app(
         # The front door leaves the identity on every request it let through to execution;
         # only the GraphiQL page (which executes nothing) arrives without one.
         identity: Identity = getattr(request.state, "identity", NOBODY)
-        return Context(state.adapters, identity, state.config.limits)
+        return Context(state.adapters, state.writes, identity, state.config.limits)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
     app.add_middleware(PersistedQueryMiddleware, path="/graphql")

@@ -149,8 +149,8 @@ class SourceClient:
     ) -> Any:
         """Send a write; never cached, and it empties this source's cache on success.
 
-        Only an `idempotent` write (one carrying an idempotency key the upstream or the
-        gateway honours) is retried: repeating any other could apply it twice.
+        `idempotent` says the upstream dedups a repeat of this request (it carries an
+        idempotency key the upstream honours); only such a write may ever be retried.
         """
         request = self._http.build_request(method, path, json=body, headers=headers)
         scope = current_scope()

@@ -12,6 +12,7 @@ from gateway.access import Identity, SourceForbidden
 from gateway.adapters import Adapter
 from gateway.config import LimitsConfig
 from gateway.loaders import Loaders
+from gateway.writes import ANONYMOUS, Writes
 
 
 class Context(BaseContext):
@@ -19,21 +20,25 @@ class Context(BaseContext):
 
     `adapters` holds only the sources the caller may read, so lists and `sources` cover
     just those; `adapter(name)` tells an unknown source (bad input) from one the caller
-    may not use (`FORBIDDEN`).
+    may not use (`FORBIDDEN`). Writes check `identity.may_write` (resolvers/mutations.py).
     """
 
     def __init__(
         self,
         adapters: Mapping[str, Adapter],
+        writes: Writes | None = None,
         identity: Identity | None = None,
         limits: LimitsConfig | None = None,
     ) -> None:
         super().__init__()
-        self.identity = identity or Identity.unrestricted(adapters)
+        self.identity = identity or Identity.unrestricted(adapters, ANONYMOUS)
         self.configured = adapters
         self.adapters = {
             name: adapter for name, adapter in adapters.items() if self.identity.may_read(name)
         }
+        self.writes = writes
+        # Who is asking: scopes idempotency keys per client.
+        self.caller = self.identity.client
         self.limits = limits or LimitsConfig()
         self.loaders = Loaders(self.adapters)
         # Errors from parts of a field that failed while the rest succeeded (one source of

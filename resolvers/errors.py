@@ -57,7 +57,9 @@ def partial_error(exc: UpstreamError | SourceForbidden, path: list[str | int]) -
 
 def translate(error: GraphQLError) -> GraphQLError:
     original = error.original_error
-    if original is None or isinstance(original, GraphQLError):
+    # Without a path the error is the document's or the variables' (a scalar literal that
+    # does not parse carries the scalar's ValueError): the client's to fix, never internal.
+    if original is None or isinstance(original, GraphQLError) or error.path is None:
         if error.extensions and "code" in error.extensions:
             return error
         if TOKEN_LIMIT_MESSAGE in error.message:

@@ -14,6 +14,7 @@ from resolvers.bi import BIQuery
 from resolvers.errors import BadInput, ErrorTranslation
 from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.limits import OperationLimits
+from resolvers.mutations import Mutation
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
@@ -66,6 +67,7 @@ class Query(queries.Query, BIQuery, FederationQuery):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,

@@ -162,6 +162,15 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
     }
 
 
+@pytest.fixture
+def fresh_simulators(simulators: SimulatorGroup) -> Iterator[SimulatorGroup]:
+    """For tests that write: every simulator is re-seeded afterwards, so no other test
+    sees their records."""
+    yield simulators
+    for running in simulators.running.values():
+        reset_simulator(running)
+
+
 def zero_counts(simulators: SimulatorGroup) -> None:
     for running in simulators.running.values():
         sim_control(running, "DELETE", "/_sim/requests")

@@ -103,6 +103,37 @@ async def test_a_scoped_client_sees_only_its_sources(make_gateway, simulators):
     assert sum(counts["makershub"].values()) == 0
 
 
+CREATE_CUSTOMER = """mutation($source: String!) { createCustomer(input: {source: $source,
+    name: "Guard Test Ltd", email: "ap@guard.example"}) { customer { id name }
+    userErrors { code message field } } }"""
+
+
+async def test_writes_need_write_access_to_that_source(make_gateway, simulators):
+    clients = [*CLIENTS, {"name": "erp-writer", "key": "erp-writer-key-1", "sources": ["erp"],
+                          "access": "write"}]
+    gateway = await make_gateway(top={"clients": clients})
+    listing = await gateway.data('{ invoices(first: 1, filter: {sources: ["cloud"]}) '
+                                 "{ nodes { id } } }", headers=bearer(OPS_KEY))
+    cloud_invoice = listing["invoices"]["nodes"][0]["id"]
+    refused = [
+        (FINANCE_KEY, CREATE_CUSTOMER, {"source": "erp"}),  # may read erp, not write
+        ("erp-writer-key-1", CREATE_CUSTOMER, {"source": "cloud"}),  # may not touch cloud
+        ("erp-writer-key-1", 'mutation($id: ID!) { deleteInvoice(input: {id: $id}) '
+         "{ deletedId userErrors { code message field } } }", {"id": cloud_invoice}),
+    ]
+    zero_counts(simulators)
+    for key, mutation, variables in refused:
+        body = await gateway.query(mutation, variables, headers=bearer(key))
+        (payload,) = body["data"].values()
+        (error,) = payload["userErrors"]
+        assert error["code"] == "FORBIDDEN", (key, error)
+        assert "may not write" in error["message"]
+    assert total_upstream(simulators) == 0, "refused before any upstream request"
+    made = await gateway.data(CREATE_CUSTOMER, {"source": "cloud"}, headers=bearer(OPS_KEY))
+    assert made["createCustomer"]["userErrors"] == []
+    assert made["createCustomer"]["customer"]["name"] == "Guard Test Ltd"
+
+
 async def test_export_and_bi_cover_only_the_clients_sources(make_gateway, simulators):
     gateway = await make_gateway(top={"clients": CLIENTS})
     finance = bearer(FINANCE_KEY)

@@ -1,5 +1,6 @@
 """A GraphQL fuzz run against the demo, as a real process on 127.0.0.1: schemathesis reads
-the schema by introspection and generates queries (and arguments) for every root field.
+the schema by introspection and generates operations (and arguments) for every root field,
+queries and mutations (the demo's simulators take the writes).
 No answer may be a 5xx or other than a JSON object, none may carry INTERNAL_SERVER_ERROR
 (an unexpected exception masked by the gateway), and every error must carry a code.
 (schemathesis' own `not_a_server_error` also fails on any GraphQL error, but refusing a
@@ -74,15 +75,24 @@ def entity_representation(typename: str, id: str) -> ObjectValueNode:
         for name, value in fields))
 
 
-def test_fuzzed_queries_never_get_a_server_error(demo_url):
+def test_fuzzed_operations_never_get_a_server_error(demo_url):
     # Federation's `_Any` has no shape hypothesis-graphql could guess: entity references of
     # every entity type (and one that is none), with arbitrary ids.
     schemathesis.graphql.scalar("_Any", st.builds(
         entity_representation, st.sampled_from(["Invoice", "Customer", "Vendor", "Payment",
                                                 "Nope"]), st.text(max_size=40)))
+    # The gateway's own scalars are strings on the wire: well-formed values and junk.
+    def string(values: st.SearchStrategy[str]) -> st.SearchStrategy[StringValueNode]:
+        return st.one_of(values, st.text(max_size=20)).map(lambda v: StringValueNode(value=v))
+
+    schemathesis.graphql.scalar("Decimal", string(
+        st.decimals(allow_nan=False, allow_infinity=False, places=2).map(str)))
+    schemathesis.graphql.scalar("Date", string(st.dates().map(str)))
+    schemathesis.graphql.scalar("DateTime", string(st.datetimes().map(lambda d: d.isoformat())))
+    schemathesis.graphql.scalar("JSON", string(st.just("{}")))
     schema = schemathesis.graphql.from_url(demo_url)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) >= 10, "every root field is fuzzed"
+    assert len(operations) >= 20, "every root field, queries and mutations, is fuzzed"
     deadline = time.monotonic() + SECONDS
     failures: list[str] = []
     sent = 0

@@ -174,3 +174,11 @@ async def test_malformed_query_is_a_parse_error(gateway):
     body = await gateway.query("{ invoices { nope } }")
     assert body["errors"][0]["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
     assert "nope" in body["errors"][0]["message"]
+
+
+async def test_a_malformed_scalar_literal_is_a_validation_error(gateway):
+    # Found by the fuzz run: the Date scalar's parse error was masked as an internal error.
+    body = await gateway.query('{ invoices(filter: {issuedFrom: "not-a-date"}) { nodes { id } } }')
+    (error,) = body["errors"]
+    assert error["extensions"]["code"] == "GRAPHQL_VALIDATION_FAILED"
+    assert "not-a-date" in error["message"]
