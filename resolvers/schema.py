@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from resolvers.document_cache import DocumentCache, Documents, fixed_rules
 from resolvers.errors import ErrorTranslation
 from resolvers.queries import Query
 from resolvers.scalars import SCALAR_MAP
@@ -24,13 +24,17 @@ class GatewaySchema(strawberry.Schema):
 
 
 def build_schema() -> strawberry.Schema:
+    # Made once per schema: the rule classes (so validated documents can be cached by
+    # them) and the store of parsed and validated documents shared by every request.
+    limits = fixed_rules(max_depth=12, max_aliases=50)
+    documents = Documents()
     return GatewaySchema(
         query=Query,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=50),
+            limits,
+            lambda: DocumentCache(documents),
             ErrorTranslation,
         ],
     )
