@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import enum
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
+
+from cachetools import LRUCache
 
 from gateway.config import SourceConfig
 from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
 from gateway.errors import UpstreamError, UpstreamUnsupported
-from gateway.http import SourceClient
+from gateway.http import Params, SourceClient
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -61,6 +63,7 @@ class Adapter:
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
         self.config = config
         self.client = client
+        self.normalized = NormalizedCache(config.cache_size)
 
     @property
     def name(self) -> str:
@@ -73,6 +76,25 @@ class Adapter:
             "Authorization": f"Bearer {config.token.get_secret_value()}",
             "Accept": "application/json",
         }
+
+    async def read(
+        self,
+        path: str,
+        params: Params | None,
+        normalize: Callable[[Any], T],
+        variant: Hashable = None,
+    ) -> T:
+        """GET `path` through the client's read cache and normalize the reply, reusing the
+        normalized result for as long as the cache hands back the very same reply.
+
+        `variant` tells apart normalizations of one reply that depend on more than it.
+        """
+        body = await self.client.get_json(path, params)
+        if self.client.cache.ttl <= 0:
+            return normalize(body)  # every reply is fresh: nothing could be reused
+        pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
+        key = (path, pairs, variant)
+        return self.normalized.get(key, body, normalize)
 
     def unsupported(self, what: str) -> UpstreamUnsupported:
         return UpstreamUnsupported(self.name, f"{self.kind} offers no way to {what}")
@@ -130,6 +152,32 @@ class Adapter:
     async def check(self) -> None:
         """Raise an `UpstreamError` unless the upstream answers an authenticated request."""
         raise self.unsupported("check health")
+
+
+class NormalizedCache:
+    """Normalized domain objects of cached replies, one per (request, variant).
+
+    An entry is used only while the read cache returns the identical reply object it was
+    made from, so it is never staler than the read cache, needs no invalidation of its own
+    (a write, a webhook or expiry replaces the reply, and with it the entry) and keeps the
+    read cache's keying by credential. Normalizing is synchronous once the reply is in, so
+    concurrent requests that shared one upstream call also share one normalization.
+    Domain objects are frozen, so sharing them across requests is safe.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._entries: LRUCache[Hashable, tuple[Any, Any]] = LRUCache(max(maxsize, 1))
+        self.hits = 0
+
+    def get(self, key: Hashable, body: Any, normalize: Callable[[Any], T]) -> T:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is body:
+            self.hits += 1
+            value: T = entry[1]
+            return value
+        value = normalize(body)
+        self._entries[key] = (body, value)
+        return value
 
 
 async def gather_each(
