@@ -122,6 +122,12 @@ class Adapter:
     async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
         return await gather_each(remote_ids, self.get_customer)
 
+    async def all_customers(self) -> Sequence[Customer] | None:
+        """Every customer in one upstream read, where the upstream has such a read (the
+        gateway then reads them alongside an invoice page rather than after it); None
+        where it would take more than one read."""
+        return None
+
     # --- vendors --------------------------------------------------------------------
     async def list_vendors(self, page: int) -> Page[Vendor]:
         raise self.unsupported("list vendors")

@@ -132,6 +132,10 @@ class InvoicematicAdapter(Adapter):
         found = await self._all("customers", self._customer)
         return [found.get(i) or self._missing("customer", i) for i in remote_ids]
 
+    async def all_customers(self) -> Sequence[Customer]:
+        """`limit=all`: the one read `get_customers` makes for more than a few ids."""
+        return tuple((await self._all("customers", self._customer)).values())
+
     # --- payments -------------------------------------------------------------------
     async def list_payments(self, page: int) -> Page[Payment]:
         params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
