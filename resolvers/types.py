@@ -15,7 +15,7 @@ from gateway import domain
 from gateway.adapters import Capability
 from gateway.domain import InvoiceQuery
 from gateway.errors import UpstreamError
-from gateway.ids import encode_id
+from gateway.ids import decode_id, encode_id
 from gateway.paging import ListRequest
 from resolvers.context import Context
 
@@ -67,6 +67,12 @@ class Money:
         description='Decimal string with the currency\'s minor digits, e.g. "1500.00".'
     )
     currency: str = strawberry.field(description="ISO 4217 currency code.")
+
+    @classmethod
+    def of(cls, money: domain.Money | None) -> Money | None:
+        """A GraphQL Money for fields that compute an amount (records' own amounts are
+        served as the domain's Money directly)."""
+        return None if money is None else cls(amount=money.amount, currency=money.currency)
 
 
 @strawberry.type(description="A postal address, as much of it as the upstream gives.")
@@ -149,13 +155,20 @@ class Source:
         return True
 
 
-@strawberry.type(description="An invoice from any source, receivable or payable.")
+@strawberry.federation.type(
+    keys=["id"], description="An invoice from any source, receivable or payable."
+)
 class Invoice(Node):
     record: strawberry.Private[domain.Invoice]
 
     @classmethod
     def of(cls, record: domain.Invoice) -> Invoice:
         return view(cls, "Invoice", record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Invoice:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     source: str = strawberry.field(description="Name of the source this invoice comes from.")
 
@@ -261,6 +274,17 @@ class Invoice(Node):
     remote_data: JSON = strawberry.field(description="The upstream record exactly as received.")
 
 
+NodeT = TypeVar("NodeT", bound=Node)
+
+
+async def _reference(info: Info, id: strawberry.ID, cls: type[NodeT]) -> NodeT:
+    from resolvers.queries import _load
+
+    node = await _load(info, decode_id(id, cls.__name__))
+    assert isinstance(node, cls)
+    return node
+
+
 async def _party_invoices(
     info: Info, source: str, query: InvoiceQuery, first: int | None, after: str | None
 ) -> Connection[Invoice]:
@@ -290,11 +314,18 @@ class Party(Node):
     remote_data: JSON = strawberry.field(description="The upstream record exactly as received.")
 
 
-@strawberry.type(description="A customer (the party a receivable is issued to).")
+@strawberry.federation.type(
+    keys=["id"], description="A customer (the party a receivable is issued to)."
+)
 class Customer(Party):
     @classmethod
     def of(cls, record: domain.Customer) -> Customer:
         return view(cls, "Customer", record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Customer:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     @strawberry.field(description="This customer's invoices in its source.")
     async def invoices(
@@ -304,11 +335,18 @@ class Customer(Party):
         return await _party_invoices(info, self.record.source, query, first, after)
 
 
-@strawberry.type(description="A vendor (the party a payable comes from).")
+@strawberry.federation.type(
+    keys=["id"], description="A vendor (the party a payable comes from)."
+)
 class Vendor(Party):
     @classmethod
     def of(cls, record: domain.Vendor) -> Vendor:
         return view(cls, "Vendor", record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Vendor:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     @strawberry.field(description="This vendor's invoices in its source (empty where the "
                       "source cannot list invoices).")
@@ -319,13 +357,20 @@ class Vendor(Party):
         return await _party_invoices(info, self.record.source, query, first, after)
 
 
-@strawberry.type(description="A payment received against an invoice.")
+@strawberry.federation.type(
+    keys=["id"], description="A payment received against an invoice."
+)
 class Payment(Node):
     record: strawberry.Private[domain.Payment]
 
     @classmethod
     def of(cls, record: domain.Payment) -> Payment:
         return view(cls, "Payment", record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Payment:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     source: str = strawberry.field(description="Name of the source this payment comes from.")
 
