@@ -8,6 +8,7 @@ by its own handle when the benchmark stops.
 
 from __future__ import annotations
 
+import os
 import socket
 import statistics
 import subprocess
@@ -122,13 +123,13 @@ class Simulators:
                 raise SystemExit(f"creating invoice {index}: {reply.status_code} {reply.text}")
         return max(wanted - have, 0)
 
-    def critical_path_ms(self, repeats: int) -> dict[str, float]:
-        """Median round trip of each upstream call the 50-invoice query must make in turn:
-        the invoice page, then (its customer ids known) the customer list."""
+    def round_trips_ms(self, repeats: int) -> dict[str, float]:
+        """Median round trip of each upstream call the 50-invoice query makes: the invoice
+        page and the customer list, which the gateway reads in parallel."""
         calls: dict[str, tuple[str, list[tuple[str, Any]]]] = {
-            "GET /api/invoices?limit=100&page=1 (the page)":
+            "GET /api/invoices?limit=100&page=1":
                 ("/api/invoices", [("limit", 100), ("page", 1), *SIM_ORDER]),
-            "GET /api/customers?limit=all (after the page)":
+            "GET /api/customers?limit=all":
                 ("/api/customers", [("limit", "all"), *SIM_ORDER]),
         }
         result = {}
@@ -149,6 +150,7 @@ class Processes:
     gateways: dict[str, str]
     hive_url: str
     http: httpx.Client
+    pids: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     @contextmanager
@@ -160,7 +162,7 @@ class Processes:
                 modes = {"off": (0, 1), "on": (5, 1)}
                 if workers > 1:
                     modes |= {"off-workers": (0, workers), "on-workers": (5, workers)}
-                gateways = {}
+                gateways, pids = {}, {}
                 for mode, (ttl, count) in modes.items():
                     port = free_port()
                     config = Path(folder) / f"gateway-{mode}.yaml"
@@ -176,6 +178,7 @@ class Processes:
                         command += ["--workers", str(count)]
                     running.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
                     gateways[mode] = f"http://127.0.0.1:{port}/graphql"
+                    pids[mode] = running[-1].pid
                 hive_url = ""
                 if peer:
                     peer_setup.compose(sims.base_url, sims.token)
@@ -184,7 +187,7 @@ class Processes:
                         peer_setup.hive_command(port), cwd=peer_setup.CACHE,
                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
                     hive_url = f"http://127.0.0.1:{port}/graphql"
-                procs = cls(gateways, hive_url, http)
+                procs = cls(gateways, hive_url, http, pids)
                 for url in [*gateways.values(), *([hive_url] if peer else [])]:
                     procs.wait_ready(url)
                 yield procs
@@ -195,6 +198,11 @@ class Processes:
 
     def gateway_url(self, mode: str) -> str:
         return self.gateways[mode]
+
+    def cpu_seconds(self, mode: str) -> float:
+        """CPU time (user + system) the single-process gateway of `mode` has used so far."""
+        fields = Path(f"/proc/{self.pids[mode]}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def query(self, url: str, query: str) -> dict[str, Any]:
         body: dict[str, Any] = self.http.post(url, json={"query": query}).json()
