@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import date
 
 from gateway.adapters.base import NormalizedCache
@@ -34,6 +35,15 @@ async def test_cache_off_normalizes_every_reply(make_adapter):
     adapter = make_adapter("invoicematic", cache_ttl=0)
     assert await adapter.list_invoices(ALL, 0) is not await adapter.list_invoices(ALL, 0)
     assert adapter.normalized.hits == 0
+
+
+async def test_cache_off_reads_shared_in_flight_share_one_normalization(make_adapter,
+                                                                         simulators):
+    adapter = make_adapter("invoicematic", cache_ttl=0)
+    zero_counts(simulators)
+    pages = await asyncio.gather(*(adapter.list_invoices(ALL, 0) for _ in range(5)))
+    assert request_counts(simulators)["invoicematic"] == {"GET /api/invoices": 1}
+    assert all(page is pages[0] for page in pages) and adapter.normalized.hits == 4
 
 
 async def test_same_request_normalized_differently_is_kept_apart(make_adapter):

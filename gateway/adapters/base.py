@@ -90,8 +90,8 @@ class Adapter:
         `variant` tells apart normalizations of one reply that depend on more than it.
         """
         body = await self.client.get_json(path, params)
-        if self.client.cache.ttl <= 0:
-            return normalize(body)  # every reply is fresh: nothing could be reused
+        # Even with the read cache off, requests that shared one call in flight get the
+        # same reply object, and so share its normalization too.
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
         key = (path, pairs, variant)
         return self.normalized.get(key, body, normalize)
