@@ -43,7 +43,7 @@ async def test_cache_off_reads_shared_in_flight_share_one_normalization(make_ada
     zero_counts(simulators)
     pages = await asyncio.gather(*(adapter.list_invoices(ALL, 0) for _ in range(5)))
     assert request_counts(simulators)["invoicematic"] == {"GET /api/invoices": 1}
-    assert all(page is pages[0] for page in pages) and adapter.normalized.hits == 4
+    assert all(page is pages[0] for page in pages) and adapter.in_flight.coalesced == 4
 
 
 async def test_same_request_normalized_differently_is_kept_apart(make_adapter):

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from cachetools import LRUCache
 
+from gateway.cache import ReadCache
 from gateway.config import SourceConfig
 from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
 from gateway.errors import UpstreamError, UpstreamUnsupported
@@ -64,6 +65,7 @@ class Adapter:
         self.config = config
         self.client = client
         self.normalized = NormalizedCache(config.cache_size)
+        self.in_flight = ReadCache(0, 1)  # coalescing only, for the read cache off
 
     @property
     def name(self) -> str:
@@ -89,11 +91,17 @@ class Adapter:
 
         `variant` tells apart normalizations of one reply that depend on more than it.
         """
-        body = await self.client.get_json(path, params)
-        # Even with the read cache off, requests that shared one call in flight get the
-        # same reply object, and so share its normalization too.
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
         key = (path, pairs, variant)
+        if self.client.cache.ttl <= 0:
+            # Nothing is kept (a streamed export must not pile up pages), but reads in
+            # flight together share one call and one normalization.
+            async def fetch() -> T:
+                return normalize(await self.client.get_json(path, params))
+
+            value: T = await self.in_flight.get_or_fetch(key, fetch)
+            return value
+        body = await self.client.get_json(path, params)
         return self.normalized.get(key, body, normalize)
 
     def unsupported(self, what: str) -> UpstreamUnsupported:
