@@ -29,6 +29,7 @@ from gateway.persisted_http import PersistedQueryMiddleware
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
+from gateway.writes import Writes
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -68,6 +69,7 @@ def create_app(
         app.state.simulators = group
         app.state.config = effective
         app.state.store = open_state(effective.state)
+        app.state.writes = Writes(adapters, app.state.store)
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
@@ -82,7 +84,7 @@ def create_app(
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     async def context_getter(request: Request) -> Context:
-        return Context(request.app.state.adapters)
+        return Context(request.app.state.adapters, request.app.state.writes)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
     app.add_middleware(PersistedQueryMiddleware, path="/graphql")

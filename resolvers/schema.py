@@ -14,6 +14,7 @@ from resolvers.bi import BIQuery
 from resolvers.document_cache import DocumentCache, Documents, fixed_rules
 from resolvers.errors import ErrorTranslation
 from resolvers.federation import FederationQuery, subgraph_sdl
+from resolvers.mutations import Mutation
 from resolvers.scalars import SCALAR_MAP
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
@@ -44,6 +45,7 @@ def build_schema() -> strawberry.Schema:
     documents = Documents()
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,
