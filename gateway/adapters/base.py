@@ -145,6 +145,8 @@ class Adapter:
         normalized result for as long as the cache hands back the very same reply.
 
         `variant` tells apart normalizations of one reply that depend on more than it.
+        An adapter reaches its upstream with one credential (its client's), so these keys
+        are per credential as the read cache's own keys are.
         """
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
         key = (path, pairs, variant)
