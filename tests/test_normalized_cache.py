@@ -62,3 +62,10 @@ def test_entry_is_bound_to_the_reply_object():
     made = cache.get("k", reply, lambda body: [body["n"]])
     assert cache.get("k", reply, lambda body: ["again"]) is made
     assert cache.get("k", {"n": 1}, lambda body: ["new reply"]) == ["new reply"]
+
+
+async def test_other_sources_reuse_normalized_customer_pages(make_adapter):
+    for kind in ("makini", "cloudbilling"):
+        adapter = make_adapter(kind, cache_ttl=60)
+        first = await adapter.list_customers(0)
+        assert first.items and await adapter.list_customers(0) is first
