@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -51,10 +51,10 @@ class ReadCache:
         self.stale_ttl = stale_ttl
         self._timer = timer
         keep = max(ttl, stale_ttl)
-        self._entries: TTLCache[str, tuple[Any, float]] | None = (
+        self._entries: TTLCache[Hashable, tuple[Any, float]] | None = (
             TTLCache(maxsize=maxsize, ttl=keep, timer=timer) if keep > 0 else None
         )
-        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
         self.hits = 0
         self.misses = 0
         self.coalesced = 0
@@ -62,7 +62,7 @@ class ReadCache:
 
     async def get_or_fetch(
         self,
-        key: str,
+        key: Hashable,
         fetch: Callable[[], Awaitable[Any]],
         serve_stale: Callable[[BaseException], bool] = _never,
         store: bool = True,
@@ -84,7 +84,7 @@ class ReadCache:
             return stale
 
     async def _fetch_shared(
-        self, key: str, fetch: Callable[[], Awaitable[Any]], store: bool
+        self, key: Hashable, fetch: Callable[[], Awaitable[Any]], store: bool
     ) -> Served:
         pending = self._inflight.get(key)
         if pending is not None:
@@ -107,7 +107,7 @@ class ReadCache:
         finally:
             del self._inflight[key]
 
-    def _stale_copy(self, key: str) -> Served | None:
+    def _stale_copy(self, key: Hashable) -> Served | None:
         if self._entries is None or self.stale_ttl <= 0:
             return None
         entry = self._entries.get(key)

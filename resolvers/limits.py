@@ -109,15 +109,15 @@ class _Measure:
               multiplier: int, fragments: frozenset[str]) -> None:
         limits, tally = self.limits, self.tally
         name = node.name.value
-        if name.startswith("__"):
-            if name in INTROSPECTION_FIELDS and not limits.introspection:
-                raise LimitExceeded("introspection", "introspection is disabled on this gateway")
-            return  # introspection's own nesting (ofType chains) is not the caller's cost
         if node.alias is not None:
             tally.aliases += 1
             if tally.aliases > limits.max_aliases:
                 raise LimitExceeded("max_aliases", f"operation uses more than max_aliases "
                                     f"({limits.max_aliases}) aliases")
+        if name.startswith("__"):
+            if name in INTROSPECTION_FIELDS and not limits.introspection:
+                raise LimitExceeded("introspection", "introspection is disabled on this gateway")
+            return  # introspection's own nesting (ofType chains) is not the caller's cost
         if depth > tally.depth:
             tally.depth = depth
             if depth > limits.max_depth:

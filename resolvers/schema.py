@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 
 from resolvers import queries
 from resolvers.bi import BIQuery
+from resolvers.document_cache import DocumentCache, Documents
 from resolvers.errors import BadInput, ErrorTranslation
 from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.limits import OperationLimits
@@ -65,6 +66,9 @@ class Query(queries.Query, BIQuery, FederationQuery):
 
 
 def build_schema() -> strawberry.Schema:
+    # Made once per schema: the store of parsed and validated documents shared by every
+    # request. Depth and aliases are limited by OperationLimits (configurable per app).
+    documents = Documents()
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -72,7 +76,9 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,
         extensions=[
+            # Limits first: a refused document is neither validated nor cached.
             OperationLimits,
+            lambda: DocumentCache(documents),
             ErrorTranslation,
         ],
     )

@@ -20,6 +20,7 @@ def depth_bomb(levels: int) -> str:
 BOMBS = [
     (depth_bomb(5), "max_depth"),
     ("{ " + " ".join(f"a{i}: sources {{ name }}" for i in range(60)) + " }", "max_aliases"),
+    ("{ " + " ".join(f"a{i}: __typename" for i in range(60)) + " }", "max_aliases"),
     ("{ invoices(first: 500) { nodes { " + NESTED + " } } }", "max_cost"),
     ("{ invoices(first: 501) { nodes { id } } }", "max_first"),
     ("{ " + "sources { name } " * 1500 + "}", "max_tokens"),
