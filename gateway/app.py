@@ -18,11 +18,12 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from strawberry.fastapi import GraphQLRouter
+from fastapi.staticfiles import StaticFiles
 
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
@@ -76,7 +77,11 @@ def create_app(
     async def context_getter(request: Request) -> Context:
         return Context(request.app.state.adapters)
 
-    app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+    app.include_router(
+        GatewayGraphQLRouter(schema, context_getter=context_getter), prefix="/graphql"
+    )
+    # GraphiQL's pinned scripts and styles: the page needs nothing from the internet.
+    app.mount(ASSETS_PATH, StaticFiles(directory=str(graphiql_assets())), name="graphiql")
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
