@@ -65,6 +65,7 @@ def create_app(
         app.state.config = effective
         app.state.store = open_state(effective.state)
         try:
+            await app.state.store.start()
             yield
         finally:
             await close_adapters(adapters.values())

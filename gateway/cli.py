@@ -71,7 +71,11 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.simulators.runner import bind_socket
 
     if args.command == "serve":
-        app = create_app(load_config(args.config))
+        gateway_config = load_config(args.config)
+        # A state store that cannot be used stops start-up here with a message (ConfigError),
+        # before uvicorn would report it from the lifespan as a traceback.
+        asyncio.run(_check_state(gateway_config.state))
+        app = create_app(gateway_config)
     else:
         app = create_app(demo_seed=args.seed)
     sock = bind_socket(args.host, args.port)
@@ -80,6 +84,16 @@ def _serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+async def _check_state(url: str) -> None:
+    from gateway.state import open_state
+
+    store = open_state(url)
+    try:
+        await store.start()
+    finally:
+        await store.close()
 
 
 async def _simulate(host: str, port: int, seed: int) -> None:

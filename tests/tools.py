@@ -13,6 +13,9 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,13 +30,15 @@ TEST_OUTPUT = ROOT / ".cache" / "test-output"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
-def require_tool(available: bool, reason: str) -> None:
+def require_tool(
+    available: bool, reason: str, provider: str = "scripts/test-tools installs it"
+) -> None:
     """Skip (outside CI) or fail (CI=true) when a tool the test needs is missing."""
     if available:
         return
     if IN_CI:
-        pytest.fail(f"{reason} (CI=true: scripts/test-tools must provide it; never skipped)")
-    pytest.skip(f"{reason}; scripts/test-tools installs it when CI=true")
+        pytest.fail(f"{reason} (CI=true: {provider}; such tests never skip in CI)")
+    pytest.skip(f"{reason}; {provider} when CI=true")
 
 
 def free_port() -> int:
@@ -100,3 +105,33 @@ class GatewayProcess:
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
+
+
+def database_url() -> str:
+    """DATABASE_URL (PostgreSQL), which `.ci/run` sets; skip outside CI when it is unset."""
+    url = os.environ.get("DATABASE_URL", "")
+    require_tool(url.startswith(("postgresql://", "postgres://")),
+                 "DATABASE_URL is not set to a postgresql:// URL", ".ci/run sets it")
+    return url
+
+
+@contextmanager
+def postgres_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema for one test: the DATABASE_URL that uses only it."""
+    import psycopg
+
+    url = database_url()
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(url, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        require_tool(False, f"PostgreSQL at DATABASE_URL is not reachable ({exc})",
+                     ".ci/run points it at the local server")
+        raise
+    with admin:
+        admin.execute(f'CREATE SCHEMA "{name}"')
+        try:
+            separator = "&" if "?" in url else "?"
+            yield f"{url}{separator}options=-csearch_path%3D{name}"
+        finally:
+            admin.execute(f'DROP SCHEMA "{name}" CASCADE')
