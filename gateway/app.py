@@ -24,6 +24,7 @@ from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
 from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
+from gateway.scaleout import ScaleOut
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
@@ -64,10 +65,14 @@ def create_app(
         app.state.simulators = group
         app.state.config = effective
         app.state.store = open_state(effective.state)
+        scaleout: ScaleOut | None = None
         try:
             await app.state.store.start()
+            scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
             yield
         finally:
+            if scaleout is not None:
+                await scaleout.close()
             await close_adapters(adapters.values())
             await app.state.store.close()
             if group is not None:

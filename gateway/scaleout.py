@@ -1,0 +1,254 @@
+"""Replicas sharing one Redis (contract "Scale-out (v2)", top-level `redis_url`).
+
+- `SharedReadCache`: a second cache level behind each source's process-local `ReadCache`.
+  A local miss asks Redis before the upstream, and what the upstream answers is stored
+  there for the source's `cache_ttl`, so a read cached by one replica is a hit on every
+  other. Keys carry the credential fingerprint the local cache uses (per-credential data
+  never crosses callers). Dropping a source's cache (a write, a webhook) drops its shared
+  entries and tells every replica, over Redis pub/sub, to drop its local copies.
+- `RequestBudget`: per source `request_budget` upstream requests per second, counted in one
+  Redis counter per second that every replica increments, so N replicas together stay
+  within the upstream's limit. A request over budget waits for the next second.
+- Redis failing never fails a request: `RedisLink` turns every Redis error into "not
+  available", then skips Redis for `RETRY_AFTER` seconds; meanwhile each replica answers
+  from its local cache (and the upstream), counts its budget alone, and shares again once
+  Redis answers.
+
+The driver is redis-py's asyncio client (maintained by Redis), with short timeouts and one
+immediate retry, so a dead Redis costs one fast failure, not a stall.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Hashable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from gateway.adapters import Adapter
+from gateway.cache import ReadCache
+
+logger = logging.getLogger("invoice_gateway.scaleout")
+T = TypeVar("T")
+
+PREFIX = "invoice-gateway"
+REDIS_TIMEOUT = 0.5
+RETRY_AFTER = 1.0
+
+
+class RedisLink:
+    """One Redis client with a fallback: `call` answers None while Redis is unavailable."""
+
+    def __init__(self, url: str, replica: str | None = None, prefix: str = PREFIX) -> None:
+        self.replica = replica or uuid.uuid4().hex[:12]
+        # Every key and channel starts with `prefix` (tests give each run its own).
+        self.prefix = prefix
+        self.invalidations = f"{prefix}:invalidate"
+        self.redis: Redis = Redis.from_url(
+            url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
+            # One immediate retry replaces a pooled connection that a Redis restart broke.
+            retry=Retry(NoBackoff(), 1), health_check_interval=0,
+        )
+        self._down_until = 0.0
+        self.failures = 0
+
+    @property
+    def available(self) -> bool:
+        return time.monotonic() >= self._down_until
+
+    async def call(self, operation: Callable[[Redis], Awaitable[T]]) -> T | None:
+        """Run one Redis operation; None (and Redis skipped for a while) when it fails."""
+        if not self.available:
+            return None
+        try:
+            result = await operation(self.redis)
+        except (RedisError, OSError) as exc:
+            self.down(exc)
+            return None
+        if self.failures:
+            logger.info("redis reachable again after %d failed calls; sharing resumes",
+                        self.failures)
+            self.failures = 0
+        return result
+
+    def down(self, exc: BaseException) -> None:
+        if not self.failures:
+            logger.warning("redis unavailable (%s); answering from local state", type(exc).__name__)
+        self.failures += 1
+        self._down_until = time.monotonic() + RETRY_AFTER
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+class SharedReadCache(ReadCache):
+    """The local `ReadCache`, with Redis as a second level shared by every replica."""
+
+    def __init__(self, local: ReadCache, source: str, link: RedisLink) -> None:
+        # Takes over the local cache's settings; the local level keeps working on its own.
+        self.__dict__.update(local.__dict__)
+        self.source = source
+        self.link = link
+        self.shared_hits = 0
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def shared_key(self, key: Hashable) -> str:
+        digest = hashlib.sha256(repr(key).encode()).hexdigest()
+        return f"{self.link.prefix}:cache:{self.source}:{digest}"
+
+    async def get_or_fetch(
+        self, key: Hashable, fetch: Callable[[], Awaitable[Any]], *args: Any, **kwargs: Any
+    ) -> Any:
+        if self.ttl <= 0:
+            return await super().get_or_fetch(key, fetch, *args, **kwargs)
+
+        async def shared_fetch() -> Any:
+            name = self.shared_key(key)
+            stored = await self.link.call(lambda redis: redis.get(name))
+            if stored is not None:
+                self.shared_hits += 1
+                return json.loads(stored)
+            value = await fetch()
+            encoded = json.dumps(value, separators=(",", ":"))
+            await self.link.call(lambda redis: redis.set(name, encoded, px=int(self.ttl * 1000)))
+            return value
+
+        return await super().get_or_fetch(key, shared_fetch, *args, **kwargs)
+
+    def clear(self) -> None:
+        """Drop this source's reads here, in Redis, and (by a message) on every replica."""
+        self.clear_local()
+        task = asyncio.get_running_loop().create_task(self._clear_shared())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def clear_local(self) -> None:
+        super().clear()
+
+    async def _clear_shared(self) -> None:
+        async def drop(redis: Redis) -> None:
+            pattern = f"{self.link.prefix}:cache:{self.source}:*"
+            names = [name async for name in redis.scan_iter(pattern)]
+            if names:
+                await redis.unlink(*names)
+            message = json.dumps({"source": self.source, "replica": self.link.replica})
+            await redis.publish(self.link.invalidations, message)
+
+        await self.link.call(drop)
+
+
+class RequestBudget:
+    """At most `per_second` upstream requests per second for one source, all replicas together."""
+
+    def __init__(self, source: str, per_second: int, link: RedisLink | None) -> None:
+        self.source = source
+        self.per_second = per_second
+        self.link = link
+        self._local: dict[int, int] = {}
+        self.waits = 0
+
+    async def acquire(self, request: httpx.Request | None = None) -> None:
+        """Wait until this source's budget for the current second has room."""
+        while True:
+            now = time.time()
+            second = int(now)
+            used = await self._count(second)
+            if used <= self.per_second:
+                return
+            self.waits += 1
+            await asyncio.sleep(second + 1 - now)
+
+    async def _count(self, second: int) -> int:
+        if self.link is not None:
+            name = f"{self.link.prefix}:budget:{self.source}:{second}"
+
+            async def incr(redis: Redis) -> int:
+                async with redis.pipeline(transaction=True) as pipe:
+                    pipe.incr(name)
+                    pipe.expire(name, 5)
+                    count, _ = await pipe.execute()
+                return int(count)
+
+            shared = await self.link.call(incr)
+            if shared is not None:
+                return shared
+        # Without Redis each replica keeps the budget alone.
+        for old in [s for s in self._local if s < second]:
+            del self._local[old]
+        self._local[second] = self._local.get(second, 0) + 1
+        return self._local[second]
+
+
+class ScaleOut:
+    """What a replica shares through Redis, started and stopped with the app's lifespan."""
+
+    def __init__(self, link: RedisLink | None, adapters: Mapping[str, Adapter]) -> None:
+        self.link = link
+        self.adapters = adapters
+        self.budgets: dict[str, RequestBudget] = {}
+        self._listener: asyncio.Task[None] | None = None
+
+    @classmethod
+    async def start(
+        cls, redis_url: str | None, adapters: Mapping[str, Adapter], prefix: str = PREFIX
+    ) -> ScaleOut:
+        link = RedisLink(redis_url, prefix=prefix) if redis_url else None
+        scaleout = cls(link, adapters)
+        for name, adapter in adapters.items():
+            client = adapter.client
+            if link is not None:
+                client.cache = SharedReadCache(client.cache, name, link)
+            per_second = adapter.config.request_budget
+            if per_second is not None:
+                budget = RequestBudget(name, per_second, link)
+                client.before_each_request(budget.acquire)
+                scaleout.budgets[name] = budget
+        if link is not None:
+            if await link.call(lambda redis: redis.ping()) is None:
+                logger.warning("redis at start-up is unavailable; each replica works alone "
+                               "until it answers")
+            scaleout._listener = asyncio.get_running_loop().create_task(scaleout._listen(link))
+        return scaleout
+
+    async def _listen(self, link: RedisLink) -> None:
+        """Drop local copies when another replica drops a source's cache; resubscribe after
+        Redis comes back (copies missed meanwhile expire with the local TTL)."""
+        while True:
+            try:
+                async with link.redis.pubsub() as pubsub:
+                    await pubsub.subscribe(link.invalidations)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._invalidated(message["data"])
+            except (RedisError, OSError) as exc:
+                link.down(exc)
+            await asyncio.sleep(RETRY_AFTER)
+
+    def _invalidated(self, data: bytes) -> None:
+        try:
+            message = json.loads(data)
+            adapter = self.adapters.get(message["source"])
+        except (ValueError, KeyError, TypeError):
+            return
+        if adapter is None or message.get("replica") == getattr(self.link, "replica", None):
+            return
+        cache = adapter.client.cache
+        if isinstance(cache, SharedReadCache):
+            cache.clear_local()
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            await asyncio.gather(self._listener, return_exceptions=True)
+        if self.link is not None:
+            await self.link.close()

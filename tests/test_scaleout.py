@@ -1,0 +1,108 @@
+"""The Redis pieces of scale-out against a real Redis (REDIS_URL, which .ci/run sets), each
+test in a key namespace of its own: the shared second-level read cache, the drop of a
+source's cached reads on every replica, the shared request budget, and that a Redis which
+does not answer never fails a read."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from gateway.cache import ReadCache
+from gateway.scaleout import RedisLink, RequestBudget, ScaleOut, SharedReadCache
+from tests.conftest import request_counts, zero_counts
+from tests.tools import free_port, require_tool
+
+
+@pytest.fixture
+async def redis_url() -> str:
+    url = os.environ.get("REDIS_URL", "")
+    require_tool(url.startswith("redis://"), "REDIS_URL is not set to a redis:// URL",
+                 ".ci/run sets it")
+    try:
+        async with Redis.from_url(url, socket_connect_timeout=2) as redis:
+            await redis.ping()
+    except OSError as exc:
+        require_tool(False, f"Redis at REDIS_URL does not answer ({exc})", ".ci/run sets it")
+    return url
+
+
+@pytest.fixture
+async def prefix(redis_url: str) -> AsyncIterator[str]:
+    name = f"test-{uuid.uuid4().hex[:12]}"
+    yield name
+    async with Redis.from_url(redis_url) as redis:
+        keys = [key async for key in redis.scan_iter(f"{name}:*")]
+        if keys:
+            await redis.delete(*keys)
+
+
+async def test_second_level_is_shared_and_dropped_everywhere(redis_url, prefix, make_adapter, simulators):
+    first, second = make_adapter("makini", cache_ttl=60), make_adapter("makini", cache_ttl=60)
+    one = await ScaleOut.start(redis_url, {"erp": first}, prefix=prefix)
+    two = await ScaleOut.start(redis_url, {"erp": second}, prefix=prefix)
+    try:
+        path = f"{first.prefix}/invoices"
+        zero_counts(simulators)
+        page = await first.client.get_json(path, {"page": 1})
+        assert sum(request_counts(simulators)["makini"].values()) == 1
+        assert await second.client.get_json(path, {"page": 1}) == page
+        assert sum(request_counts(simulators)["makini"].values()) == 1, "a hit in Redis"
+        assert second.client.cache.shared_hits == 1
+
+        await asyncio.sleep(0.2)  # both replicas listen for drops by now
+        first.client.cache.clear()  # a write or a webhook on the first replica
+        await asyncio.sleep(0.3)
+        assert await second.client.get_json(path, {"page": 1}) == page
+        assert sum(request_counts(simulators)["makini"].values()) == 2, (
+            "the second replica's local copy and the shared one were dropped"
+        )
+    finally:
+        await one.close()
+        await two.close()
+
+
+async def test_per_credential_keys(redis_url, prefix):
+    link = RedisLink(redis_url, prefix=prefix)
+    cache = SharedReadCache(ReadCache(60, 10), "erp", link)
+    assert cache.shared_key(("token-a", "http://x/1")) != cache.shared_key(("token-b", "http://x/1"))
+    assert cache.shared_key(("token-a", "http://x/1")).startswith(f"{prefix}:cache:erp:")
+    await link.close()
+
+
+async def test_a_dead_redis_never_fails_a_read():
+    link = RedisLink(f"redis://127.0.0.1:{free_port()}/0", prefix="unused")
+    cache = SharedReadCache(ReadCache(60, 10), "erp", link)
+    fetched = []
+
+    async def fetch():
+        fetched.append(1)
+        return {"n": len(fetched)}
+
+    started = time.monotonic()
+    assert await cache.get_or_fetch("k", fetch) == {"n": 1}
+    assert await cache.get_or_fetch("k", fetch) == {"n": 1}, "answered from the local level"
+    assert await cache.get_or_fetch("other", fetch) == {"n": 2}
+    assert link.available is False and link.failures >= 1
+    assert time.monotonic() - started < 3
+    await link.close()
+
+
+async def test_request_budget_is_shared(redis_url, prefix):
+    links = [RedisLink(redis_url, prefix=prefix) for _ in range(2)]
+    budgets = [RequestBudget("cloud", 3, link) for link in links]
+    await asyncio.sleep(1 - time.time() % 1)  # start at a fresh second
+    started = time.monotonic()
+    await asyncio.gather(*(budgets[n % 2].acquire() for n in range(9)))
+    elapsed = time.monotonic() - started
+    # 3 a second for both together: 9 requests need three seconds (two full waits)
+    assert elapsed >= 1.9, elapsed
+    assert sum(budget.waits for budget in budgets) >= 6
+    for link in links:
+        await link.close()
