@@ -69,6 +69,7 @@ def create_app(
         try:
             await app.state.store.start()
             scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
+            app.state.store = scaleout.shared_state(app.state.store)
             yield
         finally:
             if scaleout is not None:

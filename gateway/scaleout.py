@@ -9,6 +9,9 @@
 - `RequestBudget`: per source `request_budget` upstream requests per second, counted in one
   Redis counter per second that every replica increments, so N replicas together stay
   within the upstream's limit. A request over budget waits for the next second.
+- `SharedIdempotency`: idempotency claims made in Redis first (`SET NX`, 24 hours), written
+  through to the state store, so a key used on one replica is honoured on every other even
+  when each keeps its own SQLite file; the state store stays the durable copy.
 - Redis failing never fails a request: `RedisLink` turns every Redis error into "not
   available", then skips Redis for `RETRY_AFTER` seconds; meanwhile each replica answers
   from its local cache (and the upstream), counts its budget alone, and shares again once
@@ -26,7 +29,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Mapping
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -37,6 +40,7 @@ from redis.exceptions import RedisError
 
 from gateway.adapters import Adapter
 from gateway.cache import ReadCache
+from gateway.state import IDEMPOTENCY_TTL, IdempotencyRecord, StateStore
 
 logger = logging.getLogger("invoice_gateway.scaleout")
 T = TypeVar("T")
@@ -189,6 +193,94 @@ class RequestBudget:
         return self._local[second]
 
 
+class SharedIdempotency(StateStore):
+    """A state store whose idempotency claims are shared in Redis; the rest is the inner
+    store's. While Redis is unavailable the inner store alone decides."""
+
+    def __init__(self, inner: StateStore, link: RedisLink) -> None:
+        self.inner = inner
+        self.link = link
+
+    def _name(self, scope: str, key: str) -> str:
+        digest = hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+        return f"{self.link.prefix}:idempotency:{digest}"
+
+    async def claim_idempotency(
+        self, scope: str, key: str, fingerprint: str, now: float | None = None
+    ) -> IdempotencyRecord | None:
+        at = time.time() if now is None else now
+        name = self._name(scope, key)
+        record = json.dumps({"fingerprint": fingerprint, "result": None, "created_at": at})
+
+        async def claim(redis: Redis) -> IdempotencyRecord | None:
+            if await redis.set(name, record, nx=True, px=int(IDEMPOTENCY_TTL * 1000)):
+                return None
+            stored = await redis.get(name)
+            if stored is None:  # expired in between: claim again
+                return await claim(redis)
+            found = json.loads(stored)
+            return IdempotencyRecord(found["fingerprint"], found["result"], found["created_at"])
+
+        found = await self.link.call(claim)
+        if found is not None:
+            return found
+        # New in Redis (or Redis unavailable): the durable store has the last word, since
+        # it may hold a claim made while Redis was down or before Redis lost its data.
+        existing = await self.inner.claim_idempotency(scope, key, fingerprint, now)
+        if existing is not None:
+            copy = json.dumps({"fingerprint": existing.fingerprint, "result": existing.result,
+                               "created_at": existing.created_at})
+            ttl = max(1, int((existing.created_at + IDEMPOTENCY_TTL - at) * 1000))
+            await self.link.call(lambda redis: redis.set(name, copy, px=ttl))
+        return existing
+
+    async def complete_idempotency(self, scope: str, key: str, result: str) -> None:
+        name = self._name(scope, key)
+
+        async def complete(redis: Redis) -> None:
+            stored = await redis.get(name)
+            if stored is not None:
+                record = {**json.loads(stored), "result": result}
+                await redis.set(name, json.dumps(record), xx=True, keepttl=True)
+
+        await self.link.call(complete)
+        await self.inner.complete_idempotency(scope, key, result)
+
+    async def release_idempotency(self, scope: str, key: str) -> None:
+        name = self._name(scope, key)
+
+        async def release(redis: Redis) -> None:
+            stored = await redis.get(name)
+            if stored is not None and json.loads(stored)["result"] is None:
+                await redis.delete(name)
+
+        await self.link.call(release)
+        await self.inner.release_idempotency(scope, key)
+
+    async def remember_delivery(
+        self, source: str, delivery_id: str, now: float | None = None
+    ) -> bool:
+        return await self.inner.remember_delivery(source, delivery_id, now)
+
+    async def index_add(self, source: str, remote_ids: Iterable[int]) -> None:
+        await self.inner.index_add(source, remote_ids)
+
+    async def index_remove(self, source: str, remote_ids: Iterable[int]) -> None:
+        await self.inner.index_remove(source, remote_ids)
+
+    async def index_page(self, source: str, offset: int, limit: int) -> list[int]:
+        return await self.inner.index_page(source, offset, limit)
+
+    async def index_count(self, source: str) -> int:
+        return await self.inner.index_count(source)
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
 class ScaleOut:
     """What a replica shares through Redis, started and stopped with the app's lifespan."""
 
@@ -219,6 +311,10 @@ class ScaleOut:
                                "until it answers")
             scaleout._listener = asyncio.get_running_loop().create_task(scaleout._listen(link))
         return scaleout
+
+    def shared_state(self, store: StateStore) -> StateStore:
+        """`store` with its idempotency claims shared in Redis (unchanged without Redis)."""
+        return store if self.link is None else SharedIdempotency(store, self.link)
 
     async def _listen(self, link: RedisLink) -> None:
         """Drop local copies when another replica drops a source's cache; resubscribe after

@@ -15,7 +15,14 @@ import pytest
 from redis.asyncio import Redis
 
 from gateway.cache import ReadCache
-from gateway.scaleout import RedisLink, RequestBudget, ScaleOut, SharedReadCache
+from gateway.scaleout import (
+    RedisLink,
+    RequestBudget,
+    ScaleOut,
+    SharedIdempotency,
+    SharedReadCache,
+)
+from gateway.state import open_state
 from tests.conftest import request_counts, zero_counts
 from tests.tools import free_port, require_tool
 
@@ -106,3 +113,36 @@ async def test_request_budget_is_shared(redis_url, prefix):
     assert sum(budget.waits for budget in budgets) >= 6
     for link in links:
         await link.close()
+
+
+async def test_idempotency_keys_are_honoured_across_replicas_with_their_own_sqlite(redis_url, prefix):
+    replicas = [SharedIdempotency(open_state("sqlite:///:memory:"), RedisLink(redis_url, prefix=prefix))
+                for _ in range(2)]
+    first, second = replicas
+    assert await first.claim_idempotency("web:erp", "key-1", "fp-a") is None
+    pending = await second.claim_idempotency("web:erp", "key-1", "fp-a")
+    assert pending is not None and pending.result is None, "the claim is seen by the other replica"
+    await first.complete_idempotency("web:erp", "key-1", '{"invoice": 7}')
+    done = await second.claim_idempotency("web:erp", "key-1", "fp-b")
+    assert done is not None and (done.fingerprint, done.result) == ("fp-a", '{"invoice": 7}')
+    # a failed write releases its claim everywhere
+    assert await second.claim_idempotency("web:erp", "key-2", "fp") is None
+    await second.release_idempotency("web:erp", "key-2")
+    assert await first.claim_idempotency("web:erp", "key-2", "fp") is None
+    for replica in replicas:
+        await replica.close()
+        await replica.link.close()
+
+
+async def test_idempotency_falls_back_to_the_state_store_without_redis(redis_url, prefix):
+    inner = open_state("sqlite:///:memory:")
+    down = SharedIdempotency(inner, RedisLink(f"redis://127.0.0.1:{free_port()}/0", prefix=prefix))
+    assert await down.claim_idempotency("s", "k", "fp") is None
+    await down.complete_idempotency("s", "k", "result")
+    # Redis back (another link to a live one): the durable record still wins
+    up = SharedIdempotency(inner, RedisLink(redis_url, prefix=prefix))
+    again = await up.claim_idempotency("s", "k", "fp-other")
+    assert again is not None and again.result == "result"
+    await up.close()
+    await down.link.close()
+    await up.link.close()
