@@ -132,7 +132,11 @@ class SharedReadCache(ReadCache):
     def clear(self) -> None:
         """Drop this source's reads here, in Redis, and (by a message) on every replica."""
         self.clear_local()
-        task = asyncio.get_running_loop().create_task(self._clear_shared())
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # outside the event loop (a script): there is no replica to tell
+            return
+        task = loop.create_task(self._clear_shared())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
