@@ -109,7 +109,9 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         except HTTPException as exc:
             return _error_response(request, exc.status_code, exc.reason)
         media = getattr(request.state, _MEDIA_STATE, None)
-        if media == GRAPHQL_RESPONSE_JSON and isinstance(response, Response):
+        # Only single JSON results: streamed ones (multipart, SSE) keep their own type.
+        plain_json = response.headers.get("content-type", "").startswith(APPLICATION_JSON)
+        if media == GRAPHQL_RESPONSE_JSON and plain_json:
             response.headers["content-type"] = f"{media}; charset=utf-8"
             response.status_code = getattr(request.state, _STATUS_STATE, response.status_code)
         return response
