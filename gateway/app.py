@@ -23,7 +23,10 @@ from fastapi.staticfiles import StaticFiles
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.export_route import export_invoices
 from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
+from gateway.persisted import persisted_queries
+from gateway.persisted_http import PersistedQueryMiddleware
 from gateway.scaleout import ScaleOut
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
@@ -50,6 +53,8 @@ def create_app(
     """The gateway app: against `config`, or (demo) against simulators it starts itself."""
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
+    # Read a persisted query manifest now, so that a bad one stops start-up with its name.
+    persisted = persisted_queries(config) if config is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -65,6 +70,9 @@ def create_app(
         app.state.simulators = group
         app.state.config = effective
         app.state.store = open_state(effective.state)
+        app.state.persisted = persisted or persisted_queries(effective)
+        # GETs of queries are cacheable as long as the freshest source's reads are.
+        app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
         scaleout: ScaleOut | None = None
         try:
             await app.state.store.start()
@@ -89,6 +97,9 @@ def create_app(
     )
     # GraphiQL's pinned scripts and styles: the page needs nothing from the internet.
     app.mount(ASSETS_PATH, StaticFiles(directory=str(graphiql_assets())), name="graphiql")
+    app.add_middleware(PersistedQueryMiddleware, path="/graphql")
+
+    app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

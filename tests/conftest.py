@@ -93,16 +93,19 @@ GatewayFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
-    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators."""
+    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators;
+    `top={...}` adds top-level configuration keys (e.g. `persisted_queries`)."""
     from contextlib import AsyncExitStack
 
-    from gateway.app import create_app, demo_config
+    from gateway.app import create_app
+    from gateway.config import parse_config
 
     async with AsyncExitStack() as stack:
 
-        async def factory(**overrides: Any) -> GatewayClient:
+        async def factory(top: dict[str, Any] | None = None, **overrides: Any) -> GatewayClient:
             overrides.setdefault("cache_ttl", 0)
-            app = create_app(demo_config(simulators, **overrides))
+            blocks = [{**block, **overrides} for block in simulators.source_blocks()]
+            app = create_app(parse_config({"sources": blocks, **(top or {})}, {}))
             await stack.enter_async_context(app.router.lifespan_context(app))
             http = await stack.enter_async_context(
                 httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
@@ -129,6 +132,29 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
 def zero_counts(simulators: SimulatorGroup) -> None:
     for running in simulators.running.values():
         sim_control(running, "DELETE", "/_sim/requests")
+
+
+INVOICE_PAGE = """query($after: String, $filter: InvoiceFilter) {
+  invoices(first: 500, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    nodes { %s }
+  }
+}"""
+
+
+async def read_all_invoices(
+    gateway: GatewayClient, fields: str, filter: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every invoice `invoices` returns for `filter`, page after page (the reference that
+    summaries and exports are checked against)."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        data = await gateway.data(INVOICE_PAGE % fields, {"after": after, "filter": filter})
+        nodes += data["invoices"]["nodes"]
+        if not data["invoices"]["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = data["invoices"]["pageInfo"]["endCursor"]
 
 
 _REPORT_KEY = pytest.StashKey[list[str]]()

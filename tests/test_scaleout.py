@@ -146,3 +146,14 @@ async def test_idempotency_falls_back_to_the_state_store_without_redis(redis_url
     await up.close()
     await down.link.close()
     await up.link.close()
+
+
+async def test_a_gateway_whose_redis_is_down_answers_from_its_own_cache(make_gateway, simulators):
+    gateway = await make_gateway(top={"redis_url": f"redis://127.0.0.1:{free_port()}/0"},
+                                 cache_ttl=60)
+    query = '{ invoices(first: 3, filter: {sources: ["erp"]}) { nodes { number } } }'
+    first = await gateway.data(query)
+    assert len(first["invoices"]["nodes"]) == 3
+    zero_counts(simulators)
+    assert await gateway.data(query) == first
+    assert sum(request_counts(simulators)["makini"].values()) == 0, "from the local cache"
