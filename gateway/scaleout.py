@@ -12,6 +12,10 @@
 - `SharedIdempotency`: idempotency claims made in Redis first (`SET NX`, 24 hours), written
   through to the state store, so a key used on one replica is honoured on every other even
   when each keeps its own SQLite file; the state store stays the durable copy.
+- Fan-out: `ScaleOut.publish(topic, payload)` reaches the handlers other replicas registered
+  with `ScaleOut.subscribe(topic, handler)` (Redis pub/sub); the cache drops travel this way
+  and an event bus plugs in the same way (publish accepted events, deliver other replicas'
+  events to local subscribers).
 - Redis failing never fails a request: `RedisLink` turns every Redis error into "not
   available", then skips Redis for `RETRY_AFTER` seconds; meanwhile each replica answers
   from its local cache (and the upstream), counts its budget alone, and shares again once
@@ -46,6 +50,8 @@ logger = logging.getLogger("invoice_gateway.scaleout")
 T = TypeVar("T")
 
 PREFIX = "invoice-gateway"
+CACHE_DROP = "cache-drop"
+Handler = Callable[[Mapping[str, Any]], None]
 REDIS_TIMEOUT = 0.5
 RETRY_AFTER = 1.0
 
@@ -57,7 +63,7 @@ class RedisLink:
         self.replica = replica or uuid.uuid4().hex[:12]
         # Every key and channel starts with `prefix` (tests give each run its own).
         self.prefix = prefix
-        self.invalidations = f"{prefix}:invalidate"
+        self.fanout = f"{prefix}:fanout:"
         self.redis: Redis = Redis.from_url(
             url, socket_timeout=REDIS_TIMEOUT, socket_connect_timeout=REDIS_TIMEOUT,
             # One immediate retry replaces a pooled connection that a Redis restart broke.
@@ -90,6 +96,12 @@ class RedisLink:
             logger.warning("redis unavailable (%s); answering from local state", type(exc).__name__)
         self.failures += 1
         self._down_until = time.monotonic() + RETRY_AFTER
+
+    async def publish(self, topic: str, payload: Mapping[str, Any]) -> bool:
+        """Send `payload` to every other replica's `topic` handlers; False without Redis."""
+        message = json.dumps({"replica": self.replica, "payload": payload}, default=str)
+        sent = await self.call(lambda redis: redis.publish(self.fanout + topic, message))
+        return sent is not None
 
     async def close(self) -> None:
         await self.redis.aclose()
@@ -149,10 +161,9 @@ class SharedReadCache(ReadCache):
             names = [name async for name in redis.scan_iter(pattern)]
             if names:
                 await redis.unlink(*names)
-            message = json.dumps({"source": self.source, "replica": self.link.replica})
-            await redis.publish(self.link.invalidations, message)
 
         await self.link.call(drop)
+        await self.link.publish(CACHE_DROP, {"source": self.source})
 
 
 class RequestBudget:
@@ -292,6 +303,7 @@ class ScaleOut:
         self.link = link
         self.adapters = adapters
         self.budgets: dict[str, RequestBudget] = {}
+        self._handlers: dict[str, list[Handler]] = {CACHE_DROP: [self._cache_dropped]}
         self._listener: asyncio.Task[None] | None = None
 
     @classmethod
@@ -320,31 +332,51 @@ class ScaleOut:
         """`store` with its idempotency claims shared in Redis (unchanged without Redis)."""
         return store if self.link is None else SharedIdempotency(store, self.link)
 
+    async def publish(self, topic: str, payload: Mapping[str, Any]) -> bool:
+        """Fan `payload` out to the `topic` handlers of every other replica (an accepted
+        webhook's event, say). False when there is no Redis to carry it: the caller has
+        already delivered it locally, and other replicas miss it."""
+        return self.link is not None and await self.link.publish(topic, payload)
+
+    def subscribe(self, topic: str, handler: Handler) -> None:
+        """Call `handler` with each payload another replica publishes on `topic`."""
+        self._handlers.setdefault(topic, []).append(handler)
+
     async def _listen(self, link: RedisLink) -> None:
-        """Drop local copies when another replica drops a source's cache; resubscribe after
-        Redis comes back (copies missed meanwhile expire with the local TTL)."""
+        """Deliver other replicas' messages; resubscribe after Redis comes back (messages
+        sent meanwhile are lost: cache copies a missed drop should have removed expire with
+        the local TTL)."""
         while True:
             try:
                 async with link.redis.pubsub() as pubsub:
-                    await pubsub.subscribe(link.invalidations)
+                    await pubsub.psubscribe(link.fanout + "*")
                     async for message in pubsub.listen():
-                        if message.get("type") == "message":
-                            self._invalidated(message["data"])
+                        if message.get("type") == "pmessage":
+                            self._deliver(link, message["channel"], message["data"])
             except (RedisError, OSError) as exc:
                 link.down(exc)
             await asyncio.sleep(RETRY_AFTER)
 
-    def _invalidated(self, data: bytes) -> None:
+    def _deliver(self, link: RedisLink, channel: bytes, data: bytes) -> None:
         try:
+            topic = channel.decode().removeprefix(link.fanout)
             message = json.loads(data)
-            adapter = self.adapters.get(message["source"])
-        except (ValueError, KeyError, TypeError):
+            payload, replica = message["payload"], message["replica"]
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+            logger.warning("ignored a malformed fan-out message on %r", channel)
             return
-        if adapter is None or message.get("replica") == getattr(self.link, "replica", None):
+        if replica == link.replica:
             return
-        cache = adapter.client.cache
-        if isinstance(cache, SharedReadCache):
-            cache.clear_local()
+        for handler in self._handlers.get(topic, ()):
+            try:
+                handler(payload)
+            except Exception:  # one bad handler must not stop delivery to the others
+                logger.exception("fan-out handler for %r failed", topic)
+
+    def _cache_dropped(self, payload: Mapping[str, Any]) -> None:
+        adapter = self.adapters.get(str(payload.get("source")))
+        if adapter is not None and isinstance(adapter.client.cache, SharedReadCache):
+            adapter.client.cache.clear_local()
 
     async def close(self) -> None:
         if self._listener is not None:

@@ -157,3 +157,26 @@ async def test_a_gateway_whose_redis_is_down_answers_from_its_own_cache(make_gat
     zero_counts(simulators)
     assert await gateway.data(query) == first
     assert sum(request_counts(simulators)["makini"].values()) == 0, "from the local cache"
+
+
+async def test_fan_out_reaches_the_other_replicas_only(redis_url, prefix):
+    replicas = [await ScaleOut.start(redis_url, {}, prefix=prefix) for _ in range(3)]
+    received: list[list[dict]] = [[], [], []]
+    for replica, inbox in zip(replicas, received, strict=True):
+        replica.subscribe("events", inbox.append)
+    try:
+        await asyncio.sleep(0.3)  # the listeners have subscribed
+        event = {"type": "UPDATED", "source": "billing", "remoteId": "42"}
+        assert await replicas[0].publish("events", event) is True
+        for _ in range(50):
+            if received[1] and received[2]:
+                break
+            await asyncio.sleep(0.05)
+        assert received == [[], [event], [event]], "every other replica, not the sender"
+        assert await replicas[1].publish("unheard-topic", {"x": 1}) is True
+    finally:
+        for replica in replicas:
+            await replica.close()
+    alone = await ScaleOut.start(None, {})
+    assert await alone.publish("events", {"x": 1}) is False, "no Redis: nothing carried"
+    await alone.close()
