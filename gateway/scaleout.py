@@ -53,6 +53,10 @@ PREFIX = "invoice-gateway"
 CACHE_DROP = "cache-drop"
 Handler = Callable[[Mapping[str, Any]], None]
 REDIS_TIMEOUT = 0.5
+# How long a replica waits for another replica's fetch of the same read, and how often it
+# looks: a fetch slower than that is made again (the upstream's timeout bounds most reads).
+COALESCE_MS = 10_000
+COALESCE_POLL = 0.02
 RETRY_AFTER = 1.0
 
 
@@ -131,15 +135,54 @@ class SharedReadCache(ReadCache):
         async def shared_fetch() -> Any:
             name = self.shared_key(key)
             stored = await self.link.call(lambda redis: redis.get(name))
+            if stored is None:
+                stored = await self._await_other_replica(name)
             if stored is not None:
                 self.shared_hits += 1
                 return json.loads(stored)
-            value = await fetch()
-            encoded = json.dumps(value, separators=(",", ":"))
-            await self.link.call(lambda redis: redis.set(name, encoded, px=int(self.ttl * 1000)))
+            try:
+                value = await fetch()
+                encoded = json.dumps(value, separators=(",", ":"))
+                await self.link.call(
+                    lambda redis: redis.set(name, encoded, px=int(self.ttl * 1000))
+                )
+            finally:
+                await self.link.call(self._unmark(name + ":fetching"))
             return value
 
         return await super().get_or_fetch(key, shared_fetch, *args, **kwargs)
+
+    async def _await_other_replica(self, name: str) -> bytes | str | None:
+        """Coalescing across replicas: the first replica to miss marks the read as being
+        fetched and fetches it; the others poll Redis for its answer instead of asking the
+        upstream too. None: this replica fetches (it holds the mark, the other fetch ended
+        without an answer, the wait ran out, or Redis is unavailable)."""
+        marker = name + ":fetching"
+
+        async def mark(redis: Redis) -> bool:
+            return bool(await redis.set(marker, self.link.replica, nx=True, px=COALESCE_MS))
+
+        deadline = time.monotonic() + COALESCE_MS / 1000
+        while time.monotonic() < deadline:
+            if await self.link.call(mark) is not False:
+                return None
+            await asyncio.sleep(COALESCE_POLL)
+            stored = await self.link.call(lambda redis: redis.get(name))
+            if stored is not None:
+                self.coalesced += 1
+                return stored
+        return None
+
+    def _unmark(self, marker: str) -> Callable[[Redis], Awaitable[None]]:
+        """Remove the fetching mark if this replica holds it (one fetch per key and process:
+        the local level coalesces within the process)."""
+
+        async def unmark(redis: Redis) -> None:
+            holder = await redis.get(marker)
+            if holder in (self.link.replica, self.link.replica.encode()):
+                await redis.delete(marker)
+
+        return unmark
 
     def clear(self) -> None:
         """Drop this source's reads here, in Redis, and (by a message) on every replica."""
