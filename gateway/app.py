@@ -31,6 +31,7 @@ from gateway.scaleout import ScaleOut
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
+from gateway.writes import Writes
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -78,6 +79,7 @@ def create_app(
             await app.state.store.start()
             scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
             app.state.store = scaleout.shared_state(app.state.store)
+            app.state.writes = Writes(adapters, app.state.store)
             yield
         finally:
             if scaleout is not None:
@@ -90,7 +92,7 @@ def create_app(
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
     async def context_getter(request: Request) -> Context:
-        return Context(request.app.state.adapters)
+        return Context(request.app.state.adapters, request.app.state.writes)
 
     app.include_router(
         GatewayGraphQLRouter(schema, context_getter=context_getter), prefix="/graphql"

@@ -9,14 +9,23 @@ from strawberry.fastapi import BaseContext
 
 from gateway.adapters import Adapter
 from gateway.loaders import Loaders
+from gateway.writes import ANONYMOUS, Writes
 
 
 class Context(BaseContext):
     """Made fresh for every request by the app's context getter."""
 
-    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        writes: Writes | None = None,
+        caller: str = ANONYMOUS,
+    ) -> None:
         super().__init__()
         self.adapters = adapters
+        self.writes = writes
+        # Who is asking: scopes idempotency keys (the access layer names the client).
+        self.caller = caller
         self.loaders = Loaders(adapters)
         # Errors from parts of a field that failed while the rest succeeded (one source of
         # a list); the error extension adds them to the response.

@@ -136,7 +136,8 @@ async def test_there_is_no_list_endpoint(make_adapter, running):
     assert call(running, "GET", "/v1/invoices").status_code in (404, 405)
     adapter = make_adapter(KIND)
     assert Capability.LIST_INVOICES not in adapter.capabilities
-    assert adapter.capabilities == frozenset({Capability.GET_INVOICE})
+    reads = {c for c in adapter.capabilities if c.value.endswith((".list", ".get"))}
+    assert reads == {Capability.GET_INVOICE}
     with pytest.raises(UpstreamUnsupported):
         await adapter.list_invoices(InvoiceQuery(), 0)
 
