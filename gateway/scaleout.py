@@ -120,6 +120,7 @@ class SharedReadCache(ReadCache):
         self.source = source
         self.link = link
         self.shared_hits = 0
+        self._dropped_at = 0.0
         self._tasks: set[asyncio.Task[None]] = set()
 
     def shared_key(self, key: Hashable) -> str:
@@ -134,15 +135,15 @@ class SharedReadCache(ReadCache):
 
         async def shared_fetch() -> Any:
             name = self.shared_key(key)
-            stored = await self.link.call(lambda redis: redis.get(name))
-            if stored is None:
-                stored = await self._await_other_replica(name)
-            if stored is not None:
+            entry = self._fresh(await self.link.call(lambda redis: redis.get(name)))
+            if entry is None:
+                entry = self._fresh(await self._await_other_replica(name))
+            if entry is not None:
                 self.shared_hits += 1
-                return json.loads(stored)
+                return entry["value"]
             try:
                 value = await fetch()
-                encoded = json.dumps(value, separators=(",", ":"))
+                encoded = json.dumps({"at": time.time(), "value": value}, separators=(",", ":"))
                 await self.link.call(
                     lambda redis: redis.set(name, encoded, px=int(self.ttl * 1000))
                 )
@@ -151,6 +152,14 @@ class SharedReadCache(ReadCache):
             return value
 
         return await super().get_or_fetch(key, shared_fetch, *args, **kwargs)
+
+    def _fresh(self, stored: bytes | str | None) -> dict[str, Any] | None:
+        """A stored entry, unless it was stored before this replica last dropped the
+        source's reads (its drop in Redis runs a moment later, in the background)."""
+        if stored is None:
+            return None
+        entry: dict[str, Any] = json.loads(stored)
+        return entry if entry["at"] > self._dropped_at else None
 
     async def _await_other_replica(self, name: str) -> bytes | str | None:
         """Coalescing across replicas: the first replica to miss marks the read as being
@@ -168,7 +177,7 @@ class SharedReadCache(ReadCache):
                 return None
             await asyncio.sleep(COALESCE_POLL)
             stored = await self.link.call(lambda redis: redis.get(name))
-            if stored is not None:
+            if self._fresh(stored) is not None:
                 self.coalesced += 1
                 return stored
         return None
@@ -187,6 +196,7 @@ class SharedReadCache(ReadCache):
     def clear(self) -> None:
         """Drop this source's reads here, in Redis, and (by a message) on every replica."""
         self.clear_local()
+        self._dropped_at = time.time()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # outside the event loop (a script): there is no replica to tell
