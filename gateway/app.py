@@ -18,9 +18,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
-from strawberry.fastapi import GraphQLRouter
 
 from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
@@ -28,9 +28,11 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
 from gateway.export_route import export_invoices
 from gateway.frontdoor import FrontDoor
+from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.persisted import persisted_queries
 from gateway.persisted_http import PersistedQueryMiddleware
+from gateway.scaleout import ScaleOut
 from gateway.scope import RequestScope, request_scope
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
@@ -88,13 +90,19 @@ def create_app(
         app.state.config = effective
         app.state.authenticator = Authenticator(effective)
         app.state.store = open_state(effective.state)
-        app.state.writes = Writes(adapters, app.state.store)
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
+        scaleout: ScaleOut | None = None
         try:
+            await app.state.store.start()
+            scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
+            app.state.store = scaleout.shared_state(app.state.store)
+            app.state.writes = Writes(adapters, app.state.store)
             yield
         finally:
+            if scaleout is not None:
+                await scaleout.close()
             await close_adapters(adapters.values())
             await app.state.store.close()
             if group is not None:
@@ -113,7 +121,11 @@ def create_app(
         identity: Identity = getattr(request.state, "identity", NOBODY)
         return Context(state.adapters, state.writes, identity, state.config.limits)
 
-    app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+    app.include_router(
+        GatewayGraphQLRouter(schema, context_getter=context_getter), prefix="/graphql"
+    )
+    # GraphiQL's pinned scripts and styles: the page needs nothing from the internet.
+    app.mount(ASSETS_PATH, StaticFiles(directory=str(graphiql_assets())), name="graphiql")
     app.add_middleware(PersistedQueryMiddleware, path="/graphql")
     # Added last, so outermost: nothing (persisted queries included) runs before the front
     # door has authenticated the caller and checked the body size.

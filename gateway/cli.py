@@ -104,10 +104,12 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     log_level = getattr(args, "log_level", "info")
     if args.command == "serve":
-        # Loaded here even with workers, so that a bad file stops start-up with its message.
-        config = load_config(args.config)
-        _refuse_open_exposure(config, args.host)
-        app = create_app(config)
+        # Loaded here even with workers, so that a bad file stops start-up with its message;
+        # so does a state store that cannot be used (a ConfigError, not a lifespan traceback).
+        gateway_config = load_config(args.config)
+        _refuse_open_exposure(gateway_config, args.host)
+        asyncio.run(_check_state(gateway_config.state))
+        app = create_app(gateway_config)
     else:
         app = create_app(demo_seed=args.seed)
     _json_request_log()
@@ -120,6 +122,16 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     uvicorn.Server(server).run(sockets=[sock])
     return 0
+
+
+async def _check_state(url: str) -> None:
+    from gateway.state import open_state
+
+    store = open_state(url)
+    try:
+        await store.start()
+    finally:
+        await store.close()
 
 
 def _serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str) -> None:

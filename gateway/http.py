@@ -24,7 +24,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -267,6 +267,10 @@ class SourceClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def before_each_request(self, hook: Callable[[httpx.Request], Awaitable[None]]) -> None:
+        """Await `hook` before every upstream request (the shared per-source budget)."""
+        self._http.event_hooks["request"].append(hook)
 
 
 def _retry_delay(exc: UpstreamError, attempt: int) -> float | None:
