@@ -9,8 +9,6 @@ both the HTTP side and the GraphQL side.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -18,11 +16,17 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.requests import HTTPConnection
 from strawberry.fastapi import GraphQLRouter
 
+from gateway import webhooks
 from gateway.adapters import Adapter
+from gateway.backfill import backfill
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.event_hub import EventHub
+from gateway.events import LocalEventBus
+from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
@@ -44,8 +48,13 @@ def create_app(
     *,
     demo_seed: int | None = None,
     http_transport: HttpTransport = "aiohttp",
+    demo_url: str | None = None,
 ) -> FastAPI:
-    """The gateway app: against `config`, or (demo) against simulators it starts itself."""
+    """The gateway app: against `config`, or (demo) against simulators it starts itself.
+
+    `demo_url` is where the demo gateway will be reachable (`http://127.0.0.1:8000`): its
+    simulators send their webhooks there, so writes show up in subscriptions.
+    """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
 
@@ -58,23 +67,31 @@ def create_app(
             effective = demo_config(group)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
-        adapters = build_adapters(effective.sources, http_transport)
+        store = open_state(effective.state)
+        adapters = build_adapters(effective.sources, http_transport, store)
+        bus = LocalEventBus()
         app.state.adapters = adapters
         app.state.simulators = group
         app.state.config = effective
-        app.state.store = open_state(effective.state)
+        app.state.store = store
+        app.state.events = EventHub(adapters, bus)
         try:
+            if group is not None:
+                await prepare_demo(group, adapters, demo_url)
             yield
         finally:
+            await bus.close()
             await close_adapters(adapters.values())
-            await app.state.store.close()
+            await store.close()
             if group is not None:
                 await group.stop()
 
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
 
-    async def context_getter(request: Request) -> Context:
-        return Context(request.app.state.adapters)
+    async def context_getter(connection: HTTPConnection) -> Context:
+        # HTTPConnection: the same getter serves POST/GET requests and WebSockets.
+        state = connection.app.state
+        return Context(state.adapters, events=state.events)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
 
@@ -88,12 +105,25 @@ def create_app(
         ready = all(entry["ok"] for entry in report.values())
         return JSONResponse({"ready": ready, "sources": report}, 200 if ready else 503)
 
-    @app.post("/webhooks/{source}")
-    async def webhook(source: str, request: Request) -> JSONResponse:
-        adapters: Mapping[str, Adapter] = request.app.state.adapters
-        return await receive_webhook(adapters.get(source), source, request)
+    app.include_router(webhooks.router)
 
     return app
+
+
+async def prepare_demo(
+    group: SimulatorGroup, adapters: Mapping[str, Adapter], demo_url: str | None
+) -> None:
+    """Wire the demo's simulators to it: their webhooks go to the gateway's own receivers,
+    and the MakersHub index is seeded by probing the simulator's id range (a backfill)."""
+    for running in group.running.values():
+        sim = running.simulator
+        name = DEMO_NAMES[sim.kind]
+        if sim.sends_webhooks and demo_url is not None:
+            sim.webhooks.target(f"{demo_url.rstrip('/')}/webhooks/{name}")
+        if sim.kind == "makershub":
+            known = [int(remote_id) for remote_id in sim.remote_ids("invoices")]
+            report = await backfill(adapters[name], range(min(known), max(known) + 1))
+            logger.info("demo: indexed %d MakersHub invoices", report.found)
 
 
 async def check_sources(adapters: Mapping[str, Adapter]) -> dict[str, dict[str, Any]]:
@@ -112,33 +142,3 @@ async def check_sources(adapters: Mapping[str, Adapter]) -> dict[str, dict[str, 
 
     results = await asyncio.gather(*(one(adapter) for adapter in adapters.values()))
     return dict(zip(adapters, results, strict=True))
-
-
-SIGNATURE_HEADERS = {"makershub": "x-signature", "invoicematic": "x-webhook-signature"}
-
-
-async def receive_webhook(adapter: Adapter | None, source: str, request: Request) -> JSONResponse:
-    """Verify an upstream's webhook and drop that source's cached reads.
-
-    The signature is the lower-case hex HMAC-SHA256 of the raw body with the source's
-    `webhook_secret` (MakersHub `X-Signature`, Invoicematic `X-Webhook-Signature`).
-    """
-    if adapter is None:
-        return _problem(404, f"unknown source {source!r}")
-    header = SIGNATURE_HEADERS.get(adapter.kind)
-    if header is None:
-        return _problem(404, f"source {source!r} ({adapter.kind}) sends no webhooks")
-    secret = adapter.config.webhook_secret
-    if secret is None:
-        return _problem(409, f"source {source!r} has no webhook_secret configured")
-    body = await request.body()
-    expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, request.headers.get(header, "").lower()):
-        return _problem(401, f"invalid or missing {header} signature")
-    adapter.client.cache.clear()
-    logger.info("webhook from %s accepted (%d bytes); cache cleared", source, len(body))
-    return JSONResponse({"accepted": True}, 202)
-
-
-def _problem(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status)

@@ -40,6 +40,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every upstream request at INFO; the gateway logs what matters itself.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "export-schema":
             from resolvers.schema import export_sdl
@@ -72,9 +74,14 @@ def _serve(args: argparse.Namespace) -> int:
 
     if args.command == "serve":
         app = create_app(load_config(args.config))
+        sock = bind_socket(args.host, args.port)
     else:
-        app = create_app(demo_seed=args.seed)
-    sock = bind_socket(args.host, args.port)
+        sock = bind_socket(args.host, args.port)
+        # The simulators' webhooks go to this gateway (loopback when listening on all).
+        own = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        own = f"[{own}]" if ":" in own else own
+        port = sock.getsockname()[1]
+        app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}")
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
     config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")

@@ -10,12 +10,19 @@ import httpx
 from gateway.adapters import Adapter, adapter_class
 from gateway.config import SourceConfig
 from gateway.http import SourceClient
+from gateway.state import StateStore
 
 HttpTransport = Literal["aiohttp", "httpx"]
 
 
-def build_adapter(config: SourceConfig, http_transport: HttpTransport = "aiohttp") -> Adapter:
+def build_adapter(
+    config: SourceConfig,
+    http_transport: HttpTransport = "aiohttp",
+    state: StateStore | None = None,
+) -> Adapter:
     """One adapter with its own pooled HTTP client, cache and concurrency bound.
+
+    `state` is the gateway's state store (the MakersHub adapter keeps its index there).
 
     `http_transport` is "aiohttp" (the default, measured faster; see benchmarks/) or
     "httpx" (httpx's own transport, the benchmark's baseline).
@@ -37,14 +44,18 @@ def build_adapter(config: SourceConfig, http_transport: HttpTransport = "aiohttp
         cache_size=config.cache_size,
         transport=transport,
     )
-    return cls(config, client)
+    adapter = cls(config, client)
+    adapter.state = state
+    return adapter
 
 
 def build_adapters(
-    configs: Iterable[SourceConfig], http_transport: HttpTransport = "aiohttp"
+    configs: Iterable[SourceConfig],
+    http_transport: HttpTransport = "aiohttp",
+    state: StateStore | None = None,
 ) -> dict[str, Adapter]:
     """Adapters by source name, in configuration order."""
-    return {config.name: build_adapter(config, http_transport) for config in configs}
+    return {config.name: build_adapter(config, http_transport, state) for config in configs}
 
 
 async def close_adapters(adapters: Iterable[Adapter]) -> None:

@@ -8,15 +8,18 @@ from graphql import GraphQLError
 from strawberry.fastapi import BaseContext
 
 from gateway.adapters import Adapter
+from gateway.event_hub import EventHub
 from gateway.loaders import Loaders
 
 
 class Context(BaseContext):
     """Made fresh for every request by the app's context getter."""
 
-    def __init__(self, adapters: Mapping[str, Adapter]) -> None:
+    def __init__(self, adapters: Mapping[str, Adapter], events: EventHub | None = None) -> None:
         super().__init__()
         self.adapters = adapters
+        # Process-wide: where subscriptions subscribe (None where events are not wired).
+        self.events = events
         self.loaders = Loaders(adapters)
         # Errors from parts of a field that failed while the rest succeeded (one source of
         # a list); the error extension adds them to the response.

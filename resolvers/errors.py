@@ -15,6 +15,7 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from gateway.errors import GatewayError, UpstreamError
 from gateway.ids import InvalidCursor, InvalidId
@@ -82,3 +83,13 @@ class ErrorTranslation(SchemaExtension):
         partial: list[GraphQLError] = list(getattr(context, "partial_errors", ()))
         errors = [translate(error) for error in (result.errors or [])] + partial
         result.errors = errors or None
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Subscriptions send one result per event, each before `on_operation` ends.
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            context = self.execution_context.context
+            partial: list[GraphQLError] = list(getattr(context, "partial_errors", ()))
+            errors = [translate(error) for error in (getattr(result, "errors", None) or [])]
+            if errors or partial:
+                result.errors = errors + partial
+        yield

@@ -11,6 +11,7 @@ from strawberry.types import ExecutionContext
 from resolvers.errors import ErrorTranslation
 from resolvers.queries import Query
 from resolvers.scalars import SCALAR_MAP
+from resolvers.subscriptions import Subscription
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
 
@@ -26,6 +27,7 @@ class GatewaySchema(strawberry.Schema):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
+        subscription=Subscription,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         extensions=[

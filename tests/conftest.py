@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway import signing
 from gateway.adapters import Adapter
 from gateway.config import SourceConfig
 from gateway.simulators.runner import BackgroundSimulators, RunningSimulator, SimulatorGroup
 from gateway.sources import build_adapter
+from gateway.state import StateStore
 
 SEED = 7
 
@@ -52,14 +57,15 @@ AdapterFactory = Callable[..., Adapter]
 
 @pytest.fixture
 async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFactory]:
-    """`make_adapter(kind, **config_overrides)`: an adapter wired to that kind's simulator."""
+    """`make_adapter(kind, state=None, **config_overrides)`: an adapter wired to that kind's
+    simulator (`state`: a state store, which the MakersHub adapter lists from)."""
     made: list[Adapter] = []
 
-    def factory(kind: str, **overrides: Any) -> Adapter:
+    def factory(kind: str, state: StateStore | None = None, **overrides: Any) -> Adapter:
         block = simulators.running[kind].source_block()
         block.setdefault("cache_ttl", 0)
         block.update(overrides)
-        adapter = build_adapter(SourceConfig.model_validate(block))
+        adapter = build_adapter(SourceConfig.model_validate(block), state=state)
         made.append(adapter)
         return adapter
 
@@ -129,3 +135,28 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
 def zero_counts(simulators: SimulatorGroup) -> None:
     for running in simulators.running.values():
         sim_control(running, "DELETE", "/_sim/requests")
+
+
+def invoicematic_delivery(
+    secret: str, event: str, data: dict[str, Any], *, delivery_id: str | None = None,
+    timestamp: float | None = None, signature: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """An Invoicematic webhook delivery (body and headers) as seed 003 documents it."""
+    body = json.dumps({"event": event, "timestamp": "2026-11-01T09:00:00Z", "data": data}).encode()
+    return body, {
+        "X-Webhook-Signature": signature or signing.sign(secret, body),
+        "X-Webhook-Event": event,
+        "X-Webhook-Delivery-Id": delivery_id or uuid.uuid4().hex,
+        "X-Webhook-Timestamp": str(int(time.time() if timestamp is None else timestamp)),
+        "Content-Type": "application/json",
+    }
+
+
+def makershub_delivery(
+    secret: str, operation: str, invoice_id: int, context: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A MakersHub event notification (body and headers) as its wire contract gives it."""
+    note = {"cid": 1001, "name": "Invoice", "id": invoice_id, "operation": operation,
+            "timestamp": "2026-11-01T09:00:00Z", "context": context or {}}
+    body = json.dumps({"eventNotification": note}).encode()
+    return body, {"X-Signature": signing.sign(secret, body), "Content-Type": "application/json"}

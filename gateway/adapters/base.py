@@ -16,10 +16,13 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import ClassVar, Generic, TypeVar
 
+from gateway import signing
 from gateway.config import SourceConfig
 from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
-from gateway.errors import UpstreamError, UpstreamUnsupported
+from gateway.errors import UpstreamError, UpstreamUnsupported, WebhookRefused
+from gateway.events import InvoiceEvent
 from gateway.http import SourceClient
+from gateway.state import StateStore
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -51,6 +54,15 @@ class Page(Generic[T]):
     has_more: bool
 
 
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A verified webhook delivery: the invoice events it carries (maybe none, for events
+    about other resources) and the upstream's delivery id where it sends one."""
+
+    events: Sequence[InvoiceEvent]
+    delivery_id: str | None = None
+
+
 class Adapter:
     """Base class: one instance per configured source, living as long as the process."""
 
@@ -58,9 +70,13 @@ class Adapter:
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     page_size: ClassVar[int] = 100
 
-    def __init__(self, config: SourceConfig, client: SourceClient) -> None:
+    def __init__(
+        self, config: SourceConfig, client: SourceClient, state: StateStore | None = None
+    ) -> None:
         self.config = config
         self.client = client
+        # The gateway's durable state; only adapters that keep something there use it.
+        self.state = state
 
     @property
     def name(self) -> str:
@@ -125,6 +141,34 @@ class Adapter:
     ) -> Mapping[str, Sequence[Payment]]:
         """The payments of each invoice; sources without payments answer none for each."""
         return {invoice_id: () for invoice_id in invoice_ids}
+
+    # --- webhooks -------------------------------------------------------------------
+    def read_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> WebhookDelivery:
+        """Verify and parse one webhook delivery (`headers` keyed in lower case).
+
+        Raises `WebhookRefused` (with the HTTP status to answer) for anything not to be
+        used: no or a wrong signature, a stale timestamp, a body that cannot be read.
+        """
+        raise WebhookRefused(404, f"source {self.name!r} ({self.kind}) sends no webhooks")
+
+    def check_signature(self, header: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Refuse a body whose `header` is not its HMAC-SHA256 with the webhook secret."""
+        secret = self.config.webhook_secret
+        if secret is None:
+            raise WebhookRefused(
+                409, f"source {self.name!r} has no webhook_secret configured"
+            )
+        given = headers.get(header)
+        if not given:
+            raise WebhookRefused(401, f"missing {header} signature header")
+        if not signing.matches(secret.get_secret_value(), body, given):
+            raise WebhookRefused(401, f"invalid {header} signature")
+
+    async def on_event(self, event: InvoiceEvent) -> None:
+        """React to an accepted event before it is published (keep an index, say)."""
+        return None
 
     # --- health ---------------------------------------------------------------------
     async def check(self) -> None:

@@ -13,7 +13,8 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, TypeGuard
 
-from gateway.adapters.base import Adapter, Capability, Page
+from gateway.adapters import invoicematic_events
+from gateway.adapters.base import Adapter, Capability, Page, WebhookDelivery
 from gateway.config import SourceConfig
 from gateway.domain import (
     Address,
@@ -65,6 +66,7 @@ class InvoicematicAdapter(Adapter):
             Capability.GET_CUSTOMER,
             Capability.LIST_PAYMENTS,
             Capability.GET_PAYMENT,
+            Capability.RECEIVE_WEBHOOKS,
         }
     )
     page_size = 100
@@ -163,6 +165,15 @@ class InvoicematicAdapter(Adapter):
             raise self._bad("GET /api/me: reply has no 'api_key' object")
 
     # --- requests -------------------------------------------------------------------
+    def read_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> WebhookDelivery:
+        # Signature first: nothing of an unsigned delivery (not even its id) is used.
+        self.check_signature("x-webhook-signature", headers, body)
+        invoicematic_events.check_timestamp(headers, now)
+        delivery_id = invoicematic_events.delivery_id(headers)
+        return WebhookDelivery(invoicematic_events.parse_events(self.name, body), delivery_id)
+
     def _member_path(self, resource: str, remote_id: str) -> str:
         if not remote_id.isdigit():  # ids are integers; anything else cannot exist
             raise UpstreamNotFound(self.name, f"{resource[:-1]} {remote_id!r} not found")
