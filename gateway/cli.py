@@ -1,4 +1,4 @@
-"""The `invoice-gateway` command: demo, serve, simulate, export-schema."""
+"""The `invoice-gateway` command: demo, serve, simulate, export-schema, backfill."""
 
 from __future__ import annotations
 
@@ -38,6 +38,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
 
+    fill = commands.add_parser(
+        "backfill", help="seed the MakersHub index by probing a range of invoice ids"
+    )
+    fill.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    fill.add_argument("--source", required=True, metavar="NAME", help="a makershub source")
+    fill.add_argument("--ids", required=True, metavar="FROM-TO", help="id range, inclusive")
+    fill.add_argument("--concurrency", type=int, default=8, metavar="N",
+                      help="ids probed at once (default 8)")
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     # httpx logs every upstream request at INFO; the gateway logs what matters itself.
@@ -48,6 +57,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             sys.stdout.write(export_sdl())
             return 0
+        if args.command == "backfill":
+            return asyncio.run(_backfill(args))
         if args.command == "simulate":
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_simulate(args.host, args.port, args.seed))
@@ -87,6 +98,54 @@ def _serve(args: argparse.Namespace) -> int:
     config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
+
+
+async def _backfill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from gateway.backfill import backfill, parse_range
+    from gateway.config import load_config
+    from gateway.errors import UpstreamError
+    from gateway.sources import build_adapter
+    from gateway.state import open_state
+
+    logging.getLogger("invoice_gateway").setLevel(logging.WARNING)
+    config = load_config(args.config)
+    try:
+        ids = parse_range(args.ids)
+        source = config.source(args.source)
+    except ValueError as exc:
+        print(f"invoice-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyError:
+        names = ", ".join(s.name for s in config.sources)
+        print(f"invoice-gateway: unknown source {args.source!r}; configured: {names}",
+              file=sys.stderr)
+        return 2
+    if source.kind != "makershub":
+        print(f"invoice-gateway: source {source.name!r} is {source.kind}, which lists its own "
+              "invoices; backfill seeds only makershub sources", file=sys.stderr)
+        return 2
+    if not 1 <= args.concurrency <= 100:
+        print("invoice-gateway: --concurrency must be between 1 and 100", file=sys.stderr)
+        return 2
+    store = open_state(config.state)
+    adapter = build_adapter(source, state=store)
+    try:
+        with tqdm(total=len(ids), desc=f"backfill {source.name}", unit="id",
+                  file=sys.stderr) as bar:
+            report = await backfill(adapter, ids, args.concurrency, bar.update)
+    except UpstreamError as exc:
+        print(f"invoice-gateway: backfill stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await adapter.client.aclose()
+        await store.close()
+    print(f"{source.name}: {report.found} invoices found and indexed, {report.missing} ids "
+          f"not found, {len(report.failures)} failed", file=sys.stderr)
+    for remote_id, error in report.failures[:10]:
+        print(f"  id {remote_id}: {error}", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
 async def _simulate(host: str, port: int, seed: int) -> None:

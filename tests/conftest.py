@@ -6,6 +6,7 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -79,6 +80,7 @@ class GatewayClient:
 
     def __init__(self, http: httpx.AsyncClient) -> None:
         self.http = http
+        self.app: Any = None
 
     async def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": text, "variables": variables})
@@ -99,23 +101,39 @@ GatewayFactory = Callable[..., Any]
 
 @pytest.fixture
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
-    """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators."""
+    """`await make_gateway(cache_ttl=0, top=None, **source_overrides)`: a gateway over the
+    simulators; `top` holds top-level configuration keys (`state`, ...)."""
     from contextlib import AsyncExitStack
-
-    from gateway.app import create_app, demo_config
 
     async with AsyncExitStack() as stack:
 
-        async def factory(**overrides: Any) -> GatewayClient:
-            overrides.setdefault("cache_ttl", 0)
-            app = create_app(demo_config(simulators, **overrides))
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
-            )
-            return GatewayClient(http)
+        async def factory(top: dict[str, Any] | None = None, **overrides: Any) -> GatewayClient:
+            app = gateway_app(simulators, top, **overrides)
+            return await stack.enter_async_context(open_gateway(app))
 
         yield factory
+
+
+def gateway_app(simulators: SimulatorGroup, top: dict[str, Any] | None = None,
+                **overrides: Any) -> Any:
+    """The gateway app over the simulators (cache off unless asked for)."""
+    from gateway.app import create_app
+    from gateway.config import parse_config
+
+    overrides.setdefault("cache_ttl", 0)
+    blocks = [{**block, **overrides} for block in simulators.source_blocks()]
+    return create_app(parse_config({"sources": blocks, **(top or {})}, {}))
+
+
+@asynccontextmanager
+async def open_gateway(app: Any) -> AsyncIterator[GatewayClient]:
+    """Run an app's lifespan and talk to it through ASGI; closing it is a shutdown."""
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gw"
+    ) as http:
+        client = GatewayClient(http)
+        client.app = app
+        yield client
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ and that a file-backed store keeps them across a reopen (a gateway restart)."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -58,3 +59,13 @@ async def test_index_pages_in_id_order_and_survives_reopen(tmp_path: Path) -> No
 def test_unknown_backend_is_named() -> None:
     with pytest.raises(ValueError, match="mysql"):
         open_state("mysql://x")
+
+
+async def test_many_concurrent_index_writes() -> None:
+    # Regression: cursors left to the garbage collector were finalized in another worker
+    # thread while it ran a statement ("bad parameter or other API misuse").
+    store = open_state("sqlite:///:memory:")
+    for _ in range(5):
+        await asyncio.gather(*(store.index_add("ap", [n]) for n in range(200)))
+    assert await store.index_count("ap") == 200
+    await store.close()

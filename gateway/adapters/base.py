@@ -160,9 +160,9 @@ class Adapter:
             raise WebhookRefused(
                 409, f"source {self.name!r} has no webhook_secret configured"
             )
-        given = headers.get(header)
+        given = headers.get(header.lower())
         if not given:
-            raise WebhookRefused(401, f"missing {header} signature header")
+            raise WebhookRefused(401, f"missing {header} header (the body's signature)")
         if not signing.matches(secret.get_secret_value(), body, given):
             raise WebhookRefused(401, f"invalid {header} signature")
 

@@ -169,7 +169,7 @@ class InvoicematicAdapter(Adapter):
         self, headers: Mapping[str, str], body: bytes, now: float
     ) -> WebhookDelivery:
         # Signature first: nothing of an unsigned delivery (not even its id) is used.
-        self.check_signature("x-webhook-signature", headers, body)
+        self.check_signature("X-Webhook-Signature", headers, body)
         invoicematic_events.check_timestamp(headers, now)
         delivery_id = invoicematic_events.delivery_id(headers)
         return WebhookDelivery(invoicematic_events.parse_events(self.name, body), delivery_id)

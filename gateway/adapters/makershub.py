@@ -151,7 +151,7 @@ class MakersHubAdapter(Adapter):
     def read_webhook(
         self, headers: Mapping[str, str], body: bytes, now: float
     ) -> WebhookDelivery:
-        self.check_signature("x-signature", headers, body)
+        self.check_signature("X-Signature", headers, body)
         return WebhookDelivery(makershub_events.parse_events(self.name, body))
 
     async def _fetch(self, remote_id: str) -> tuple[Invoice, int | None]:

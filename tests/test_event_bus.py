@@ -1,0 +1,66 @@
+"""The event bus: filters, bounded per-subscriber queues, and what an overflow does."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gateway.events import (
+    EventOrigin,
+    InvoiceEvent,
+    InvoiceEventType,
+    LocalEventBus,
+    SubscriberOverflow,
+)
+
+
+def event(n: int, source: str = "billing", kind: InvoiceEventType = InvoiceEventType.UPDATED):
+    return InvoiceEvent(kind, source, str(n), EventOrigin.WEBHOOK, "invoice.updated")
+
+
+async def test_subscribers_get_what_their_filter_wants():
+    bus = LocalEventBus()
+    everything = bus.subscribe()
+    paid_ap = bus.subscribe(sources=["ap"], types=[InvoiceEventType.PAID])
+    await bus.publish(event(1))
+    await bus.publish(event(2, "ap", InvoiceEventType.PAID))
+    await bus.publish(event(3, "ap", InvoiceEventType.UPDATED))
+    got = [await anext(everything) for _ in range(3)]
+    assert [e.remote_id for e in got] == ["1", "2", "3"]
+    assert (await anext(paid_ap)).remote_id == "2"
+    await bus.close()
+    with pytest.raises(StopAsyncIteration):
+        await anext(paid_ap)
+    assert bus.subscriber_count == 0
+
+
+async def test_a_slow_subscriber_is_cut_off_without_blocking_anyone():
+    bus = LocalEventBus(queue_size=3)
+    slow = bus.subscribe()
+    fast = bus.subscribe()
+    received: list[str] = []
+
+    async def drain() -> None:
+        async for item in fast:
+            received.append(item.remote_id)
+
+    reader = asyncio.create_task(drain())
+    for n in range(10):
+        await bus.publish(event(n))  # never waits, whoever is behind
+        await asyncio.sleep(0)
+    await asyncio.sleep(0.01)
+    assert received == [str(n) for n in range(10)], "the fast subscriber missed nothing"
+    with pytest.raises(SubscriberOverflow, match="more than 3 events behind"):
+        await anext(slow)
+    assert slow.overflowed
+    slow.close()
+    fast.close()
+    await reader
+
+
+def test_events_round_trip_as_json_for_a_shared_bus():
+    original = InvoiceEvent(InvoiceEventType.DELETED, "ap", "48213", EventOrigin.WEBHOOK,
+                            "Merged", context={"mergeFromId": 48213, "mergeToId": 48215})
+    copy = InvoiceEvent.from_json(original.to_json())
+    assert copy == original and copy.id == original.id and copy.context == original.context

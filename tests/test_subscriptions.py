@@ -1,0 +1,195 @@
+"""`invoiceEvents` over a real WebSocket (graphql-transport-ws) against the demo app on a
+real port, its simulators sending signed webhooks to it."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+import websockets
+
+from gateway.app import create_app
+from gateway.events import InvoiceEventType
+from gateway.simulators.runner import EmbeddedServer, bind_socket
+from tests.conftest import invoicematic_delivery, makershub_delivery
+
+EVENT_FIELDS = """id type source remoteId invoiceId origin occurredAt
+                  invoice { id number status total { amount currency } }"""
+
+
+@dataclass
+class LiveGateway:
+    app: Any
+    url: str
+
+    @property
+    def hub(self) -> Any:
+        return self.app.state.events
+
+    def simulator(self, kind: str) -> Any:
+        return self.app.state.simulators.running[kind]
+
+
+@pytest.fixture
+async def live() -> AsyncIterator[LiveGateway]:
+    sock = bind_socket("127.0.0.1", 0)
+    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    app = create_app(demo_seed=7, demo_url=url)
+    server = EmbeddedServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    yield LiveGateway(app, url)
+    server.should_exit = True
+    await task
+
+
+class Subscription:
+    def __init__(self, ws: Any, live: LiveGateway) -> None:
+        self.ws = ws
+        self.live = live
+
+    async def next(self, timeout: float = 10) -> dict[str, Any]:
+        message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        assert message["type"] == "next", message
+        return message["payload"]
+
+    async def nothing(self, seconds: float = 0.4) -> bool:
+        try:
+            message = await asyncio.wait_for(self.ws.recv(), seconds)
+        except TimeoutError:
+            return True
+        raise AssertionError(f"unexpected message {message}")
+
+
+async def subscribe(live: LiveGateway, args: str = "") -> AsyncIterator[Subscription]:
+    ws_url = live.url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        before = live.hub.bus.subscriber_count
+        query = f"subscription {{ invoiceEvents{args} {{ {EVENT_FIELDS} }} }}"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        for _ in range(200):  # the server registers the subscriber once it starts the stream
+            if live.hub.bus.subscriber_count > before:
+                break
+            await asyncio.sleep(0.01)
+        yield Subscription(ws, live)
+
+
+async def put_invoice(live: LiveGateway, remote_id: int, number: str) -> None:
+    running = live.simulator("invoicematic")
+    api = f"{running.base_url}/api/invoices/{remote_id}"
+    auth = {"Authorization": f"Bearer {running.simulator.token}"}
+    async with httpx.AsyncClient(headers=auth, timeout=10) as http:
+        record = (await http.get(api)).json()["data"]
+        body = {key: record[key] for key in ("invoice_date", "customer_id", "discount",
+                                              "discount_val", "sub_total", "total", "tax",
+                                              "template_name")}
+        body["invoice_number"] = number
+        body["items"] = [{"name": i["name"], "quantity": i["quantity"], "price": i["price"]}
+                         for i in record["items"]]
+        response = await http.put(api, json=body)
+        assert response.status_code == 200, response.text
+
+
+async def test_a_direct_simulator_write_reaches_a_subscriber_as_one_event(live):
+    async for sub in subscribe(live):
+        await put_invoice(live, 3, "INV-LIVE-3")
+        payload = await sub.next()
+        event = payload["data"]["invoiceEvents"]
+        assert (event["type"], event["source"], event["remoteId"], event["origin"]) == (
+            "UPDATED", "billing", "3", "WEBHOOK")
+        assert event["invoice"]["number"] == "INV-LIVE-3", "current state, fetched fresh"
+        assert event["invoice"]["id"] == event["invoiceId"]
+        assert await sub.nothing(), "exactly one event for one write"
+
+
+async def test_a_write_through_the_gateway_reaches_a_subscriber_once(live):
+    """What every mutation does after its upstream write: publish with origin GATEWAY.
+    The simulator's webhook for the same write arrives too and is absorbed as its echo."""
+    adapter = live.app.state.adapters["billing"]
+    running = live.simulator("invoicematic")
+    async for sub in subscribe(live, '(sources: ["billing"])'):
+        record = running.simulator.store.invoices[4]
+        body = {key: record[key] for key in ("invoice_date", "customer_id", "discount",
+                                              "discount_val", "sub_total", "total", "tax",
+                                              "template_name")}
+        body["invoice_number"] = "INV-GW-4"
+        body["items"] = [{"name": i["name"], "quantity": i["quantity"], "price": i["price"]}
+                         for i in record["items"]]
+        await adapter.client.send_json("PUT", "/api/invoices/4", body)
+        await live.hub.publish_write("billing", "4", InvoiceEventType.UPDATED, "updateInvoice")
+        event = (await sub.next())["data"]["invoiceEvents"]
+        assert (event["type"], event["remoteId"], event["origin"]) == ("UPDATED", "4", "GATEWAY")
+        assert event["invoice"]["number"] == "INV-GW-4"
+        for _ in range(100):  # wait for the simulator's webhook delivery to be answered
+            if running.simulator.webhooks.deliveries:
+                break
+            await asyncio.sleep(0.02)
+        assert running.simulator.webhooks.deliveries[-1]["status"] == 202
+        assert await sub.nothing(), "the webhook echo of the same write is not a second event"
+
+
+async def test_refused_deliveries_publish_nothing_over_the_socket(live):
+    secret = live.simulator("invoicematic").simulator.webhooks.secret
+    async for sub in subscribe(live):
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            forged_body, forged = invoicematic_delivery("guess", "invoice.paid", {"id": 1})
+            assert (await http.post("/webhooks/billing", content=forged_body,
+                                    headers=forged)).status_code == 401
+            stale_body, stale = invoicematic_delivery(secret, "invoice.paid", {"id": 1},
+                                                      timestamp=0)
+            assert (await http.post("/webhooks/billing", content=stale_body,
+                                    headers=stale)).status_code == 401
+            body, headers = invoicematic_delivery(secret, "invoice.paid", {"id": 1})
+            assert (await http.post("/webhooks/billing", content=body,
+                                    headers=headers)).status_code == 202
+            event = (await sub.next())["data"]["invoiceEvents"]
+            assert (event["type"], event["remoteId"]) == ("PAID", "1")
+            replay = await http.post("/webhooks/billing", content=body, headers=headers)
+            assert replay.status_code == 200 and replay.json() == {"duplicate": True}
+        assert await sub.nothing(), "the forged, stale and replayed deliveries published nothing"
+
+
+async def test_filters_and_deleted_invoices(live):
+    secret = live.simulator("makershub").simulator.webhooks.secret
+    async for sub in subscribe(live, '(sources: ["ap"], types: [DELETED, APPROVED])'):
+        async with httpx.AsyncClient(base_url=live.url) as http:
+            for operation in ("Updated", "Approved", "Deleted"):
+                body, headers = makershub_delivery(secret, operation, 48215)
+                assert (await http.post("/webhooks/ap", content=body,
+                                        headers=headers)).status_code == 202
+            body, headers = invoicematic_delivery(
+                live.simulator("invoicematic").simulator.webhooks.secret, "invoice.deleted",
+                {"id": 2})
+            assert (await http.post("/webhooks/billing", content=body,
+                                    headers=headers)).status_code == 202
+        approved = (await sub.next())["data"]["invoiceEvents"]
+        assert (approved["type"], approved["remoteId"]) == ("APPROVED", "48215")
+        assert approved["invoice"]["number"]
+        deleted = (await sub.next())["data"]["invoiceEvents"]
+        assert (deleted["type"], deleted["invoice"]) == ("DELETED", None)
+        assert await sub.nothing(), "UPDATED and the billing event were filtered out"
+
+
+async def test_unknown_source_in_the_filter_is_bad_input(live):
+    ws_url = live.url.replace("http", "ws") + "/graphql"
+    async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        await ws.recv()
+        query = 'subscription { invoiceEvents(sources: ["nope"]) { id } }'
+        await ws.send(json.dumps({"id": "9", "type": "subscribe", "payload": {"query": query}}))
+        message = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        error = message["payload"]["errors"][0] if message["type"] == "next" else (
+            message["payload"][0])
+        assert "unknown source 'nope'" in error["message"]
+        assert error["extensions"]["code"] == "BAD_USER_INPUT"
