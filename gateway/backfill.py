@@ -43,7 +43,7 @@ async def backfill(
     adapter: Adapter,
     ids: range,
     concurrency: int = DEFAULT_CONCURRENCY,
-    progress: Callable[[int], None] = lambda done: None,
+    progress: Callable[[int], object] = lambda done: None,
 ) -> BackfillReport:
     """Probe every id in `ids` through the adapter (which indexes what it finds)."""
     report = BackfillReport()
