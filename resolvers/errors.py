@@ -18,6 +18,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from gateway.errors import GatewayError, UpstreamError
+from gateway.events import SubscriberOverflow
 from gateway.ids import InvalidCursor, InvalidId
 from gateway.paging import InvalidPaging
 from resolvers.context import UnknownSource
@@ -62,6 +63,8 @@ def translate(error: GraphQLError) -> GraphQLError:
         return _copy(error, str(original), upstream_extensions(original))
     if isinstance(original, BAD_INPUT):
         return _copy(error, str(original), {"code": "BAD_USER_INPUT"})
+    if isinstance(original, SubscriberOverflow):
+        return _copy(error, str(original), {"code": "SUBSCRIBER_OVERFLOW"})
     logger.error("unexpected error at %s", error.path, exc_info=original)
     return _copy(error, "Internal error; it has been logged.", {"code": "INTERNAL_SERVER_ERROR"})
 

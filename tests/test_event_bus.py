@@ -64,3 +64,26 @@ def test_events_round_trip_as_json_for_a_shared_bus():
                             "Merged", context={"mergeFromId": 48213, "mergeToId": 48215})
     copy = InvoiceEvent.from_json(original.to_json())
     assert copy == original and copy.id == original.id and copy.context == original.context
+
+
+async def test_an_overflowing_subscription_ends_with_a_clear_error():
+    from gateway.event_hub import EventHub
+    from resolvers.context import Context
+    from resolvers.schema import schema
+
+    bus = LocalEventBus(queue_size=2)
+    context = Context({}, events=EventHub({}, bus))
+    stream = await schema.subscribe("subscription { invoiceEvents { id type } }",
+                                    context_value=context)
+    first = asyncio.create_task(anext(stream))
+    while bus.subscriber_count == 0:
+        await asyncio.sleep(0.001)
+    for n in range(5):  # faster than the subscriber reads
+        await bus.publish(event(n))
+    result = await asyncio.wait_for(first, 5)
+    assert result.data is None
+    (error,) = result.errors
+    assert error.extensions == {"code": "SUBSCRIBER_OVERFLOW"}
+    assert "fell more than 2 events behind" in error.message
+    await stream.aclose()
+    assert bus.subscriber_count == 0
