@@ -28,10 +28,14 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
     adapter = request.app.state.adapters.get(source)
     if adapter is None:
         return _refuse(source, WebhookRefused(404, f"unknown source {source[:60]!r}"))
+    too_big = WebhookRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        return _refuse(source, too_big)  # refused before reading it
     body = await request.body()
     try:
         if len(body) > MAX_BODY_BYTES:
-            raise WebhookRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
+            raise too_big
         headers = {key.lower(): value for key, value in request.headers.items()}
         delivery = adapter.read_webhook(headers, body, time.time())
     except WebhookRefused as exc:

@@ -164,3 +164,11 @@ async def test_sources_without_webhooks_or_secret(make_gateway):
     assert none.status_code == 404 and "sends no webhooks" in none.json()["error"]
     unset = await gateway.http.post("/webhooks/billing", content=body, headers=headers)
     assert unset.status_code == 409 and "no webhook_secret" in unset.json()["error"]
+
+
+async def test_an_oversized_delivery_is_refused(make_gateway):
+    gateway = await make_gateway(webhook_secret=SECRET)
+    body = b'{"event": "invoice.paid", "data": {"id": 1}, "pad": "' + b"x" * 1_000_001 + b'"}'
+    response = await gateway.http.post("/webhooks/billing", content=body,
+                                       headers={"Content-Type": "application/json"})
+    assert response.status_code == 413 and "larger than" in response.json()["error"]

@@ -14,11 +14,12 @@ import asyncio
 import enum
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import ClassVar, Generic, TypeVar
+from datetime import UTC, datetime
+from typing import Any, ClassVar, Generic, TypeVar
 
 from gateway import signing
 from gateway.config import SourceConfig
-from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
+from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor, parse_utc
 from gateway.errors import UpstreamError, UpstreamUnsupported, WebhookRefused
 from gateway.events import InvoiceEvent
 from gateway.http import SourceClient
@@ -61,6 +62,27 @@ class WebhookDelivery:
 
     events: Sequence[InvoiceEvent]
     delivery_id: str | None = None
+
+
+def webhook_id(value: Any, where: str) -> str:
+    """An invoice id from a webhook body: a positive integer (or its decimal string)."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WebhookRefused(400, f"{where} must be a positive integer invoice id")
+    return str(value)
+
+
+def webhook_time(value: Any, where: str) -> datetime:
+    """When a webhook's event happened: its ISO 8601 field, else now (none was sent)."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        if isinstance(value, str):
+            return parse_utc(value)
+    except ValueError:
+        pass
+    raise WebhookRefused(400, f"{where} is not an ISO 8601 time")
 
 
 class Adapter:

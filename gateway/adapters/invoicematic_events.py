@@ -19,10 +19,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from datetime import UTC, datetime
-from typing import Any
 
-from gateway.domain import parse_utc
+from gateway.adapters.base import webhook_id, webhook_time
 from gateway.errors import WebhookRefused
 from gateway.events import EventOrigin, InvoiceEvent, InvoiceEventType
 
@@ -70,27 +68,12 @@ def parse_events(source: str, body: bytes) -> list[InvoiceEvent]:
     record = data.get("data")
     if not isinstance(record, dict):
         raise WebhookRefused(400, f"{name}: 'data' must be an object")
-    occurred = _timestamp(data.get("timestamp"))
+    occurred = webhook_time(data.get("timestamp"), "timestamp")
     if name in INVOICE_EVENTS:
-        remote_id = _id(record.get("id"), f"{name}: data.id")
+        remote_id = webhook_id(record.get("id"), f"{name}: data.id")
     elif name in PAYMENT_EVENTS and record.get("invoice_id") is not None:
-        remote_id = _id(record.get("invoice_id"), f"{name}: data.invoice_id")
+        remote_id = webhook_id(record.get("invoice_id"), f"{name}: data.invoice_id")
     else:
         return []
     kind = INVOICE_EVENTS.get(name, InvoiceEventType.UPDATED)
     return [InvoiceEvent(kind, source, remote_id, EventOrigin.WEBHOOK, name, occurred)]
-
-
-def _id(value: Any, where: str) -> str:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise WebhookRefused(400, f"{where} must be a positive integer")
-    return str(value)
-
-
-def _timestamp(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            return parse_utc(value)
-        except ValueError:
-            raise WebhookRefused(400, "'timestamp' is not an ISO 8601 time") from None
-    return datetime.now(UTC)

@@ -14,10 +14,9 @@ are UPDATED; Approved and Rejected are APPROVED and REJECTED; Deleted is DELETED
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
-from gateway.domain import parse_utc
+from gateway.adapters.base import webhook_id, webhook_time
 from gateway.errors import WebhookRefused
 from gateway.events import EventOrigin, InvoiceEvent, InvoiceEventType
 
@@ -49,33 +48,15 @@ def parse_events(source: str, body: bytes) -> list[InvoiceEvent]:
                              f"is not one of {', '.join([*OPERATIONS, 'Merged'])}")
     raw_context = note.get("context")
     context: dict[str, Any] = raw_context if isinstance(raw_context, dict) else {}
-    occurred = _timestamp(note.get("timestamp"))
+    occurred = webhook_time(note.get("timestamp"), "eventNotification.timestamp")
 
     def event(kind: InvoiceEventType, remote_id: str) -> InvoiceEvent:
         return InvoiceEvent(kind, source, remote_id, EventOrigin.WEBHOOK, str(operation),
                             occurred, dict(context))
 
     if operation == "Merged":
-        merged_from = _id(context.get("mergeFromId"), "context.mergeFromId")
-        merged_to = _id(context.get("mergeToId"), "context.mergeToId")
+        merged_from = webhook_id(context.get("mergeFromId"), "context.mergeFromId")
+        merged_to = webhook_id(context.get("mergeToId"), "context.mergeToId")
         return [event(InvoiceEventType.DELETED, merged_from),
                 event(InvoiceEventType.UPDATED, merged_to)]
-    return [event(OPERATIONS[operation], _id(note.get("id"), "eventNotification.id"))]
-
-
-def _id(value: Any, where: str) -> str:
-    # Ids are integers >= 1 (seed 001); a numeric string is taken too.
-    if isinstance(value, str) and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise WebhookRefused(400, f"{where} must be a positive integer invoice id")
-    return str(value)
-
-
-def _timestamp(value: Any) -> datetime:
-    if isinstance(value, str):
-        try:
-            return parse_utc(value)
-        except ValueError:
-            raise WebhookRefused(400, "eventNotification.timestamp is not ISO 8601") from None
-    return datetime.now(UTC)
+    return [event(OPERATIONS[operation], webhook_id(note.get("id"), "eventNotification.id"))]
