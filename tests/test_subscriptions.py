@@ -111,6 +111,11 @@ async def test_a_direct_simulator_write_reaches_a_subscriber_as_one_event(live):
         assert event["invoice"]["number"] == "INV-LIVE-3", "current state, fetched fresh"
         assert event["invoice"]["id"] == event["invoiceId"]
         assert await sub.nothing(), "exactly one event for one write"
+    for _ in range(200):  # a closed socket ends its subscription and frees its queue
+        if live.hub.bus.subscriber_count == 0:
+            break
+        await asyncio.sleep(0.01)
+    assert live.hub.bus.subscriber_count == 0
 
 
 async def test_a_write_through_the_gateway_reaches_a_subscriber_once(live):

@@ -3,6 +3,7 @@
 Served under `/api/v1` like production: resources at `/api/v1/api/...`, health at
 `/api/v1/health`. Two keys: `token` holds every scope; `read_only_token` only the read
 scopes of invoices, customers and payments (to exercise the documented 403).
+Writes send the documented webhooks (seed 003) to the target set through `/_sim/webhook`.
 """
 
 from __future__ import annotations

@@ -14,6 +14,9 @@ Choices where the contract is silent:
   a field that is not updatable is a 400 naming it; a group id (which has no record of its
   own) is a 400 "Grouped invoice cannot be updated".
 - Time: writes stamp `modified` with `SIM_NOW` plus one second per write, never the clock.
+- Webhooks (to the target set through `/_sim/webhook`): Created for a create or a queued
+  document, Updated for a PATCH, Processed when OCR fills a document in; signed in
+  `X-Signature`, timestamped with the real clock.
 """
 
 from __future__ import annotations
