@@ -198,3 +198,35 @@ async def test_unknown_source_in_the_filter_is_bad_input(live):
             message["payload"][0])
         assert "unknown source 'nope'" in error["message"]
         assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_makershub_simulator_webhooks_and_the_sim_control(live):
+    running = live.simulator("makershub")
+    control = running.url + "/_sim/webhook"
+    auth = {"Authorization": f"Bearer {running.simulator.token}"}
+    async with httpx.AsyncClient(timeout=10) as http:
+        shown = (await http.get(control)).json()
+        assert shown["url"] == f"{live.url}/webhooks/ap" and shown["sends_webhooks"] is True
+        bad = await http.put(control, json={"url": "ftp://x"})
+        assert bad.status_code == 400 and "url" in bad.json()["error"]
+        pending = next(i for i, r in sorted(running.simulator.invoices.items())
+                       if r["approved"] is None and r["rejected"] is None)
+        async for sub in subscribe(live, '(sources: ["ap"])'):
+            api = f"{running.base_url}/v1/invoices/{pending}"
+            record = (await http.get(api, headers=auth)).json()["result"][0]
+            patched = await http.patch(api, headers=auth, json={
+                "hash_id": record["hash_id"], "po_number": "PO-LIVE-1"})
+            assert patched.status_code == 200, patched.text
+            event = (await sub.next())["data"]["invoiceEvents"]
+            assert (event["type"], event["remoteId"], event["origin"]) == (
+                "UPDATED", str(pending), "WEBHOOK")
+            assert await sub.nothing()
+        delivered = (await http.get(control)).json()["deliveries"][-1]
+        assert delivered["status"] == 202 and delivered["headers"]["X-Signature"]
+        assert (await http.delete(control)).json()["url"] is None
+        await http.patch(api, headers=auth, json={
+            "hash_id": (await http.get(api, headers=auth)).json()["result"][0]["hash_id"],
+            "po_number": "PO-LIVE-2"})
+        await asyncio.sleep(0.2)
+        assert (await http.get(control)).json()["deliveries"][-1] == delivered, (
+            "no target, no delivery")
