@@ -154,7 +154,9 @@ async def _simulate(host: str, port: int, seed: int) -> None:
     group = await SimulatorGroup.start(host, port, seed)
     for running in group.running.values():
         sim = running.simulator
-        extra = "".join(f"  {key}={value}" for key, value in sim.describe().items())
+        facts = {**sim.describe(),
+                 **({"webhook_secret": sim.webhooks.secret} if sim.sends_webhooks else {})}
+        extra = "".join(f"  {key}={value}" for key, value in facts.items())
         print(f"{sim.kind:<13} {running.base_url}  token={sim.token}{extra}", flush=True)
     print("simulators ready; controls under /_sim/ on each; Ctrl-C stops", flush=True)
     try:
