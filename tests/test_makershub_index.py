@@ -150,3 +150,18 @@ def test_backfill_stops_at_once_on_a_bad_token(simulators, tmp_path):
     assert done.returncode == 1
     assert "backfill stopped" in done.stderr and "401" in done.stderr
     assert "wrong-token" not in done.stderr and "Traceback" not in done.stderr
+
+
+async def test_the_gateways_own_creates_join_the_index(make_gateway):
+    gateway = await make_gateway()
+    hub, store = gateway.app.state.events, gateway.app.state.store
+    subscriber = hub.bus.subscribe()
+    from gateway.events import EventOrigin, InvoiceEventType
+
+    event = await hub.publish_write("ap", "48215", InvoiceEventType.CREATED, "createInvoice")
+    assert await store.index_page("ap", 0, 10) == [48215]
+    got = await anext(subscriber)
+    assert (got.id, got.origin, got.type) == (event.id, EventOrigin.GATEWAY,
+                                              InvoiceEventType.CREATED)
+    await hub.publish_write("ap", "48215", InvoiceEventType.DELETED, "deleteInvoice")
+    assert await store.index_page("ap", 0, 10) == []
