@@ -87,3 +87,33 @@ async def test_an_overflowing_subscription_ends_with_a_clear_error():
     assert "fell more than 2 events behind" in error.message
     await stream.aclose()
     assert bus.subscriber_count == 0
+
+
+async def test_webhook_echoes_of_gateway_writes_are_absorbed_within_the_window(make_gateway):
+    from gateway.event_hub import EventHub
+
+    gateway = await make_gateway()
+    now = [1000.0]
+    bus = LocalEventBus()
+    hub = EventHub(gateway.app.state.adapters, bus, echo_seconds=30, clock=lambda: now[0])
+    subscriber = bus.subscribe()
+    await hub.publish_write("billing", "4", InvoiceEventType.UPDATED, "updateInvoice")
+    assert (await anext(subscriber)).origin is EventOrigin.GATEWAY
+
+    def hook(n: int, kind: InvoiceEventType) -> InvoiceEvent:
+        return InvoiceEvent(kind, "billing", str(n), EventOrigin.WEBHOOK, "invoice.x")
+
+    now[0] += 5
+    assert await hub.accept("billing", [hook(4, InvoiceEventType.UPDATED)]) == 0
+    assert await hub.accept("billing", [hook(4, InvoiceEventType.PAID)]) == 0, (
+        "a plain change is the same news")
+    assert await hub.accept("billing", [hook(4, InvoiceEventType.DELETED)]) == 1, (
+        "a delete is not an echo of an update")
+    assert await hub.accept("billing", [hook(5, InvoiceEventType.UPDATED)]) == 1, (
+        "another invoice is not an echo")
+    now[0] += 30
+    assert await hub.accept("billing", [hook(4, InvoiceEventType.UPDATED)]) == 1, (
+        "after the window it is news again")
+    got = [(e.type, e.remote_id) for e in [await anext(subscriber) for _ in range(3)]]
+    assert got == [(InvoiceEventType.DELETED, "4"), (InvoiceEventType.UPDATED, "5"),
+                   (InvoiceEventType.UPDATED, "4")]
