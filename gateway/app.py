@@ -26,6 +26,9 @@ from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
 from gateway.event_hub import EventHub
 from gateway.events import LocalEventBus
+from gateway.export_route import export_invoices
+from gateway.persisted import persisted_queries
+from gateway.persisted_http import PersistedQueryMiddleware
 from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
@@ -57,6 +60,8 @@ def create_app(
     """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
+    # Read a persisted query manifest now, so that a bad one stops start-up with its name.
+    persisted = persisted_queries(config) if config is not None else None
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -75,6 +80,9 @@ def create_app(
         app.state.config = effective
         app.state.store = store
         app.state.events = EventHub(adapters, bus)
+        app.state.persisted = persisted or persisted_queries(effective)
+        # GETs of queries are cacheable as long as the freshest source's reads are.
+        app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
         try:
             if group is not None:
                 await prepare_demo(group, adapters, demo_url)
@@ -94,6 +102,9 @@ def create_app(
         return Context(state.adapters, events=state.events)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+    app.add_middleware(PersistedQueryMiddleware, path="/graphql")
+
+    app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

@@ -36,7 +36,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     _listen_args(simulate, DEFAULT_SIM_PORT, "first port; the others follow it")
     simulate.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
 
-    commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export_schema = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
+    export_schema.add_argument("--federation", action="store_true",
+                               help="the Apollo Federation v2 subgraph SDL (`_service { sdl }`)")
+
+    export = commands.add_parser("export", help="write every matching invoice as CSV or NDJSON")
+    from gateway.export_cli import add_arguments
+
+    add_arguments(export)
 
     fill = commands.add_parser(
         "backfill", help="seed the MakersHub index by probing a range of invoice ids"
@@ -53,12 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("httpx").setLevel(logging.WARNING)
     try:
         if args.command == "export-schema":
-            from resolvers.schema import export_sdl
+            from resolvers.schema import export_sdl, export_subgraph_sdl
 
-            sys.stdout.write(export_sdl())
+            sys.stdout.write(export_subgraph_sdl() if args.federation else export_sdl())
             return 0
         if args.command == "backfill":
             return asyncio.run(_backfill(args))
+        if args.command == "export":
+            from gateway.export_cli import run_export
+
+            return asyncio.run(run_export(args))
         if args.command == "simulate":
             with contextlib.suppress(KeyboardInterrupt):
                 asyncio.run(_simulate(args.host, args.port, args.seed))

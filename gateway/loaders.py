@@ -84,6 +84,18 @@ class SourceLoaders:
             primer.prime(item.remote_id, item)
         return result
 
+    def forget(self, key: tuple[str, Hashable, int], page: Page[Any]) -> None:
+        """Drop a page and the records it primed: a walk over a whole list (summaries,
+        exports) reads each page once, and keeping them all would hold the whole list."""
+        self.page.clear(key)
+        primers: dict[str, _Loader[Any]] = {
+            "invoices": self.invoice, "customers": self.customer,
+            "vendors": self.vendor, "payments": self.payment,
+        }
+        primer = primers[key[0]]
+        for item in page.items:
+            primer.clear(item.remote_id)
+
 
 class Loaders:
     """All loaders of one request, by source name."""

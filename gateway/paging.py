@@ -9,7 +9,7 @@ loader (and the process-wide read cache), aligned to the adapter's fixed page si
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -132,6 +132,44 @@ async def total_count(loaders: Loaders, request: ListRequest) -> int | None:
             return None
         total += page.total
     return total
+
+
+@dataclass
+class Chunk:
+    """One upstream page of a walk: the matching records of source `source`, or its error.
+
+    `total` is the source's number of matching records where the upstream says (on the
+    first chunk of each source only)."""
+
+    source: str
+    records: list[Any]
+    error: UpstreamError | None = None
+    total: int | None = None
+
+
+async def walk(loaders: Loaders, request: ListRequest, source: str) -> AsyncIterator[Chunk]:
+    """Every matching record of one source of a list, a page at a time, in list order.
+
+    The same pages (page loader, read cache, pushed-down filter, the gateway's own check)
+    that `read_slice` pages through; each page is forgotten once yielded, so a walk over a
+    whole list holds one page at a time. A failure ends the walk with a chunk carrying it.
+    """
+    source_loaders = loaders.source(source)
+    query = request.query
+    number = 0
+    while True:
+        key = (request.resource, query, number)
+        try:
+            page: Page[Any] = await source_loaders.page.load(key)
+        except UpstreamError as exc:
+            yield Chunk(source, [], error=exc)
+            return
+        source_loaders.forget(key, page)
+        records = [r for r in page.items if query is None or query.matches(r)]
+        yield Chunk(source, records, total=page.total if number == 0 else None)
+        if not page.has_more or not page.items:
+            return
+        number += 1
 
 
 def listing_sources(

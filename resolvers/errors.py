@@ -21,6 +21,7 @@ from gateway.errors import GatewayError, UpstreamError
 from gateway.events import SubscriberOverflow
 from gateway.ids import InvalidCursor, InvalidId
 from gateway.paging import InvalidPaging
+from gateway.selection import BadSelection
 from resolvers.context import UnknownSource
 
 logger = logging.getLogger("invoice_gateway.errors")
@@ -31,7 +32,7 @@ class BadInput(GatewayError):
     """A query argument that cannot be served as given; the message says why."""
 
 
-BAD_INPUT = (InvalidId, InvalidCursor, InvalidPaging, UnknownSource, BadInput)
+BAD_INPUT = (InvalidId, InvalidCursor, InvalidPaging, UnknownSource, BadInput, BadSelection)
 
 
 def upstream_extensions(exc: UpstreamError) -> dict[str, Any]:

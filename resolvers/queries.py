@@ -10,10 +10,10 @@ import strawberry
 
 from gateway import domain
 from gateway.adapters import Capability
-from gateway.domain import InvoiceQuery
 from gateway.errors import UpstreamError
 from gateway.ids import GlobalId, decode_id
 from gateway.paging import ListRequest, listing_sources
+from gateway.selection import InvoiceSelection, invoice_request
 from resolvers.errors import BadInput, partial_error
 from resolvers.lists import (
     customer_connection,
@@ -60,26 +60,12 @@ class InvoiceFilter:
 
 def _invoice_request(info: Info, where: InvoiceFilter | None) -> ListRequest:
     where = where or InvoiceFilter()
-    adapters = info.context.adapters
-    for name in where.sources or ():
-        info.context.adapter(name)  # an unknown name is bad input, not an empty list
-    sources = listing_sources(adapters, Capability.LIST_INVOICES, where.sources)
-    if where.issued_from and where.issued_to and where.issued_from > where.issued_to:
-        raise BadInput("filter.issuedFrom is after filter.issuedTo")
-    customer = decode_id(where.customer_id, "Customer") if where.customer_id else None
-    vendor = decode_id(where.vendor_id, "Vendor") if where.vendor_id else None
-    for party in (customer, vendor):
-        if party is not None:
-            sources = tuple(name for name in sources if name == party.source)
-    query = InvoiceQuery(
-        statuses=frozenset(where.status) if where.status is not None else None,
-        type=where.type,
-        issued_from=where.issued_from,
-        issued_to=where.issued_to,
-        customer_id=customer.remote_id if customer else None,
-        vendor_id=vendor.remote_id if vendor else None,
+    selection = InvoiceSelection(
+        sources=where.sources, statuses=where.status, type=where.type,
+        issued_from=where.issued_from, issued_to=where.issued_to,
+        customer_id=where.customer_id, vendor_id=where.vendor_id,
     )
-    return ListRequest("invoices", sources, query)
+    return invoice_request(info.context.adapters, selection)
 
 
 def _list_request(info: Info, resource: str, capability: Capability,

@@ -2,20 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Final
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from resolvers import queries
+from resolvers.bi import BIQuery
 from resolvers.errors import ErrorTranslation
-from resolvers.queries import Query
+from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.scalars import SCALAR_MAP
 from resolvers.subscriptions import Subscription
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
+# The Apollo Federation version the subgraph declares (its @link): the lowest that has what
+# the schema uses (@key), so that older routers and gateways can compose it too.
+FEDERATION_VERSION: Final = "2.3"
 
-class GatewaySchema(strawberry.Schema):
+
+class GatewaySchema(strawberry.federation.Schema):
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -24,12 +32,19 @@ class GatewaySchema(strawberry.Schema):
         return None
 
 
+@strawberry.type(name="Query", description="Read the unified invoice data of every configured "
+                 "source.")
+class Query(queries.Query, BIQuery, FederationQuery):
+    """The root query: the reads of `resolvers.queries`, the BI queries, `_service`."""
+
+
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         subscription=Subscription,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
+        federation_version=FEDERATION_VERSION,
         extensions=[
             lambda: QueryDepthLimiter(max_depth=12),
             lambda: MaxAliasesLimiter(max_alias_count=50),
@@ -42,8 +57,13 @@ schema = build_schema()
 
 
 def export_sdl() -> str:
-    """The schema in SDL, as `schema.graphql` holds it."""
+    """The schema in SDL, as `schema.graphql` holds it (with `_service` and `_entities`)."""
     return schema.as_str() + "\n"
 
 
-__all__ = ["build_schema", "export_sdl", "schema"]
+def export_subgraph_sdl() -> str:
+    """The Federation v2 subgraph SDL, as `_service { sdl }` answers it."""
+    return subgraph_sdl(schema.as_str())
+
+
+__all__ = ["build_schema", "export_sdl", "export_subgraph_sdl", "schema"]

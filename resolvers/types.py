@@ -15,7 +15,7 @@ from gateway import domain
 from gateway.adapters import Capability
 from gateway.domain import InvoiceQuery
 from gateway.errors import UpstreamError
-from gateway.ids import encode_id
+from gateway.ids import decode_id, encode_id
 from gateway.paging import ListRequest
 from resolvers.context import Context
 
@@ -150,7 +150,9 @@ class Source:
         return True
 
 
-@strawberry.type(description="An invoice from any source, receivable or payable.")
+@strawberry.federation.type(
+    keys=["id"], description="An invoice from any source, receivable or payable."
+)
 class Invoice(Node):
     record: strawberry.Private[domain.Invoice]
 
@@ -158,6 +160,11 @@ class Invoice(Node):
     def of(cls, record: domain.Invoice) -> Invoice:
         return cls(id=strawberry.ID(encode_id("Invoice", record.source, record.remote_id)),
                    record=record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Invoice:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     @strawberry.field(description="Name of the source this invoice comes from.")
     def source(self) -> str:
@@ -283,6 +290,17 @@ class Invoice(Node):
         return JSON(self.record.remote_data)
 
 
+NodeT = TypeVar("NodeT", bound=Node)
+
+
+async def _reference(info: Info, id: strawberry.ID, cls: type[NodeT]) -> NodeT:
+    from resolvers.queries import _load
+
+    node = await _load(info, decode_id(id, cls.__name__))
+    assert isinstance(node, cls)
+    return node
+
+
 async def _party_invoices(
     info: Info, source: str, query: InvoiceQuery, first: int | None, after: str | None
 ) -> Connection[Invoice]:
@@ -326,12 +344,19 @@ class Party(Node):
         return JSON(self.record.remote_data)
 
 
-@strawberry.type(description="A customer (the party a receivable is issued to).")
+@strawberry.federation.type(
+    keys=["id"], description="A customer (the party a receivable is issued to)."
+)
 class Customer(Party):
     @classmethod
     def of(cls, record: domain.Customer) -> Customer:
         return cls(id=strawberry.ID(encode_id("Customer", record.source, record.remote_id)),
                    record=record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Customer:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     @strawberry.field(description="This customer's invoices in its source.")
     async def invoices(
@@ -341,12 +366,19 @@ class Customer(Party):
         return await _party_invoices(info, self.record.source, query, first, after)
 
 
-@strawberry.type(description="A vendor (the party a payable comes from).")
+@strawberry.federation.type(
+    keys=["id"], description="A vendor (the party a payable comes from)."
+)
 class Vendor(Party):
     @classmethod
     def of(cls, record: domain.Vendor) -> Vendor:
         return cls(id=strawberry.ID(encode_id("Vendor", record.source, record.remote_id)),
                    record=record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Vendor:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     @strawberry.field(description="This vendor's invoices in its source (empty where the "
                       "source cannot list invoices).")
@@ -357,7 +389,9 @@ class Vendor(Party):
         return await _party_invoices(info, self.record.source, query, first, after)
 
 
-@strawberry.type(description="A payment received against an invoice.")
+@strawberry.federation.type(
+    keys=["id"], description="A payment received against an invoice."
+)
 class Payment(Node):
     record: strawberry.Private[domain.Payment]
 
@@ -365,6 +399,11 @@ class Payment(Node):
     def of(cls, record: domain.Payment) -> Payment:
         return cls(id=strawberry.ID(encode_id("Payment", record.source, record.remote_id)),
                    record=record)
+
+    @classmethod
+    async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Payment:
+        """Federation `_entities`: the same by-id path (and loaders) as `node`."""
+        return await _reference(info, id, cls)
 
     @strawberry.field(description="Name of the source this payment comes from.")
     def source(self) -> str:

@@ -102,7 +102,7 @@ GatewayFactory = Callable[..., Any]
 @pytest.fixture
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
     """`await make_gateway(cache_ttl=0, top=None, **source_overrides)`: a gateway over the
-    simulators; `top` holds top-level configuration keys (`state`, ...)."""
+    simulators; `top={...}` adds top-level configuration keys (`state`, `persisted_queries`)."""
     from contextlib import AsyncExitStack
 
     async with AsyncExitStack() as stack:
@@ -178,3 +178,26 @@ def makershub_delivery(
             "timestamp": "2026-11-01T09:00:00Z", "context": context or {}}
     body = json.dumps({"eventNotification": note}).encode()
     return body, {"X-Signature": signing.sign(secret, body), "Content-Type": "application/json"}
+
+
+INVOICE_PAGE = """query($after: String, $filter: InvoiceFilter) {
+  invoices(first: 500, after: $after, filter: $filter) {
+    pageInfo { hasNextPage endCursor }
+    nodes { %s }
+  }
+}"""
+
+
+async def read_all_invoices(
+    gateway: GatewayClient, fields: str, filter: dict[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every invoice `invoices` returns for `filter`, page after page (the reference that
+    summaries and exports are checked against)."""
+    nodes: list[dict[str, Any]] = []
+    after = None
+    while True:
+        data = await gateway.data(INVOICE_PAGE % fields, {"after": after, "filter": filter})
+        nodes += data["invoices"]["nodes"]
+        if not data["invoices"]["pageInfo"]["hasNextPage"]:
+            return nodes
+        after = data["invoices"]["pageInfo"]["endCursor"]

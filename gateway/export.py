@@ -1,0 +1,208 @@
+"""Exporting every matching invoice as CSV or NDJSON, streamed with bounded memory.
+
+The export walks the same list the `invoices` query pages through (`paging.walk`: the same
+sources, order, pages, filters and read cache), holding one upstream page at a time, and
+encodes each page as soon as it arrives. The first page of every source is read before
+anything is written, so a source that is down refuses the export up front (the caller sees
+which); a source that fails later aborts the stream, so that a partial export is never
+mistaken for a whole one.
+
+Columns (CSV header and NDJSON keys, in this order) are `INVOICE_COLUMNS`; NDJSON adds
+`line_items` (an array of objects with `LINE_COLUMNS` minus the invoice's keys). The lines
+CSV has one row per line item with `LINE_COLUMNS`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import io
+import json
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway.adapters import Adapter
+from gateway.domain import Invoice, LineItem, Money
+from gateway.errors import UpstreamError
+from gateway.ids import encode_id
+from gateway.loaders import Loaders
+from gateway.paging import Chunk, ListRequest, walk
+from gateway.summary import customer_of, vendor_of
+
+INVOICE_COLUMNS = (
+    "id", "source", "remote_id", "type", "number", "status", "status_raw", "approval_status",
+    "is_overdue", "issue_date", "due_date", "currency", "subtotal", "tax_total", "total",
+    "amount_due", "customer_id", "vendor_id", "purchase_order_number", "terms", "tags",
+    "version", "created_at", "updated_at",
+)
+LINE_COLUMNS = (
+    "invoice_id", "source", "invoice_number", "currency", "line_id", "description", "sku",
+    "quantity", "unit_price", "tax_rate", "tax_amount", "total",
+)
+FORMATS = ("csv", "ndjson", "lines-csv")
+
+
+class ExportFailed(Exception):
+    """A source failed during an export; `errors` are its upstream errors."""
+
+    def __init__(self, errors: Sequence[UpstreamError]) -> None:
+        super().__init__("; ".join(str(error) for error in errors))
+        self.errors = list(errors)
+
+
+def _amount(money: Money | None) -> str | None:
+    return None if money is None else str(money.amount)
+
+
+def _instant(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with a Z, as GraphQL's DateTime."""
+    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def invoice_record(invoice: Invoice) -> dict[str, Any]:
+    """One invoice as JSON-ready values under `INVOICE_COLUMNS` (ids are global ids)."""
+    customer, vendor = customer_of(invoice), vendor_of(invoice)
+    return {
+        "id": encode_id("Invoice", invoice.source, invoice.remote_id),
+        "source": invoice.source,
+        "remote_id": invoice.remote_id,
+        "type": invoice.type.value,
+        "number": invoice.number,
+        "status": invoice.status.value,
+        "status_raw": invoice.status_raw,
+        "approval_status": invoice.approval_status and invoice.approval_status.value,
+        "is_overdue": invoice.is_overdue,
+        "issue_date": invoice.issue_date and invoice.issue_date.isoformat(),
+        "due_date": invoice.due_date and invoice.due_date.isoformat(),
+        "currency": invoice.currency,
+        "subtotal": _amount(invoice.subtotal),
+        "tax_total": _amount(invoice.tax_total),
+        "total": _amount(invoice.total),
+        "amount_due": _amount(invoice.amount_due),
+        "customer_id": customer and encode_id("Customer", customer.source, customer.remote_id),
+        "vendor_id": vendor and encode_id("Vendor", vendor.source, vendor.remote_id),
+        "purchase_order_number": invoice.purchase_order_number,
+        "terms": invoice.terms,
+        "tags": list(invoice.tags),
+        "version": invoice.version,
+        "created_at": _instant(invoice.created_at),
+        "updated_at": _instant(invoice.updated_at),
+    }
+
+
+def line_record(invoice: Invoice, line: LineItem) -> dict[str, Any]:
+    """One line item under `LINE_COLUMNS`."""
+    return {
+        "invoice_id": encode_id("Invoice", invoice.source, invoice.remote_id),
+        "source": invoice.source,
+        "invoice_number": invoice.number,
+        "currency": invoice.currency,
+        "line_id": line.id,
+        "description": line.description,
+        "sku": line.sku,
+        "quantity": None if line.quantity is None else str(line.quantity),
+        "unit_price": _amount(line.unit_price),
+        "tax_rate": None if line.tax_rate is None else str(line.tax_rate),
+        "tax_amount": _amount(line.tax_amount),
+        "total": _amount(line.total),
+    }
+
+
+_INVOICE_KEYS = {"invoice_id", "source", "invoice_number", "currency"}
+
+
+def _csv_value(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ";".join(value)
+    return str(value)
+
+
+def _csv(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([_csv_value(row[column]) for column in columns])
+    return out.getvalue().encode()
+
+
+def header(fmt: str) -> bytes:
+    """What an export file starts with: the CSV header row; nothing for NDJSON."""
+    if fmt == "ndjson":
+        return b""
+    columns = LINE_COLUMNS if fmt == "lines-csv" else INVOICE_COLUMNS
+    return _csv([dict(zip(columns, columns, strict=True))], columns)
+
+
+def encode(fmt: str, invoices: Sequence[Invoice]) -> bytes:
+    """A page of invoices in `fmt` (csv, ndjson or lines-csv)."""
+    if fmt == "csv":
+        return _csv([invoice_record(invoice) for invoice in invoices], INVOICE_COLUMNS)
+    if fmt == "lines-csv":
+        lines = [line_record(inv, line) for inv in invoices for line in inv.line_items]
+        return _csv(lines, LINE_COLUMNS)
+    out = io.StringIO()
+    for invoice in invoices:
+        record = invoice_record(invoice)
+        record["line_items"] = [
+            {key: value for key, value in line_record(invoice, line).items()
+             if key not in _INVOICE_KEYS}
+            for line in invoice.line_items
+        ]
+        out.write(json.dumps(record, separators=(",", ":"), ensure_ascii=False))
+        out.write("\n")
+    return out.getvalue().encode()
+
+
+class Export:
+    """One export of the list `request`, with its own loaders (as one request has)."""
+
+    def __init__(self, adapters: Mapping[str, Adapter], request: ListRequest) -> None:
+        self.request = request
+        self.loaders = Loaders(adapters)
+        self.total: int | None = None
+
+    async def start(self) -> None:
+        """Read each source's first page (kept for the walk); `ExportFailed` if any fails.
+
+        Sets `total` to the number of matching invoices where every source can say."""
+        request = self.request
+
+        async def first(name: str) -> Any:
+            try:
+                return await self.loaders.source(name).page.load(
+                    (request.resource, request.query, 0)
+                )
+            except UpstreamError as exc:
+                return exc
+
+        pages = await asyncio.gather(*(first(name) for name in request.sources))
+        errors = [page for page in pages if isinstance(page, UpstreamError)]
+        if errors:
+            raise ExportFailed(errors)
+        totals = [page.total for page in pages]
+        self.total = None if None in totals else sum(totals)
+
+    async def chunks(self) -> AsyncIterator[Chunk]:
+        """Every matching invoice, a page at a time, in list order; `ExportFailed` when a
+        source fails part way."""
+        for name in self.request.sources:
+            async for chunk in walk(self.loaders, self.request, name):
+                if chunk.error is not None:
+                    raise ExportFailed([chunk.error])
+                yield chunk
+
+    async def stream(
+        self, fmt: str, progress: Callable[[int], None] | None = None
+    ) -> AsyncIterator[bytes]:
+        """The export in `fmt`, as bytes to write or send as they come."""
+        yield header(fmt)
+        async for chunk in self.chunks():
+            if chunk.records:
+                yield encode(fmt, chunk.records)
+            if progress is not None:
+                progress(len(chunk.records))

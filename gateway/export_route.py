@@ -1,0 +1,80 @@
+"""`GET /export/invoices?format=csv|ndjson[&lines=true]&sources=..&status=..`: the export.
+
+The filter is the `invoices` filter as query parameters (lists comma-separated or repeated)
+and goes through the same selection function as GraphQL's lists (`gateway.selection`), so
+an export covers exactly the invoices paging through `invoices` returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+
+from gateway.errors import UpstreamError
+from gateway.export import Export, ExportFailed
+from gateway.ids import InvalidId
+from gateway.selection import SELECTION_PARAMS, BadSelection, invoice_request, parse_selection
+
+logger = logging.getLogger("invoice_gateway.export")
+MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson",
+               "lines-csv": "text/csv; charset=utf-8"}
+PARAMS = frozenset({"format", "lines", *SELECTION_PARAMS})
+
+
+async def export_invoices(request: Request) -> Response:
+    params = request.query_params
+    unknown = sorted(set(params) - PARAMS)
+    if unknown:
+        return _error(400, f"unknown parameter {unknown[0]!r}; expected one of "
+                      f"{', '.join(sorted(PARAMS))}", "BAD_USER_INPUT")
+    fmt = params.get("format", "")
+    if fmt not in ("csv", "ndjson"):
+        return _error(400, f"format: expected csv or ndjson, got {fmt!r}", "BAD_USER_INPUT")
+    lines = params.get("lines", "false").lower()
+    if lines not in ("true", "false"):
+        return _error(400, f"lines: expected true or false, got {lines!r}", "BAD_USER_INPUT")
+    if lines == "true":
+        if fmt != "csv":
+            return _error(400, "lines: only with format=csv (NDJSON nests line items)",
+                          "BAD_USER_INPUT")
+        fmt = "lines-csv"
+    try:
+        selection = parse_selection({name: params.getlist(name) for name in SELECTION_PARAMS})
+        list_request = invoice_request(request.app.state.adapters, selection)
+    except (BadSelection, InvalidId) as exc:
+        return _error(400, str(exc), "BAD_USER_INPUT")
+    export = Export(request.app.state.adapters, list_request)
+    try:
+        await export.start()
+    except ExportFailed as exc:
+        return JSONResponse({"errors": [_upstream(error) for error in exc.errors]}, 502)
+    headers = {"Content-Disposition": f'attachment; filename="invoices.{fmt.split("-")[-1]}"'}
+    if export.total is not None:
+        headers["X-Total-Count"] = str(export.total)
+    return StreamingResponse(_guarded(export, fmt), media_type=MEDIA_TYPES[fmt],
+                             headers=headers)
+
+
+async def _guarded(export: Export, fmt: str) -> AsyncIterator[bytes]:
+    try:
+        async for data in export.stream(fmt):
+            yield data
+    except ExportFailed as exc:
+        # Headers are sent: ending the body early (no final chunk) is the only honest signal.
+        logger.error("export aborted: %s", exc)
+        raise
+
+
+def _upstream(error: UpstreamError) -> dict[str, Any]:
+    extensions: dict[str, Any] = {"code": error.code, "source": error.source}
+    if error.status is not None:
+        extensions["status"] = error.status
+    return {"message": str(error), "extensions": extensions}
+
+
+def _error(status: int, message: str, code: str) -> JSONResponse:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code}}]}, status)
