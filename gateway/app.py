@@ -33,6 +33,7 @@ from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
+from gateway.writes import Writes
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -80,6 +81,7 @@ def create_app(
         app.state.config = effective
         app.state.store = store
         app.state.events = EventHub(adapters, bus)
+        app.state.writes = Writes(adapters, store, app.state.events)
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
@@ -99,7 +101,7 @@ def create_app(
     async def context_getter(connection: HTTPConnection) -> Context:
         # HTTPConnection: the same getter serves POST/GET requests and WebSockets.
         state = connection.app.state
-        return Context(state.adapters, events=state.events)
+        return Context(state.adapters, state.writes, events=state.events)
 
     app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
     app.add_middleware(PersistedQueryMiddleware, path="/graphql")

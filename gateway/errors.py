@@ -13,6 +13,7 @@
           +-- UpstreamBadResponse     a reply that is not what the wire contract says
           +-- UpstreamRejected        a 4xx refusing what we sent, with field messages
           +-- UpstreamUnsupported     the source cannot do this at all (no such endpoint)
+     +-- WriteRefused                 a write the client can fix (becomes `userErrors`)
 
 Adapters raise these; resolvers turn them into GraphQL errors carrying `code`, `source`
 and `status`. No other layer catches broadly. Messages never carry tokens or secrets.
@@ -20,6 +21,7 @@ and `status`. No other layer catches broadly. Messages never carry tokens or sec
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 
@@ -116,3 +118,28 @@ def for_status(status: int) -> type[UpstreamError]:
     if status >= 500:
         return UpstreamUnavailable
     return UpstreamRejected
+
+
+@dataclass(frozen=True)
+class UserProblem:
+    """One thing wrong with a write's input: `code` is a `UserError.code` of the contract
+    (VALIDATION_FAILED, UNSUPPORTED, CONFLICT, NOT_FOUND, FORBIDDEN, IDEMPOTENCY_KEY_REUSED),
+    `field` the input path (`("input", "lineItems", "2", "quantity")`) where one is known."""
+
+    code: str
+    message: str
+    field: tuple[str, ...] | None = None
+
+
+class WriteRefused(GatewayError):
+    """A write refused for a reason the client can fix; answered as `userErrors`, never as
+    a GraphQL error. Raised by the gateway's own checks and by adapters translating an
+    upstream's refusal (a 4xx naming fields, a conflict)."""
+
+    def __init__(self, problems: list[UserProblem]) -> None:
+        super().__init__("; ".join(problem.message for problem in problems))
+        self.problems = problems
+
+    @classmethod
+    def one(cls, code: str, message: str, *field: str) -> WriteRefused:
+        return cls([UserProblem(code, message, ("input", *field) if field else None)])

@@ -50,8 +50,8 @@ class EventOrigin(enum.Enum):
 class InvoiceEvent:
     """Something happened to invoice `remote_id` of `source`.
 
-    `upstream` is the upstream's own word for it (`invoice.paid`, `Merged`, or for a
-    gateway write the mutation's name); `context` carries what the upstream sent with it
+    `upstream` is the upstream's own word for it (`invoice.paid`, `Merged`; for a write
+    through the gateway, the gateway's own word, `invoice.updated`); `context` carries what the upstream sent with it
     that the gateway acts on (MakersHub `mergeToId`, say).
     """
 

@@ -80,8 +80,14 @@ class SourceClient:
         path: str,
         body: Any = None,
         headers: Mapping[str, str] | None = None,
+        *,
+        idempotent: bool = False,
     ) -> Any:
-        """Send a write; never cached, and it empties this source's cache on success."""
+        """Send a write; never cached, and it empties this source's cache on success.
+
+        `idempotent` says the upstream dedups a repeat of this request (it carries an
+        idempotency key the upstream honours); only such a write may ever be retried.
+        """
         request = self._http.build_request(method, path, json=body, headers=headers)
         result = await self._send(request)
         self.cache.clear()

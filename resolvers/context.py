@@ -10,14 +10,24 @@ from strawberry.fastapi import BaseContext
 from gateway.adapters import Adapter
 from gateway.event_hub import EventHub
 from gateway.loaders import Loaders
+from gateway.writes import ANONYMOUS, Writes
 
 
 class Context(BaseContext):
     """Made fresh for every request by the app's context getter."""
 
-    def __init__(self, adapters: Mapping[str, Adapter], events: EventHub | None = None) -> None:
+    def __init__(
+        self,
+        adapters: Mapping[str, Adapter],
+        writes: Writes | None = None,
+        caller: str = ANONYMOUS,
+        events: EventHub | None = None,
+    ) -> None:
         super().__init__()
         self.adapters = adapters
+        self.writes = writes
+        # Who is asking: scopes idempotency keys (the access layer names the client).
+        self.caller = caller
         # Process-wide: where subscriptions subscribe (None where events are not wired).
         self.events = events
         self.loaders = Loaders(adapters)

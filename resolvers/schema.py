@@ -14,6 +14,7 @@ from resolvers import queries
 from resolvers.bi import BIQuery
 from resolvers.errors import ErrorTranslation
 from resolvers.federation import FederationQuery, subgraph_sdl
+from resolvers.mutations import Mutation
 from resolvers.scalars import SCALAR_MAP
 from resolvers.subscriptions import Subscription
 from resolvers.types import Customer, Invoice, Payment, Vendor
@@ -41,6 +42,7 @@ class Query(queries.Query, BIQuery, FederationQuery):
 def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
+        mutation=Mutation,
         subscription=Subscription,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),

@@ -78,9 +78,9 @@ async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFacto
 class GatewayClient:
     """The gateway app, through its ASGI interface, with its lifespan running."""
 
-    def __init__(self, http: httpx.AsyncClient) -> None:
+    def __init__(self, http: httpx.AsyncClient, app: Any = None) -> None:
         self.http = http
-        self.app: Any = None
+        self.app = app
 
     async def query(self, text: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         response = await self.http.post("/graphql", json={"query": text, "variables": variables})
@@ -131,9 +131,7 @@ async def open_gateway(app: Any) -> AsyncIterator[GatewayClient]:
     async with app.router.lifespan_context(app), httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://gw"
     ) as http:
-        client = GatewayClient(http)
-        client.app = app
-        yield client
+        yield GatewayClient(http, app)
 
 
 @pytest.fixture
@@ -148,6 +146,15 @@ def request_counts(simulators: SimulatorGroup) -> dict[str, dict[str, int]]:
         kind: sim_control(running, "GET", "/_sim/requests")["routes"]
         for kind, running in simulators.running.items()
     }
+
+
+@pytest.fixture
+def fresh_simulators(simulators: SimulatorGroup) -> Iterator[SimulatorGroup]:
+    """For tests that write: every simulator is re-seeded afterwards, so no other test
+    sees their records."""
+    yield simulators
+    for running in simulators.running.values():
+        reset_simulator(running)
 
 
 def zero_counts(simulators: SimulatorGroup) -> None:

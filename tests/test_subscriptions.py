@@ -15,7 +15,7 @@ import uvicorn
 import websockets
 
 from gateway.app import create_app
-from gateway.events import InvoiceEventType
+from gateway.ids import encode_id
 from gateway.simulators.runner import EmbeddedServer, bind_socket
 from tests.conftest import invoicematic_delivery, makershub_delivery
 
@@ -118,29 +118,30 @@ async def test_a_direct_simulator_write_reaches_a_subscriber_as_one_event(live):
     assert live.hub.bus.subscriber_count == 0
 
 
-async def test_a_write_through_the_gateway_reaches_a_subscriber_once(live):
-    """What every mutation does after its upstream write: publish with origin GATEWAY.
-    The simulator's webhook for the same write arrives too and is absorbed as its echo."""
-    adapter = live.app.state.adapters["billing"]
+async def test_a_mutation_reaches_a_subscriber_once(live):
+    """A mutation publishes one event with origin GATEWAY; the simulator's webhook for the
+    same write arrives too and is absorbed as its echo."""
     running = live.simulator("invoicematic")
+    mutation = """mutation($id: ID!) { updateInvoice(input: {id: $id, number: "INV-GW-4"}) {
+                    invoice { number } userErrors { message } } }"""
+    invoice_id = encode_id("Invoice", "billing", "4")
     async for sub in subscribe(live, '(sources: ["billing"])'):
-        record = running.simulator.store.invoices[4]
-        body = {key: record[key] for key in ("invoice_date", "customer_id", "discount",
-                                              "discount_val", "sub_total", "total", "tax",
-                                              "template_name")}
-        body["invoice_number"] = "INV-GW-4"
-        body["items"] = [{"name": i["name"], "quantity": i["quantity"], "price": i["price"]}
-                         for i in record["items"]]
-        await adapter.client.send_json("PUT", "/api/invoices/4", body)
-        await live.hub.publish_write("billing", "4", InvoiceEventType.UPDATED, "updateInvoice")
+        async with httpx.AsyncClient(base_url=live.url, timeout=30) as http:
+            done = (await http.post("/graphql", json={"query": mutation,
+                                                      "variables": {"id": invoice_id}})).json()
+        assert done["data"]["updateInvoice"] == {"invoice": {"number": "INV-GW-4"},
+                                                 "userErrors": []}, done
         event = (await sub.next())["data"]["invoiceEvents"]
         assert (event["type"], event["remoteId"], event["origin"]) == ("UPDATED", "4", "GATEWAY")
+        assert event["invoiceId"] == invoice_id
         assert event["invoice"]["number"] == "INV-GW-4"
         for _ in range(100):  # wait for the simulator's webhook delivery to be answered
             if running.simulator.webhooks.deliveries:
                 break
             await asyncio.sleep(0.02)
-        assert running.simulator.webhooks.deliveries[-1]["status"] == 202
+        delivered = running.simulator.webhooks.deliveries[-1]
+        assert (delivered["headers"]["X-Webhook-Event"], delivered["status"]) == (
+            "invoice.updated", 202)
         assert await sub.nothing(), "the webhook echo of the same write is not a second event"
 
 

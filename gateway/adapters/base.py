@@ -3,6 +3,8 @@
 An adapter owns its upstream's auth headers, pagination and normalization: only unified
 domain objects (`gateway.domain`) leave it, and every failure leaves as an `UpstreamError`.
 It declares what it can do in `capabilities`; the gateway never calls what is not declared.
+Writes are declared the same way, with `write_rules` saying which input fields and status
+moves the upstream can take, so that the gateway refuses the rest before any request.
 
 Lists are read in fixed-size pages (`page_size` records, page 0 first) in an order that
 is stable for an unchanged upstream. The gateway turns page positions into cursors.
@@ -12,17 +14,36 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 from gateway import signing
 from gateway.config import SourceConfig
-from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor, parse_utc
-from gateway.errors import UpstreamError, UpstreamUnsupported, WebhookRefused
+from gateway.domain import (
+    Customer,
+    Invoice,
+    InvoiceQuery,
+    InvoiceStatus,
+    InvoiceType,
+    Payment,
+    Vendor,
+    parse_utc,
+)
+from gateway.errors import (
+    UpstreamError,
+    UpstreamRejected,
+    UpstreamUnsupported,
+    UserProblem,
+    WebhookRefused,
+    WriteRefused,
+)
 from gateway.events import InvoiceEvent
 from gateway.http import SourceClient
+from gateway.inputs import CustomerDraft, DocumentDraft, InvoiceChanges, InvoiceDraft, PaymentDraft
 from gateway.state import StateStore
 
 T = TypeVar("T")
@@ -39,6 +60,39 @@ class Capability(enum.StrEnum):
     LIST_PAYMENTS = "payments.list"
     GET_PAYMENT = "payments.get"
     RECEIVE_WEBHOOKS = "webhooks.receive"
+    CREATE_INVOICE = "invoices.create"
+    UPDATE_INVOICE = "invoices.update"
+    SET_INVOICE_STATUS = "invoices.status"
+    DELETE_INVOICE = "invoices.delete"
+    SUBMIT_DOCUMENT = "invoices.document"
+    RECORD_PAYMENT = "payments.create"
+    CREATE_CUSTOMER = "customers.create"
+    UPDATE_CUSTOMER = "customers.update"
+
+
+_NONE: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class WriteRules:
+    """What of the unified write inputs an upstream can take (field names of
+    `gateway.inputs`); anything else is refused as UNSUPPORTED before any request.
+
+    `locks_upstream`: the upstream checks `version` itself (it is sent); otherwise the
+    gateway compares it with the current record first. `upstream_idempotency`: the
+    upstream honours an idempotency key (it is passed on, besides the gateway's own record).
+    """
+
+    create_fields: frozenset[str] = _NONE
+    create_types: frozenset[InvoiceType] = frozenset(InvoiceType)
+    create_statuses: frozenset[InvoiceStatus] = frozenset()
+    update_fields: frozenset[str] = _NONE
+    line_fields: frozenset[str] = _NONE
+    target_statuses: frozenset[InvoiceStatus] = frozenset()
+    payment_fields: frozenset[str] = _NONE
+    customer_fields: frozenset[str] = _NONE
+    locks_upstream: bool = False
+    upstream_idempotency: bool = False
 
 
 @dataclass(frozen=True)
@@ -90,6 +144,9 @@ class Adapter:
 
     kind: ClassVar[str]
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
+    write_rules: ClassVar[WriteRules] = WriteRules()
+    # Upstream field name -> unified input name, for mapping a refusal onto the input path.
+    wire_fields: ClassVar[Mapping[str, str]] = {}
     page_size: ClassVar[int] = 100
 
     def __init__(
@@ -197,6 +254,78 @@ class Adapter:
         """Raise an `UpstreamError` unless the upstream answers an authenticated request."""
         raise self.unsupported("check health")
 
+    # --- writes -----------------------------------------------------------------------
+    # The gateway (`gateway.writes`) calls these only for declared capabilities, with
+    # inputs already checked against `write_rules`, ids already remote ids of this source,
+    # and, where the upstream does not lock, `version` already compared. `key` is the
+    # idempotency key to pass on where `write_rules.upstream_idempotency` says so.
+    async def create_invoice(self, draft: InvoiceDraft, key: str | None) -> Invoice:
+        raise self.unsupported("create an invoice")
+
+    async def update_invoice(
+        self, current: Invoice, changes: InvoiceChanges, version: str | None
+    ) -> Invoice:
+        """Apply `changes` to `current` (read fresh just before)."""
+        raise self.unsupported("update an invoice")
+
+    async def set_invoice_status(
+        self, current: Invoice, status: InvoiceStatus, version: str | None
+    ) -> Invoice:
+        raise self.unsupported("change an invoice's status")
+
+    async def delete_invoice(self, current: Invoice) -> None:
+        raise self.unsupported("delete an invoice")
+
+    async def record_payment(
+        self, invoice: Invoice, draft: PaymentDraft, key: str | None
+    ) -> Payment:
+        raise self.unsupported("record a payment")
+
+    async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
+        raise self.unsupported("create a customer")
+
+    async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
+        raise self.unsupported("update a customer")
+
+    async def submit_document(self, draft: DocumentDraft, key: str | None) -> Invoice:
+        raise self.unsupported("submit an invoice document")
+
+    # --- refusals ----------------------------------------------------------------------
+    def refusal(self, exc: UpstreamRejected) -> WriteRefused:
+        """The user errors for an upstream's 4xx refusal of a write: each field message on
+        its input path, with the upstream's own words; a 409 is a CONFLICT."""
+        code = "CONFLICT" if exc.status == 409 or self.is_conflict(exc) else "VALIDATION_FAILED"
+        problems = [
+            UserProblem(code, message, self.input_path(wire))
+            for wire, messages in self.refused_fields(exc).items()
+            for message in messages
+        ]
+        return WriteRefused(problems or [UserProblem(code, upstream_words(exc))])
+
+    def refused_fields(self, exc: UpstreamRejected) -> Mapping[str, Sequence[str]]:
+        """Upstream field name -> messages (Laravel's `errors` map by default)."""
+        return exc.field_errors
+
+    def is_conflict(self, exc: UpstreamRejected) -> bool:
+        """Whether a refusal that is not a 409 still means a conflict (a stale lock)."""
+        return False
+
+    def input_path(self, wire: str) -> tuple[str, ...] | None:
+        """`lineItem.2.quantity` or `lines[2].quantity` -> ("input", "lineItems", "2",
+        "quantity"); None when a part names no input field."""
+        path = ["input"]
+        for part in filter(None, re.split(r"[.\[\]]+", wire)):
+            name = part if part.isdigit() else self.wire_fields.get(part)
+            if name is None:
+                return None
+            path.append(name)
+        return tuple(path) if len(path) > 1 else None
+
+
+def upstream_words(exc: UpstreamError) -> str:
+    """The upstream's own message, without the gateway's "METHOD /path: HTTP 4xx: " prefix."""
+    return re.sub(r"^[A-Z]+ \S*: HTTP \d+: ", "", exc.message)
+
 
 async def gather_each(
     keys: Sequence[K], fetch: Callable[[K], Awaitable[T]]
@@ -224,3 +353,15 @@ async def read_all_pages(
         if not result.has_more:
             break
     return items
+
+
+def json_number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number for upstreams whose wire has numbers (never strings).
+
+    An integral value goes as an int. Otherwise float: for a value of at most 15
+    significant digits (every amount and quantity here), the float's shortest repr, which
+    json.dumps writes, is exactly the decimal digits given ("49.99", never 49.98999...).
+    """
+    if value == value.to_integral_value():
+        return int(value)
+    return float(value)

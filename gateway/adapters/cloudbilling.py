@@ -8,13 +8,22 @@ upstream offset N*100 exactly.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from urllib.parse import quote
 
-from gateway.adapters.base import Adapter, Capability, Page, read_all_pages
+from gateway.adapters.base import (
+    Adapter,
+    Capability,
+    Page,
+    WriteRules,
+    json_number,
+    read_all_pages,
+    upstream_words,
+)
 from gateway.config import SourceConfig
 from gateway.domain import (
     Customer,
@@ -25,7 +34,14 @@ from gateway.domain import (
     LineItem,
     Money,
 )
-from gateway.errors import ConfigError, UpstreamBadResponse, UpstreamError, UpstreamNotFound
+from gateway.errors import (
+    ConfigError,
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+)
+from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 
 JSON = dict[str, Any]
 
@@ -39,6 +55,9 @@ WIRE_STATUSES: dict[InvoiceStatus, str] = {unified: raw for raw, unified in STAT
 CENT = Decimal("0.01")
 # Above this many ids, reading the customer list (100 per request) beats single GETs.
 LIST_READ_THRESHOLD = 3
+# Cloud Billing's 4xx bodies carry one message that starts with the field it is about
+# ("lines[2].quantity: must be > 0"); the simulator and cloudbilling.md agree on that form.
+_FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): (?P<text>.+)$")
 
 
 class CloudBillingAdapter(Adapter):
@@ -52,8 +71,42 @@ class CloudBillingAdapter(Adapter):
             Capability.GET_INVOICE,
             Capability.LIST_CUSTOMERS,
             Capability.GET_CUSTOMER,
+            Capability.CREATE_INVOICE,
+            Capability.UPDATE_INVOICE,
+            Capability.SET_INVOICE_STATUS,
+            Capability.DELETE_INVOICE,
+            Capability.CREATE_CUSTOMER,
+            Capability.UPDATE_CUSTOMER,
         }
     )
+    # cloudbilling.md: POST /invoices takes number, currency, dates, customer, status and
+    # lines; PATCH edits only the lines of a draft, or moves draft -> issued -> paid.
+    write_rules = WriteRules(
+        create_fields=frozenset(
+            {"type", "number", "customer_id", "issue_date", "due_date", "currency", "status"}
+        ),
+        create_types=frozenset({InvoiceType.RECEIVABLE}),
+        create_statuses=frozenset({InvoiceStatus.DRAFT, InvoiceStatus.OPEN}),
+        update_fields=frozenset({"line_items"}),
+        line_fields=frozenset({"tax_rate"}),
+        target_statuses=frozenset({InvoiceStatus.OPEN, InvoiceStatus.PAID}),
+        customer_fields=frozenset({"name", "email"}),
+    )
+    wire_fields = {
+        "lines": "lineItems",
+        "description": "description",
+        "quantity": "quantity",
+        "unit_price": "unitPrice",
+        "tax_rate": "taxRate",
+        "customer_id": "customerId",
+        "status": "status",
+        "issue_date": "issueDate",
+        "due_date": "dueDate",
+        "currency": "currency",
+        "number": "number",
+        "name": "name",
+        "email": "email",
+    }
     page_size = 100
 
     @classmethod
@@ -122,6 +175,57 @@ class CloudBillingAdapter(Adapter):
     # --- health ---------------------------------------------------------------------
     async def check(self) -> None:
         await self.client.get_json("/customers", {"limit": 1})
+
+    # --- writes -----------------------------------------------------------------------
+    async def create_invoice(self, draft: InvoiceDraft, key: str | None) -> Invoice:
+        body: JSON = {"customer_id": draft.customer_id, "lines": _lines(draft.line_items)}
+        if draft.status is not None:
+            body["status"] = WIRE_STATUSES[draft.status]
+        if draft.number is not None:
+            body["number"] = draft.number
+        if draft.currency is not None:
+            body["currency"] = draft.currency.upper()
+        if draft.issue_date is not None:
+            body["issue_date"] = draft.issue_date.isoformat()
+        if draft.due_date is not None:
+            body["due_date"] = draft.due_date.isoformat()
+        reply = await self.client.send_json("POST", "/invoices", body)
+        return self._invoice(self._single(reply, "POST /invoices"))
+
+    async def update_invoice(
+        self, current: Invoice, changes: InvoiceChanges, version: str | None
+    ) -> Invoice:
+        # write_rules allow only the lines here: PATCH `lines[]` replaces them all.
+        return await self._patch(current.remote_id, {"lines": _lines(changes.line_items or ())})
+
+    async def set_invoice_status(
+        self, current: Invoice, status: InvoiceStatus, version: str | None
+    ) -> Invoice:
+        return await self._patch(current.remote_id, {"status": WIRE_STATUSES[status]})
+
+    async def delete_invoice(self, current: Invoice) -> None:
+        await self.client.send_json("DELETE", f"/invoices/{quote(current.remote_id, safe='')}")
+
+    async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
+        body = {"name": draft.name, "email": draft.email}
+        reply = await self.client.send_json("POST", "/customers", body)
+        return self._customer(self._single(reply, "POST /customers"))
+
+    async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
+        body = {name: value for name, value in (("name", draft.name), ("email", draft.email))
+                if value is not None}
+        path = f"/customers/{quote(current.remote_id, safe='')}"
+        return self._customer(self._single(await self.client.send_json("PATCH", path, body),
+                                           "PATCH /customers/{id}"))
+
+    async def _patch(self, remote_id: str, body: JSON) -> Invoice:
+        path = f"/invoices/{quote(remote_id, safe='')}"
+        reply = await self.client.send_json("PATCH", path, body)
+        return self._invoice(self._single(reply, "PATCH /invoices/{id}"))
+
+    def refused_fields(self, exc: UpstreamRejected) -> dict[str, list[str]]:
+        match = _FIELD_MESSAGE.match(upstream_words(exc))
+        return {match["field"]: [match["text"]]} if match else {}
 
     # --- normalization --------------------------------------------------------------
     def _bad(self, message: str) -> UpstreamBadResponse:
@@ -217,6 +321,21 @@ class CloudBillingAdapter(Adapter):
             email=_opt_str(self, record, "email", where),
             remote_data=record,
         )
+
+
+def _lines(lines: Sequence[LineDraft]) -> list[JSON]:
+    """`lines[]` rows; amounts as JSON numbers in major units (cloudbilling.md)."""
+    rows = []
+    for line in lines:
+        row: JSON = {
+            "description": line.description,
+            "quantity": json_number(line.quantity),
+            "unit_price": json_number(line.unit_price),
+        }
+        if line.tax_rate is not None:
+            row["tax_rate"] = json_number(line.tax_rate)
+        rows.append(row)
+    return rows
 
 
 def _decimal(adapter: Adapter, record: JSON, key: str, where: str) -> Decimal:

@@ -10,11 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard
 
 from gateway.adapters import invoicematic_events
-from gateway.adapters.base import Adapter, Capability, Page, WebhookDelivery
+from gateway.adapters.base import (
+    Adapter,
+    Capability,
+    Page,
+    WebhookDelivery,
+    WriteRules,
+    json_number,
+)
 from gateway.config import SourceConfig
 from gateway.domain import (
     Address,
@@ -28,8 +35,9 @@ from gateway.domain import (
     Payment,
     parse_utc,
 )
-from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound
+from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
 from gateway.http import SourceClient
+from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft, PaymentDraft
 
 JSON = dict[str, Any]
 Params = list[tuple[str, str | int]]
@@ -67,8 +75,50 @@ class InvoicematicAdapter(Adapter):
             Capability.LIST_PAYMENTS,
             Capability.GET_PAYMENT,
             Capability.RECEIVE_WEBHOOKS,
+            Capability.CREATE_INVOICE,
+            Capability.UPDATE_INVOICE,
+            Capability.DELETE_INVOICE,
+            Capability.RECORD_PAYMENT,
+            Capability.CREATE_CUSTOMER,
+            Capability.UPDATE_CUSTOMER,
         }
     )
+    # invoicematic.md "Writes": Crater's create bodies. An invoice is created as a DRAFT in
+    # its customer's currency; its status then moves only by payments (no status write);
+    # items have a name, description, quantity and price (no sku, no tax of their own).
+    write_rules = WriteRules(
+        create_fields=frozenset({"type", "number", "customer_id", "issue_date", "due_date",
+                                 "status"}),
+        create_types=frozenset({InvoiceType.RECEIVABLE}),
+        create_statuses=frozenset({InvoiceStatus.DRAFT}),
+        update_fields=frozenset({"number", "issue_date", "due_date", "line_items"}),
+        line_fields=frozenset({"tax_rate"}),
+        payment_fields=frozenset({"number"}),
+        customer_fields=frozenset({"name", "email", "phone", "address"}),
+        upstream_idempotency=True,
+    )
+    wire_fields = {
+        "items": "lineItems",
+        "description": "description",
+        "quantity": "quantity",
+        "price": "unitPrice",
+        "invoice_number": "number",
+        "invoice_date": "issueDate",
+        "due_date": "dueDate",
+        "customer_id": "customerId",
+        "amount": "amount",
+        "payment_date": "date",
+        "payment_number": "number",
+        "invoice_id": "invoiceId",
+        "name": "name",
+        "email": "email",
+        "phone": "phone",
+        "billing": "address",
+        # the totals follow from the lines (the gateway computes them as Crater's client)
+        "sub_total": "lineItems",
+        "tax": "lineItems",
+        "total": "lineItems",
+    }
     page_size = 100
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
@@ -163,6 +213,90 @@ class InvoicematicAdapter(Adapter):
         body = await self.client.get_json("/api/me")
         if not isinstance(body, dict) or not isinstance(body.get("api_key"), dict):
             raise self._bad("GET /api/me: reply has no 'api_key' object")
+
+    # --- writes -----------------------------------------------------------------------
+    async def create_invoice(self, draft: InvoiceDraft, key: str | None) -> Invoice:
+        body: JSON = {
+            "customer_id": _int_id(draft.customer_id),
+            "invoice_number": draft.number,
+            "invoice_date": draft.issue_date.isoformat() if draft.issue_date else None,
+            "due_date": draft.due_date.isoformat() if draft.due_date else None,
+            "discount_type": "fixed",
+            "discount": 0,
+            "discount_val": 0,
+            "template_name": "invoice1",
+            **_document(draft.line_items, discount=0),
+        }
+        reply = await self._send("POST", "/api/invoices", body, key)
+        return self._invoice(self._single(reply, "POST /api/invoices"))
+
+    async def update_invoice(
+        self, current: Invoice, changes: InvoiceChanges, version: str | None
+    ) -> Invoice:
+        # Crater validates a PUT like a POST: the whole document goes again, built from the
+        # record as just read with the changes applied.
+        record = current.remote_data
+        body: JSON = {
+            name: record.get(name)
+            for name in ("invoice_date", "due_date", "customer_id", "invoice_number",
+                         "reference_number", "discount_type", "discount", "discount_val",
+                         "sub_total", "tax", "total", "template_name")
+        }
+        body["items"] = [
+            {name: item.get(name) for name in ("name", "description", "quantity", "price")}
+            for item in record.get("items") or []
+        ]
+        if changes.number is not None:
+            body["invoice_number"] = changes.number
+        if changes.issue_date is not None:
+            body["invoice_date"] = changes.issue_date.isoformat()
+        if changes.due_date is not None:
+            body["due_date"] = changes.due_date.isoformat()
+        if changes.line_items is not None:
+            discount = record.get("discount_val") if _is_int(record.get("discount_val")) else 0
+            body.update(_document(changes.line_items, discount=discount or 0))
+        path = self._member_path("invoices", current.remote_id)
+        return self._invoice(self._single(await self._send("PUT", path, body, None), path))
+
+    async def delete_invoice(self, current: Invoice) -> None:
+        await self.client.send_json("DELETE", self._member_path("invoices", current.remote_id))
+
+    async def record_payment(
+        self, invoice: Invoice, draft: PaymentDraft, key: str | None
+    ) -> Payment:
+        body: JSON = {
+            "payment_date": draft.date.isoformat(),
+            "customer_id": _int_id(invoice.customer_id),
+            "invoice_id": _int_id(invoice.remote_id),
+            "amount": _cents(draft.amount, ("amount",)),
+            "payment_number": draft.number,
+        }
+        reply = await self._send("POST", "/api/payments", body, key)
+        return self._payment(self._single(reply, "POST /api/payments"))
+
+    async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
+        body = _customer_body(draft, None)
+        reply = await self._send("POST", "/api/customers", body, key)
+        return self._customer(self._single(reply, "POST /api/customers"))
+
+    async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
+        path = self._member_path("customers", current.remote_id)
+        body = _customer_body(draft, current)
+        return self._customer(self._single(await self._send("PUT", path, body, None), path))
+
+    async def _send(self, method: str, path: str, body: JSON, key: str | None) -> Any:
+        # invoicematic.md: `Idempotency-Key` on POST and PUT; a retry with it within 24 h
+        # returns the first response, so such a request is safe to repeat.
+        headers = {"Idempotency-Key": key} if key else None
+        return await self.client.send_json(
+            method, path, body, headers=headers, idempotent=key is not None
+        )
+
+    def input_path(self, wire: str) -> tuple[str, ...] | None:
+        # An item's `name` is the line's description; at the top, a customer's name.
+        if wire.startswith("items.") and wire.endswith(".name"):
+            wire = wire.removesuffix(".name") + ".description"
+        return super().input_path(wire)
 
     # --- requests -------------------------------------------------------------------
     def read_webhook(
@@ -396,6 +530,68 @@ def invoice_status(status: str, paid_status: str) -> tuple[InvoiceStatus, str]:
             return InvoiceStatus.OPEN, status
         return InvoiceStatus.UNKNOWN, paid_status
     return InvoiceStatus.UNKNOWN, status
+
+
+def _int_id(remote_id: str | None) -> int | None:
+    return int(remote_id) if remote_id is not None and remote_id.isdigit() else None
+
+
+def _cents(amount: Decimal, field: tuple[str | int, ...]) -> int:
+    """Integer cents (invoicematic.md); an amount finer than a cent cannot be held."""
+    cents = amount * 100
+    if cents != cents.to_integral_value():
+        raise WriteRefused.one("VALIDATION_FAILED", f"{amount} has more than 2 decimals; "
+                               "this source holds whole cents", *(str(f) for f in field))
+    return int(cents)
+
+
+def _document(lines: Sequence[LineDraft], discount: int) -> JSON:
+    """`items` and the totals Crater's client computes and sends (invoicematic.md: the
+    client computes the totals): each item's total is round(quantity x price) in cents,
+    `tax` the sum of each line's round(quantity x price x rate / 100)."""
+    items: list[JSON] = []
+    sub_total = tax = 0
+    for index, line in enumerate(lines):
+        price = _cents(line.unit_price, ("lineItems", index, "unitPrice"))
+        net = line.quantity * price
+        sub_total += int(net.to_integral_value(ROUND_HALF_UP))
+        if line.tax_rate is not None:
+            tax += int((net * line.tax_rate / 100).to_integral_value(ROUND_HALF_UP))
+        items.append({"name": line.description, "quantity": json_number(line.quantity),
+                      "price": price})
+    return {"items": items, "sub_total": sub_total, "tax": tax,
+            "total": sub_total - discount + tax}
+
+
+def _customer_body(draft: CustomerDraft, current: Customer | None) -> JSON:
+    """A create body, or Crater's PUT body (validated like a create: every field again)."""
+    old: JSON = dict(current.remote_data) if current is not None else {}
+    body: JSON = {
+        "name": draft.name if draft.name is not None else old.get("name"),
+        "email": draft.email if draft.email is not None else old.get("email"),
+        "phone": draft.phone if draft.phone is not None else old.get("phone"),
+    }
+    if draft.address is not None:
+        country = None
+        if draft.address.country is not None:
+            country = {code: number for number, code in COUNTRIES.items()}.get(
+                draft.address.country.upper()
+            )
+            if country is None:
+                known = ", ".join(sorted(COUNTRIES.values()))
+                raise WriteRefused.one("VALIDATION_FAILED", f"this source knows the countries "
+                                       f"{known}", "address", "country")
+        body["billing"] = {
+            "address_street_1": draft.address.line1,
+            "address_street_2": draft.address.line2,
+            "city": draft.address.city,
+            "state": draft.address.region,
+            "zip": draft.address.postal_code,
+            "country_id": country,
+        }
+    elif old.get("billing") is not None:
+        body["billing"] = old["billing"]
+    return body
 
 
 def _is_int(value: Any) -> TypeGuard[int]:

@@ -13,11 +13,20 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from gateway.adapters import makershub_events
-from gateway.adapters.base import Adapter, Capability, Page, WebhookDelivery, gather_each
+from gateway.adapters.base import (
+    Adapter,
+    Capability,
+    Page,
+    WebhookDelivery,
+    WriteRules,
+    gather_each,
+    json_number,
+    upstream_words,
+)
 from gateway.config import SourceConfig
 from gateway.domain import (
     Address,
@@ -36,13 +45,19 @@ from gateway.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamRejected,
+    WriteRefused,
 )
 from gateway.events import InvoiceEvent, InvoiceEventType
 from gateway.http import SourceClient
+from gateway.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
 
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
 # the invoice returned always carries the id that was asked for.
 _ID = re.compile(r"[1-9][0-9]{0,17}")
+# makershub.md: a 400's `msg` names the field first ("invoice_items[2].qty must be a number").
+_FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)?) (?:must|is) ")
+# makershub.md (Assumed responses): the 400s that mean the record moved under us.
+_CONFLICTS = ("Invoice has been modified", "Invoice is locked", "Invoice is being processed")
 
 
 class MakersHubAdapter(Adapter):
@@ -74,8 +89,43 @@ class MakersHubAdapter(Adapter):
 
     kind = "makershub"
     capabilities = frozenset(
-        {Capability.LIST_INVOICES, Capability.GET_INVOICE, Capability.RECEIVE_WEBHOOKS}
+        {
+            Capability.LIST_INVOICES,
+            Capability.GET_INVOICE,
+            Capability.RECEIVE_WEBHOOKS,
+            Capability.CREATE_INVOICE,
+            Capability.UPDATE_INVOICE,
+            Capability.SUBMIT_DOCUMENT,
+        }
     )
+    # makershub.md: POST creates a bill (structured, or a document for OCR), PATCH updates
+    # one with `hash_id` as the lock. No customers, payments, status writes or deletes; no
+    # currency on the wire; lines carry no tax rate. The client sends the totals.
+    write_rules = WriteRules(
+        create_fields=frozenset({"type", "number", "vendor_id", "issue_date", "due_date",
+                                 "purchase_order_number", "terms"}),
+        create_types=frozenset({InvoiceType.PAYABLE}),
+        update_fields=frozenset({"number", "issue_date", "due_date", "purchase_order_number",
+                                 "terms", "line_items"}),
+        line_fields=frozenset({"sku"}),
+        locks_upstream=True,
+    )
+    wire_fields = {
+        "invoice_items": "lineItems",
+        "qty": "quantity",
+        "price": "unitPrice",
+        "description": "description",
+        "sku": "sku",
+        "invoice_number": "number",
+        "po_number": "purchaseOrderNumber",
+        "invoice_terms": "terms",
+        "invoice_date": "issueDate",
+        "invoice_due": "dueDate",
+        "supplier_info": "vendorId",
+        "data": "contentBase64",
+        "filename": "filename",
+        "type": "contentType",
+    }
     # Each listed id is one GET, so pages are small: a short `first` reads few of them.
     page_size = 25
 
@@ -177,6 +227,54 @@ class MakersHubAdapter(Adapter):
             f"{where}: result holds ids {ids[:10]}, neither invoice {remote_id} nor its "
             "grouped children",
         )
+
+    # --- writes -----------------------------------------------------------------------
+    async def create_invoice(self, draft: InvoiceDraft, key: str | None) -> Invoice:
+        body = _fields(draft.number, draft.issue_date, draft.due_date,
+                       draft.purchase_order_number, draft.terms, draft.line_items)
+        if draft.vendor_id is not None:
+            if draft.vendor_id.startswith("name-"):
+                raise WriteRefused.one(
+                    "VALIDATION_FAILED", "this vendor has no MakersHub supplierId (it is "
+                    "known by name only), so a bill cannot name it", "vendorId")
+            body["supplier_info"] = {"supplierId": draft.vendor_id}
+        return await self._one_written("POST", "/v1/invoices", body)
+
+    async def update_invoice(
+        self, current: Invoice, changes: InvoiceChanges, version: str | None
+    ) -> Invoice:
+        body = _fields(changes.number, changes.issue_date, changes.due_date,
+                       changes.purchase_order_number, changes.terms, changes.line_items)
+        # The lock is MakersHub's own: the version given, else the hash just read.
+        body["hash_id"] = version if version is not None else current.version
+        return await self._one_written("PATCH", f"/v1/invoices/{current.remote_id}", body)
+
+    async def submit_document(self, draft: DocumentDraft, key: str | None) -> Invoice:
+        body = {"data": draft.content_base64, "filename": draft.filename,
+                "type": draft.content_type or "application/pdf"}
+        where = "POST /v1/invoices (document)"
+        records = _result(self.name, where, await self.client.send_json("POST", "/v1/invoices",
+                                                                         body))
+        if len(records) != 1:
+            raise UpstreamBadResponse(self.name, f"{where}: expected one queued id")
+        new_id = _Reader(self.name, where, records[0]).integer("id")
+        # makershub.md: a GET of the new id returns the invoice, empty until OCR is done.
+        return await self.get_invoice(str(new_id))
+
+    async def _one_written(self, method: str, path: str, body: dict[str, Any]) -> Invoice:
+        where = f"{method} {path}"
+        records = _result(self.name, where, await self.client.send_json(method, path, body))
+        if len(records) != 1:
+            raise UpstreamBadResponse(self.name, f"{where}: expected one invoice in 'result'")
+        return self._invoice(records[0], where)
+
+    def refused_fields(self, exc: UpstreamRejected) -> dict[str, list[str]]:
+        words = upstream_words(exc)
+        match = _FIELD_MESSAGE.match(words)
+        return {match["field"]: [words]} if match else {}
+
+    def is_conflict(self, exc: UpstreamRejected) -> bool:
+        return upstream_words(exc) in _CONFLICTS
 
     async def check(self) -> None:
         # No health or list endpoint: id 0 is refused with 400 "Invalid invoice ID" only
@@ -286,6 +384,45 @@ class MakersHubAdapter(Adapter):
             updated_at=max((c.updated_at for c in children if c.updated_at), default=None),
             remote_data={"result": records},
         )
+
+
+def _fields(
+    number: str | None,
+    issued: date | None,
+    due: date | None,
+    po_number: str | None,
+    terms: str | None,
+    lines: Sequence[LineDraft] | None,
+) -> dict[str, Any]:
+    """The PATCH/POST fields given (makershub.md names); omitted fields stay as they are."""
+    body: dict[str, Any] = {}
+    for name, value in (("invoice_number", number), ("po_number", po_number),
+                        ("invoice_terms", terms)):
+        if value is not None:
+            body[name] = value
+    if issued is not None:
+        body["invoice_date"] = issued.isoformat()
+    if due is not None:
+        body["invoice_due"] = due.isoformat()
+    if lines is not None:
+        # Each line sent must carry id, qty, price, total and description (makershub.md);
+        # MakersHub does not compute totals, so they go as round2(qty x price) and their sum.
+        items = []
+        for position, line in enumerate(lines, start=1):
+            total = (line.quantity * line.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
+            item: dict[str, Any] = {
+                "id": str(position),
+                "qty": json_number(line.quantity),
+                "price": json_number(line.unit_price),
+                "total": json_number(total),
+                "description": line.description,
+            }
+            if line.sku is not None:
+                item["sku"] = line.sku
+            items.append((item, total))
+        body["invoice_items"] = [item for item, _ in items]
+        body["invoice_total"] = json_number(sum((t for _, t in items), Decimal(0)))
+    return body
 
 
 def _status(

@@ -11,10 +11,17 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
 
-from gateway.adapters.base import Adapter, Capability, Page, gather_each, read_all_pages
+from gateway.adapters.base import (
+    Adapter,
+    Capability,
+    Page,
+    WriteRules,
+    gather_each,
+    read_all_pages,
+)
 from gateway.config import SourceConfig
 from gateway.domain import (
     Address,
@@ -28,8 +35,9 @@ from gateway.domain import (
     Vendor,
     parse_utc,
 )
-from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound
+from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
 from gateway.http import SourceClient
+from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 
 JSONDict = dict[str, Any]
 Params = list[tuple[str, str | int]]
@@ -83,8 +91,47 @@ class MakiniAdapter(Adapter):
             Capability.GET_CUSTOMER,
             Capability.LIST_VENDORS,
             Capability.GET_VENDOR,
+            Capability.CREATE_INVOICE,
+            Capability.UPDATE_INVOICE,
+            Capability.SET_INVOICE_STATUS,
+            Capability.CREATE_CUSTOMER,
+            Capability.UPDATE_CUSTOMER,
         }
     )
+    # makini.md: invoices are created (POST) and updated (PUT) with their lines, the status
+    # set through PUT .../status with a key of the status table; customers take a name.
+    # There is no delete and no payment endpoint, nor a terms field.
+    write_rules = WriteRules(
+        create_fields=frozenset({
+            "type", "number", "customer_id", "vendor_id", "issue_date", "due_date",
+            "currency", "status", "purchase_order_number",
+        }),
+        create_statuses=frozenset({InvoiceStatus.DRAFT, InvoiceStatus.OPEN}),
+        update_fields=frozenset(
+            {"number", "issue_date", "due_date", "purchase_order_number", "line_items"}
+        ),
+        line_fields=frozenset({"tax_rate", "sku"}),
+        target_statuses=frozenset(STATUS_BY_CODE.values()),
+        customer_fields=frozenset({"name"}),
+    )
+    wire_fields = {
+        "lineItem": "lineItems",
+        "description": "description",
+        "quantity": "quantity",
+        "price": "unitPrice",
+        "lineTaxValue": "taxRate",
+        "code": "sku",
+        "invoiceNumber": "number",
+        "customerKey": "customerId",
+        "vendorKey": "vendorId",
+        "invoiceDate": "issueDate",
+        "dueDate": "dueDate",
+        "currencyKey": "currency",
+        "statusKey": "status",
+        "poKey": "purchaseOrderNumber",
+        "status": "status",
+        "name": "name",
+    }
     page_size = UPSTREAM_PAGE
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
@@ -263,6 +310,87 @@ class MakiniAdapter(Adapter):
             remote_data=rec.data,
         )
 
+    # --- writes -----------------------------------------------------------------------
+    async def create_invoice(self, draft: InvoiceDraft, key: str | None) -> Invoice:
+        # makini.md: the create body names the lines `lineItem`, singular. A missing
+        # number or date is left for Makini to refuse (422, mapped onto the input).
+        body: JSONDict = {"lineItem": _wire_lines(draft.line_items)}
+        if draft.number is not None:
+            body["invoiceNumber"] = draft.number
+        if draft.issue_date is not None:
+            body["invoiceDate"] = _day_start(draft.issue_date)
+        if draft.customer_id is not None:
+            body["customerKey"] = draft.customer_id
+        if draft.vendor_id is not None:
+            body["vendorKey"] = draft.vendor_id
+        if draft.due_date is not None:
+            body["dueDate"] = _day_start(draft.due_date)
+        if draft.purchase_order_number is not None:
+            body["poKey"] = draft.purchase_order_number
+        if draft.currency is not None:
+            body["currencyKey"] = await self._currency_key(draft.currency)
+        if draft.status is not None:
+            body["statusKey"] = await self._status_key(draft.status)
+        reply = await self.client.send_json("POST", f"{self.prefix}/invoices", body)
+        return await self._written_invoice(reply, "POST invoices")
+
+    async def update_invoice(
+        self, current: Invoice, changes: InvoiceChanges, version: str | None
+    ) -> Invoice:
+        body: JSONDict = {}
+        if changes.number is not None:
+            body["invoiceNumber"] = changes.number
+        if changes.issue_date is not None:
+            body["invoiceDate"] = _day_start(changes.issue_date)
+        if changes.due_date is not None:
+            body["dueDate"] = _day_start(changes.due_date)
+        if changes.purchase_order_number is not None:
+            body["poKey"] = changes.purchase_order_number
+        if changes.line_items is not None:
+            body["lineItem"] = _wire_lines(changes.line_items)
+        path = f"{self.prefix}/invoices/{current.remote_id}"
+        return await self._written_invoice(await self.client.send_json("PUT", path, body),
+                                           "PUT invoices/{key}")
+
+    async def set_invoice_status(
+        self, current: Invoice, status: InvoiceStatus, version: str | None
+    ) -> Invoice:
+        body = {"status": await self._status_key(status)}
+        path = f"{self.prefix}/invoices/{current.remote_id}/status"
+        return await self._written_invoice(await self.client.send_json("PUT", path, body),
+                                           "PUT invoices/{key}/status")
+
+    async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
+        reply = await self.client.send_json("POST", f"{self.prefix}/customers",
+                                            {"name": draft.name})
+        return self._customer(_data(self.name, reply, "POST customers"))
+
+    async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
+        path = f"{self.prefix}/customers/{current.remote_id}"
+        reply = await self.client.send_json("PUT", path, {"name": draft.name})
+        return self._customer(_data(self.name, reply, "PUT customers/{key}"))
+
+    async def _written_invoice(self, reply: Any, where: str) -> Invoice:
+        statuses, currencies = await self._tables()
+        return self._invoice(_data(self.name, reply, where), statuses, currencies)
+
+    async def _status_key(self, status: InvoiceStatus) -> str:
+        statuses, _ = await self._tables()
+        for key, code in sorted(statuses.items()):
+            if _status(code) is status:
+                return key
+        raise WriteRefused.one("UNSUPPORTED", f"source {self.name!r} has no status for "
+                               f"{status.value} in its status table", "status")
+
+    async def _currency_key(self, currency: str) -> str:
+        _, currencies = await self._tables()
+        for key, code in sorted(currencies.items()):
+            if code.upper() == currency.upper():
+                return key
+        known = ", ".join(sorted(set(currencies.values())))
+        raise WriteRefused.one("VALIDATION_FAILED", f"source {self.name!r} does not use "
+                               f"{currency.upper()}; its currencies: {known}", "currency")
+
     # --- health ---------------------------------------------------------------------
     async def check(self) -> None:
         body = await self.client.get_json(f"{self.prefix}/currencies", {"per_page": 1})
@@ -376,6 +504,32 @@ class _Record:
             return parse_utc(text)
         except ValueError:
             raise self.bad(name, f"is not an ISO 8601 timestamp ({text[:30]!r})") from None
+
+
+def _data(source: str, reply: Any, where: str) -> Any:
+    if not isinstance(reply, dict) or not isinstance(reply.get("data"), dict):
+        raise UpstreamBadResponse(source, f"{where}: reply has no 'data' object")
+    return reply["data"]
+
+
+def _wire_lines(lines: Sequence[LineDraft]) -> list[JSONDict]:
+    """`lineItem` rows: money and quantities as decimal strings (makini.md). Makini lines
+    carry a tax value, not a rate: the rate given becomes round2(quantity x price x rate)."""
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        row: JSONDict = {
+            "lineNo": str(number),
+            "description": line.description,
+            "quantity": str(line.quantity),
+            "price": str(line.unit_price),
+        }
+        if line.sku is not None:
+            row["code"] = line.sku
+        if line.tax_rate is not None:
+            tax = line.quantity * line.unit_price * line.tax_rate / 100
+            row["lineTaxValue"] = str(tax.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP))
+        rows.append(row)
+    return rows
 
 
 def _status(code: str) -> InvoiceStatus:

@@ -372,8 +372,13 @@ class CloudBillingSimulator(Simulator):
         quantity = number_field(row, "quantity", Decimal(1), where)
         unit_price = number_field(row, "unit_price", None, where)
         tax_rate = number_field(row, "tax_rate", Decimal(0), where)
-        if quantity <= 0 or unit_price < 0 or not 0 <= tax_rate <= 100:
-            raise Invalid(f"{where}quantity must be > 0, unit_price >= 0, tax_rate 0-100")
+        # Each refusal names its field first, as every 422 message here does.
+        if quantity <= 0:
+            raise Invalid(f"{where}quantity: must be greater than 0")
+        if unit_price < 0:
+            raise Invalid(f"{where}unit_price: must not be negative")
+        if not 0 <= tax_rate <= 100:
+            raise Invalid(f"{where}tax_rate: must be between 0 and 100")
         line_id = line_id or new_id(self._ids)
         return make_line(line_id, description or "", quantity, unit_price, tax_rate)
 

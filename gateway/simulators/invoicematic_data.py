@@ -490,7 +490,8 @@ def _check(
     for name, (required, kind) in rules.items():
         key, label = prefix + name, (prefix + name).replace("_", " ")
         value = body.get(name)
-        if value is None or value == "":
+        # Laravel's `required` also fails an empty array: an invoice needs items.
+        if value is None or value == "" or value == []:
             if required:
                 errors[key] = [f"The {label} field is required."]
             elif name in body:
