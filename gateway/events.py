@@ -51,8 +51,8 @@ class InvoiceEvent:
     """Something happened to invoice `remote_id` of `source`.
 
     `upstream` is the upstream's own word for it (`invoice.paid`, `Merged`; for a write
-    through the gateway, the gateway's own word, `invoice.updated`); `context` carries what the upstream sent with it
-    that the gateway acts on (MakersHub `mergeToId`, say).
+    through the gateway, the gateway's own word, `invoice.updated`); `context` carries what
+    the upstream sent with it that the gateway acts on (MakersHub `mergeToId`, say).
     """
 
     type: InvoiceEventType
