@@ -6,16 +6,24 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
+import socket
 import sys
 from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvicorn
 
 from gateway.errors import ConfigError
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_SIM_PORT = 9001
+WORKER_CONFIG_ENV = "INVOICE_GATEWAY_WORKER_CONFIG"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,6 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve = commands.add_parser("serve", help="the gateway against the configured upstreams")
     serve.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
     _listen_args(serve, DEFAULT_PORT)
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="worker processes sharing the port (default 1)")
+    serve.add_argument("--log-level", default="info",
+                       choices=["debug", "info", "warning", "error"], help="(default info)")
 
     simulate = commands.add_parser("simulate", help="only the four upstream simulators")
     _listen_args(simulate, DEFAULT_SIM_PORT, "first port; the others follow it")
@@ -55,9 +67,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                       help="ids probed at once (default 8)")
 
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    # httpx logs every upstream request at INFO; the gateway logs what matters itself.
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    level = getattr(args, "log_level", "info").upper()
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    # httpx logs every upstream request at INFO: a line per call is noise at this level
+    # (and measurable CPU under load); its warnings still show.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     try:
         if args.command == "export-schema":
             from resolvers.schema import export_sdl, export_subgraph_sdl
@@ -94,7 +108,12 @@ def _serve(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from gateway.simulators.runner import bind_socket
 
+    workers = getattr(args, "workers", 1)
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, not {workers}")
+    log_level = getattr(args, "log_level", "info")
     if args.command == "serve":
+        # Loaded here even with workers, so that a bad file stops start-up with its message.
         app = create_app(load_config(args.config))
         sock = bind_socket(args.host, args.port)
     else:
@@ -106,7 +125,10 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}")
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
-    config = uvicorn.Config(app, log_level="info", access_log=False, lifespan="on")
+    if workers > 1:
+        _serve_workers(str(Path(args.config).resolve()), sock, workers, log_level)
+        return 0
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
     return 0
 
@@ -157,6 +179,28 @@ async def _backfill(args: argparse.Namespace) -> int:
     for remote_id, error in report.failures[:10]:
         print(f"  id {remote_id}: {error}", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+def _serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str) -> None:
+    """`workers` processes accept on one shared socket, each with its own clients and read
+    cache (a cache is process-wide, not host-wide). uvicorn spawns them, so each builds its
+    app from the configuration file named in the environment."""
+    from uvicorn.supervisors import Multiprocess
+
+    os.environ[WORKER_CONFIG_ENV] = config_path
+    config = uvicorn.Config(
+        "gateway.cli:worker_app", factory=True, workers=workers, log_level=log_level,
+        access_log=False, lifespan="on",
+    )
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def worker_app() -> FastAPI:
+    """The app of one `serve --workers N` process (uvicorn's factory)."""
+    from gateway.app import create_app
+    from gateway.config import load_config
+
+    return create_app(load_config(os.environ[WORKER_CONFIG_ENV]))
 
 
 async def _simulate(host: str, port: int, seed: int) -> None:

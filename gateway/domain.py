@@ -89,7 +89,10 @@ class Money:
     @classmethod
     def from_minor(cls, minor: int, currency: str) -> Money:
         """Build from an integer count of minor units (cents)."""
-        return cls.of(Decimal(minor).scaleb(-minor_digits(currency)), currency)
+        code = currency.upper()
+        # An integer scaled by the currency's digits already has exactly those digits, so
+        # the quantize of `of` would change nothing (this runs for every amount of a page).
+        return cls(Decimal(minor).scaleb(-_MINOR_DIGITS.get(code, 2)), code)
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,23 @@ class SourceLoaders:
         self.payment: _Loader[Payment] = _Loader(adapter.get_payments)
         self.invoice_payments: _Loader[Sequence[Payment]] = _Loader(self._payments_of)
         self.page: _Loader[Page[Any]] = _Loader(self._pages)
+        self._all_customers: asyncio.Task[None] | None = None
+
+    async def prefetch_customers(self) -> None:
+        """Read the whole customer list where one read gives it (once per request) and
+        prime the customer loader with it, so that an invoice page's customers need no
+        read after the page. A failure is left to the loader's own read to report."""
+        if self._all_customers is None:
+            self._all_customers = asyncio.ensure_future(self._read_all_customers())
+        await asyncio.shield(self._all_customers)
+
+    async def _read_all_customers(self) -> None:
+        try:
+            customers = await self.adapter.all_customers()
+        except UpstreamError:
+            return
+        for customer in customers or ():
+            self.customer.prime(customer.remote_id, customer)
 
     async def _payments_of(self, invoice_ids: Sequence[str]) -> list[Sequence[Payment]]:
         by_invoice: Mapping[str, Sequence[Payment]] = await self.adapter.payments_for_invoices(

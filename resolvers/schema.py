@@ -6,12 +6,12 @@ from typing import Final
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from resolvers import queries
 from resolvers.bi import BIQuery
+from resolvers.document_cache import DocumentCache, Documents, fixed_rules
 from resolvers.errors import ErrorTranslation
 from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.mutations import Mutation
@@ -40,6 +40,10 @@ class Query(queries.Query, BIQuery, FederationQuery):
 
 
 def build_schema() -> strawberry.Schema:
+    # Made once per schema: the rule classes (so validated documents can be cached by
+    # them) and the store of parsed and validated documents shared by every request.
+    limits = fixed_rules(max_depth=12, max_aliases=50)
+    documents = Documents()
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
@@ -48,8 +52,8 @@ def build_schema() -> strawberry.Schema:
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=12),
-            lambda: MaxAliasesLimiter(max_alias_count=50),
+            limits,
+            lambda: DocumentCache(documents),
             ErrorTranslation,
         ],
     )

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+import yaml
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -86,3 +87,51 @@ def test_demo_answers_the_readme_first_query(process):
     assert first["number"] == "INV-000007"
     assert first["amountDue"] == {"amount": "2767.50", "currency": "EUR"}
     assert len(first["payments"]) == 3
+
+
+def _children(pid: int) -> list[int]:
+    text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    return [int(child) for child in text.split()]
+
+
+def test_serve_with_workers_answers_from_several_processes(process, simulators, tmp_path):
+    config = tmp_path / "gateway.yaml"
+    block = simulators.running["invoicematic"].source_block()
+    config.write_text(yaml.safe_dump({"sources": [block]}))
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+         "--port", str(port), "--workers", "2", "--log-level", "warning"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    process.append(proc)
+    url = f"http://127.0.0.1:{port}/graphql"
+    query = '{ invoices(first: 3, filter: {sources: ["billing"]}) { nodes { number } } }'
+    for _ in range(300):
+        try:
+            if httpx.post(url, json={"query": query}, timeout=5).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    else:
+        pytest.fail("serve --workers 2 did not answer")
+    for _ in range(5):
+        body = httpx.post(url, json={"query": query}, timeout=30).json()
+        assert [n["number"] for n in body["data"]["invoices"]["nodes"]] == [
+            "INV-000001", "INV-000002", "INV-000003"]
+    # uvicorn's supervisor spawns the workers (multiprocessing's resource tracker aside)
+    commands = [Path(f"/proc/{pid}/cmdline").read_text() for pid in _children(proc.pid)]
+    workers = [c for c in commands if "spawn_main" in c and "resource_tracker" not in c]
+    assert len(workers) == 2, commands
+
+
+def test_serve_refuses_zero_workers(tmp_path):
+    config = tmp_path / "gateway.yaml"
+    config.write_text(yaml.safe_dump({"sources": []}))
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+         "--workers", "0"], capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 2
+    assert "--workers must be at least 1" in result.stderr

@@ -15,13 +15,16 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
+from cachetools import LRUCache
+
 from gateway import signing
+from gateway.cache import ReadCache
 from gateway.config import SourceConfig
 from gateway.domain import (
     Customer,
@@ -42,7 +45,7 @@ from gateway.errors import (
     WriteRefused,
 )
 from gateway.events import InvoiceEvent
-from gateway.http import SourceClient
+from gateway.http import Params, SourceClient
 from gateway.inputs import CustomerDraft, DocumentDraft, InvoiceChanges, InvoiceDraft, PaymentDraft
 from gateway.state import StateStore
 
@@ -156,6 +159,8 @@ class Adapter:
         self.client = client
         # The gateway's durable state; only adapters that keep something there use it.
         self.state = state
+        self.normalized = NormalizedCache(config.cache_size)
+        self.in_flight = ReadCache(0, 1)  # coalescing only, for the read cache off
 
     @property
     def name(self) -> str:
@@ -168,6 +173,33 @@ class Adapter:
             "Authorization": f"Bearer {config.token.get_secret_value()}",
             "Accept": "application/json",
         }
+
+    async def read(
+        self,
+        path: str,
+        params: Params | None,
+        normalize: Callable[[Any], T],
+        variant: Hashable = None,
+    ) -> T:
+        """GET `path` through the client's read cache and normalize the reply, reusing the
+        normalized result for as long as the cache hands back the very same reply.
+
+        `variant` tells apart normalizations of one reply that depend on more than it.
+        An adapter reaches its upstream with one credential (its client's), so these keys
+        are per credential as the read cache's own keys are.
+        """
+        pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
+        key = (path, pairs, variant)
+        if self.client.cache.ttl <= 0:
+            # Nothing is kept (a streamed export must not pile up pages), but reads in
+            # flight together share one call and one normalization.
+            async def fetch() -> T:
+                return normalize(await self.client.get_json(path, params))
+
+            value: T = await self.in_flight.get_or_fetch(key, fetch)
+            return value
+        body = await self.client.get_json(path, params)
+        return self.normalized.get(key, body, normalize)
 
     def unsupported(self, what: str) -> UpstreamUnsupported:
         return UpstreamUnsupported(self.name, f"{self.kind} offers no way to {what}")
@@ -194,6 +226,12 @@ class Adapter:
 
     async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
         return await gather_each(remote_ids, self.get_customer)
+
+    async def all_customers(self) -> Sequence[Customer] | None:
+        """Every customer in one upstream read, where the upstream has such a read (the
+        gateway then reads them alongside an invoice page rather than after it); None
+        where it would take more than one read."""
+        return None
 
     # --- vendors --------------------------------------------------------------------
     async def list_vendors(self, page: int) -> Page[Vendor]:
@@ -325,6 +363,32 @@ class Adapter:
 def upstream_words(exc: UpstreamError) -> str:
     """The upstream's own message, without the gateway's "METHOD /path: HTTP 4xx: " prefix."""
     return re.sub(r"^[A-Z]+ \S*: HTTP \d+: ", "", exc.message)
+
+
+class NormalizedCache:
+    """Normalized domain objects of cached replies, one per (request, variant).
+
+    An entry is used only while the read cache returns the identical reply object it was
+    made from, so it is never staler than the read cache, needs no invalidation of its own
+    (a write, a webhook or expiry replaces the reply, and with it the entry) and keeps the
+    read cache's keying by credential. Normalizing is synchronous once the reply is in, so
+    concurrent requests that shared one upstream call also share one normalization.
+    Domain objects are frozen, so sharing them across requests is safe.
+    """
+
+    def __init__(self, maxsize: int) -> None:
+        self._entries: LRUCache[Hashable, tuple[Any, Any]] = LRUCache(max(maxsize, 1))
+        self.hits = 0
+
+    def get(self, key: Hashable, body: Any, normalize: Callable[[Any], T]) -> T:
+        entry = self._entries.get(key)
+        if entry is not None and entry[0] is body:
+            self.hits += 1
+            value: T = entry[1]
+            return value
+        value = normalize(body)
+        self._entries[key] = (body, value)
+        return value
 
 
 async def gather_each(

@@ -138,25 +138,35 @@ class CloudBillingAdapter(Adapter):
             and query.customer_id is None
             and (statuses is None or InvoiceStatus.UNKNOWN not in statuses)
         )
-        body = await self.client.get_json("/invoices", params)
-        records, total, has_more = self._page_of(body, "GET /invoices", page)
-        items = [self._invoice(record) for record in records]
-        return Page(items, total if exact else None, has_more)
+
+        def normalize(body: Any) -> Page[Invoice]:
+            records, total, has_more = self._page_of(body, "GET /invoices", page)
+            items = tuple(self._invoice(record) for record in records)
+            return Page(items, total if exact else None, has_more)
+
+        return await self.read("/invoices", params, normalize, variant=exact)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
-        body = await self.client.get_json(f"/invoices/{quote(remote_id, safe='')}")
-        return self._invoice(self._single(body, "GET /invoices/{id}"))
+        return await self.read(
+            f"/invoices/{quote(remote_id, safe='')}", None,
+            lambda body: self._invoice(self._single(body, "GET /invoices/{id}")),
+        )
 
     # --- customers ------------------------------------------------------------------
     async def list_customers(self, page: int) -> Page[Customer]:
         params = [("limit", self.page_size), ("offset", page * self.page_size)]
-        body = await self.client.get_json("/customers", params)
-        records, total, has_more = self._page_of(body, "GET /customers", page)
-        return Page([self._customer(record) for record in records], total, has_more)
+
+        def normalize(body: Any) -> Page[Customer]:
+            records, total, has_more = self._page_of(body, "GET /customers", page)
+            return Page(tuple(self._customer(record) for record in records), total, has_more)
+
+        return await self.read("/customers", params, normalize)
 
     async def get_customer(self, remote_id: str) -> Customer:
-        body = await self.client.get_json(f"/customers/{quote(remote_id, safe='')}")
-        return self._customer(self._single(body, "GET /customers/{id}"))
+        return await self.read(
+            f"/customers/{quote(remote_id, safe='')}", None,
+            lambda body: self._customer(self._single(body, "GET /customers/{id}")),
+        )
 
     async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
         """Single GETs for a few ids; past `LIST_READ_THRESHOLD` distinct ids, the whole

@@ -8,10 +8,10 @@ boundaries never move), instead of the upstream's default newest-created-first.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeGuard
+from typing import Any, TypeGuard, TypeVar
 
 from gateway.adapters import invoicematic_events
 from gateway.adapters.base import (
@@ -40,6 +40,7 @@ from gateway.http import SourceClient
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft, PaymentDraft
 
 JSON = dict[str, Any]
+R = TypeVar("R")
 Params = list[tuple[str, str | int]]
 
 # Assumed in upstreams/invoicematic.md; a source's `currency_ids` adds to or overrides it.
@@ -149,49 +150,63 @@ class InvoicematicAdapter(Adapter):
             exact = False
             if len(wanted) == 1 and next(iter(wanted)) in STATUS_NARROWING:
                 params.append(("status", STATUS_NARROWING[next(iter(wanted))]))
-        body = await self.client.get_json("/api/invoices", params)
-        records, total, has_more = self._page_of(body, "GET /api/invoices", page)
-        return Page([self._invoice(r) for r in records], total if exact else None, has_more)
+
+        def normalize(body: Any) -> Page[Invoice]:
+            records, total, has_more = self._page_of(body, "GET /api/invoices", page)
+            invoices = tuple(self._invoice(r) for r in records)
+            return Page(invoices, total if exact else None, has_more)
+
+        return await self.read("/api/invoices", params, normalize, variant=exact)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         path = self._member_path("invoices", remote_id)
-        return self._invoice(self._single(await self.client.get_json(path), path))
+        return await self.read(path, None, lambda body: self._invoice(self._single(body, path)))
 
     # --- customers ------------------------------------------------------------------
     async def list_customers(self, page: int) -> Page[Customer]:
         params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
-        body = await self.client.get_json("/api/customers", params)
-        records, total, has_more = self._page_of(body, "GET /api/customers", page)
-        return Page([self._customer(r) for r in records], total, has_more)
+
+        def normalize(body: Any) -> Page[Customer]:
+            records, total, has_more = self._page_of(body, "GET /api/customers", page)
+            return Page(tuple(self._customer(r) for r in records), total, has_more)
+
+        return await self.read("/api/customers", params, normalize)
 
     async def get_customer(self, remote_id: str) -> Customer:
         path = self._member_path("customers", remote_id)
-        return self._customer(self._single(await self.client.get_json(path), path))
+        return await self.read(path, None, lambda body: self._customer(self._single(body, path)))
 
     async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
         """Single GETs for a few ids; more than `LIST_READ_THRESHOLD` read the whole list
         in one `limit=all` request."""
         if len(set(remote_ids)) <= LIST_READ_THRESHOLD:
             return await super().get_customers(remote_ids)
-        found = {c.remote_id: c for c in map(self._customer, await self._all("customers"))}
+        found = await self._all("customers", self._customer)
         return [found.get(i) or self._missing("customer", i) for i in remote_ids]
+
+    async def all_customers(self) -> Sequence[Customer]:
+        """`limit=all`: the one read `get_customers` makes for more than a few ids."""
+        return tuple((await self._all("customers", self._customer)).values())
 
     # --- payments -------------------------------------------------------------------
     async def list_payments(self, page: int) -> Page[Payment]:
         params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
-        body = await self.client.get_json("/api/payments", params)
-        records, total, has_more = self._page_of(body, "GET /api/payments", page)
-        return Page([self._payment(r) for r in records], total, has_more)
+
+        def normalize(body: Any) -> Page[Payment]:
+            records, total, has_more = self._page_of(body, "GET /api/payments", page)
+            return Page(tuple(self._payment(r) for r in records), total, has_more)
+
+        return await self.read("/api/payments", params, normalize)
 
     async def get_payment(self, remote_id: str) -> Payment:
         path = self._member_path("payments", remote_id)
-        return self._payment(self._single(await self.client.get_json(path), path))
+        return await self.read(path, None, lambda body: self._payment(self._single(body, path)))
 
     async def get_payments(self, remote_ids: Sequence[str]) -> list[Payment | UpstreamError]:
         """As `get_customers`: a few single GETs, or one `limit=all` list read."""
         if len(set(remote_ids)) <= LIST_READ_THRESHOLD:
             return await super().get_payments(remote_ids)
-        found = {p.remote_id: p for p in map(self._payment, await self._all("payments"))}
+        found = await self._all("payments", self._payment)
         return [found.get(i) or self._missing("payment", i) for i in remote_ids]
 
     async def payments_for_invoices(
@@ -201,9 +216,9 @@ class InvoicematicAdapter(Adapter):
         `limit=all` read of every payment, grouped by `invoice_id`, in id order."""
         if not invoice_ids:
             return {}
+        payments = await self._all("payments", self._payment)
         grouped: dict[str, list[Payment]] = {invoice_id: [] for invoice_id in invoice_ids}
-        for record in await self._all("payments"):
-            payment = self._payment(record)
+        for payment in payments.values():  # in id order, as listed
             if payment.invoice_id in grouped:
                 grouped[payment.invoice_id].append(payment)
         return {invoice_id: tuple(payments) for invoice_id, payments in grouped.items()}
@@ -316,11 +331,16 @@ class InvoicematicAdapter(Adapter):
     def _missing(self, what: str, remote_id: str) -> UpstreamNotFound:
         return UpstreamNotFound(self.name, f"{what} {remote_id} not found", status=404)
 
-    async def _all(self, resource: str) -> list[JSON]:
+    async def _all(self, resource: str, normalize: Callable[[JSON], R]) -> dict[str, R]:
+        """Every record of `resource` by remote id, in the list's (id) order."""
         # `limit=all` (Crater) returns every row in one reply, with the same envelope.
-        body = await self.client.get_json(f"/api/{resource}", [("limit", "all"), *ORDER])
-        records, _, _ = self._page_of(body, f"GET /api/{resource}", 0)
-        return records
+        where = f"GET /api/{resource}"
+
+        def by_id(body: Any) -> dict[str, R]:
+            records, _, _ = self._page_of(body, where, 0)
+            return {str(record.get("id")): normalize(record) for record in records}
+
+        return await self.read(f"/api/{resource}", [("limit", "all"), *ORDER], by_id)
 
     def _page_of(self, body: Any, where: str, page: int) -> tuple[list[JSON], int, bool]:
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):

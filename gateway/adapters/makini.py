@@ -42,6 +42,7 @@ from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraf
 JSONDict = dict[str, Any]
 Params = list[tuple[str, str | int]]
 T = TypeVar("T")
+R = TypeVar("R")
 
 # The gateway-contract status table, keyed by Makini status `code`.
 STATUS_BY_CODE: dict[str, InvoiceStatus] = {
@@ -247,8 +248,7 @@ class MakiniAdapter(Adapter):
 
     # --- customers and vendors ------------------------------------------------------
     async def list_customers(self, page: int) -> Page[Customer]:
-        body, (total, more) = await self._list_page("customers", page)
-        return Page([self._customer(record) for record in body], total, more)
+        return await self._normalized_page("customers", page, self._customer)
 
     async def get_customer(self, remote_id: str) -> Customer:
         return self._customer(await self._get_one("customers", remote_id))
@@ -257,8 +257,7 @@ class MakiniAdapter(Adapter):
         return await self._many(remote_ids, "customer", self.list_customers, self.get_customer)
 
     async def list_vendors(self, page: int) -> Page[Vendor]:
-        body, (total, more) = await self._list_page("vendors", page)
-        return Page([self._vendor(record) for record in body], total, more)
+        return await self._normalized_page("vendors", page, self._vendor)
 
     async def get_vendor(self, remote_id: str) -> Vendor:
         return self._vendor(await self._get_one("vendors", remote_id))
@@ -401,13 +400,23 @@ class MakiniAdapter(Adapter):
     async def _list_page(
         self, resource: str, page: int, filters: Params | None = None
     ) -> tuple[list[Any], tuple[int, bool]]:
-        params: Params = [
-            ("page", page + 1),
-            ("per_page", UPSTREAM_PAGE),
-            ("sort[key]", "0"),
-            *(filters or []),
-        ]
-        body = await self.client.get_json(f"{self.prefix}/{resource}", params)
+        body = await self.client.get_json(f"{self.prefix}/{resource}",
+                                          _list_params(page, filters))
+        return self._envelope(body, resource)
+
+    async def _normalized_page(
+        self, resource: str, page: int, normalize: Callable[[Any], R]
+    ) -> Page[R]:
+        """A page of records normalized, through the adapter's normalized-object cache."""
+
+        def to_page(body: Any) -> Page[R]:
+            records, (total, more) = self._envelope(body, resource)
+            return Page(tuple(normalize(record) for record in records), total, more)
+
+        path = f"{self.prefix}/{resource}"
+        return await self.read(path, _list_params(page, None), to_page)
+
+    def _envelope(self, body: Any, resource: str) -> tuple[list[Any], tuple[int, bool]]:
         where = f"{resource} list"
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise UpstreamBadResponse(self.name, f"{where}: reply has no 'data' list")
@@ -564,3 +573,7 @@ def _address(raw: Any) -> Address | None:
         postal_code=text("postalCode"),
         country=text("country"),
     )
+
+
+def _list_params(page: int, filters: Params | None) -> Params:
+    return [("page", page + 1), ("per_page", UPSTREAM_PAGE), ("sort[key]", "0"), *(filters or [])]

@@ -1,0 +1,72 @@
+"""Load generation with wrk (Debian's `wrk` package): bounded in time, 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+SCRIPT = """\
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+"""
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
+
+
+@dataclass(frozen=True)
+class Load:
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def lua_script(payload: dict[str, Any]) -> str:
+    # A JSON string is also a valid Lua string literal for the ASCII bodies used here.
+    return SCRIPT.format(body=json.dumps(json.dumps(payload)))
+
+
+def parse_wrk(output: str) -> Load:
+    """The figures of `wrk --latency` output."""
+
+    def latency(percent: str) -> float:
+        match = re.search(rf"^\s*{percent}%\s+([\d.]+)(us|ms|s|m)\s*$", output, re.M)
+        if match is None:
+            raise ValueError(f"wrk output has no {percent}% latency line:\n{output}")
+        return float(match.group(1)) * _UNITS[match.group(2)]
+
+    rate = re.search(r"^Requests/sec:\s+([\d.]+)", output, re.M)
+    done = re.search(r"^\s*(\d+) requests in", output, re.M)
+    if rate is None or done is None:
+        raise ValueError(f"wrk output has no request rate:\n{output}")
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses:\s+(\d+)", output))
+    socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)",
+                       output)
+    if socket is not None:
+        errors += sum(int(n) for n in socket.groups())
+    return Load(float(rate.group(1)), latency("50"), latency("99"), int(done.group(1)), errors)
+
+
+def run_wrk(wrk: str, url: str, payload: dict[str, Any], *, seconds: float, clients: int,
+            threads: int = 1) -> Load:
+    """`clients` keep-alive connections posting `payload` for `seconds`."""
+    if not url.startswith("http://127.0.0.1:"):
+        raise ValueError("load is only ever generated against 127.0.0.1")
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "post.lua"
+        script.write_text(lua_script(payload))
+        duration = max(1, round(seconds))
+        result = subprocess.run(
+            [wrk, f"-t{threads}", f"-c{clients}", f"-d{duration}s", "--latency",
+             "--timeout", "10s", "-s", str(script), url],
+            capture_output=True, text=True, timeout=duration + 30,
+        )
+    if result.returncode != 0:
+        raise RuntimeError(f"wrk failed: {result.stderr.strip()}")
+    return parse_wrk(result.stdout)
