@@ -16,8 +16,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from starlette.requests import HTTPConnection
-from strawberry.fastapi import GraphQLRouter
 
 from gateway import webhooks
 from gateway.adapters import Adapter
@@ -27,8 +27,10 @@ from gateway.errors import UpstreamError
 from gateway.event_hub import EventHub
 from gateway.events import LocalEventBus
 from gateway.export_route import export_invoices
+from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
 from gateway.persisted import persisted_queries
 from gateway.persisted_http import PersistedQueryMiddleware
+from gateway.scaleout import ScaleOut
 from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
@@ -81,18 +83,26 @@ def create_app(
         app.state.config = effective
         app.state.store = store
         app.state.events = EventHub(adapters, bus)
-        app.state.writes = Writes(adapters, store, app.state.events)
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
+        scaleout: ScaleOut | None = None
         try:
+            await store.start()
+            scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
+            app.state.store = scaleout.shared_state(store)
+            for adapter in adapters.values():
+                adapter.state = app.state.store  # the MakersHub index, shared where Redis is
+            app.state.writes = Writes(adapters, app.state.store, app.state.events)
             if group is not None:
                 await prepare_demo(group, adapters, demo_url)
             yield
         finally:
             await bus.close()
+            if scaleout is not None:
+                await scaleout.close()
             await close_adapters(adapters.values())
-            await store.close()
+            await app.state.store.close()
             if group is not None:
                 await group.stop()
 
@@ -103,7 +113,11 @@ def create_app(
         state = connection.app.state
         return Context(state.adapters, state.writes, events=state.events)
 
-    app.include_router(GraphQLRouter(schema, context_getter=context_getter), prefix="/graphql")
+    app.include_router(
+        GatewayGraphQLRouter(schema, context_getter=context_getter), prefix="/graphql"
+    )
+    # GraphiQL's pinned scripts and styles: the page needs nothing from the internet.
+    app.mount(ASSETS_PATH, StaticFiles(directory=str(graphiql_assets())), name="graphiql")
     app.add_middleware(PersistedQueryMiddleware, path="/graphql")
 
     app.add_api_route("/export/invoices", export_invoices, methods=["GET"])

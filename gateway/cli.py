@@ -113,8 +113,11 @@ def _serve(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, not {workers}")
     log_level = getattr(args, "log_level", "info")
     if args.command == "serve":
-        # Loaded here even with workers, so that a bad file stops start-up with its message.
-        app = create_app(load_config(args.config))
+        # Loaded here even with workers, so that a bad file stops start-up with its message;
+        # so does a state store that cannot be used (a ConfigError, not a lifespan traceback).
+        gateway_config = load_config(args.config)
+        asyncio.run(_check_state(gateway_config.state))
+        app = create_app(gateway_config)
         sock = bind_socket(args.host, args.port)
     else:
         sock = bind_socket(args.host, args.port)
@@ -165,6 +168,7 @@ async def _backfill(args: argparse.Namespace) -> int:
     store = open_state(config.state)
     adapter = build_adapter(source, state=store)
     try:
+        await store.start()
         with tqdm(total=len(ids), desc=f"backfill {source.name}", unit="id",
                   file=sys.stderr) as bar:
             report = await backfill(adapter, ids, args.concurrency, bar.update)
@@ -179,6 +183,16 @@ async def _backfill(args: argparse.Namespace) -> int:
     for remote_id, error in report.failures[:10]:
         print(f"  id {remote_id}: {error}", file=sys.stderr)
     return 1 if report.failures else 0
+
+
+async def _check_state(url: str) -> None:
+    from gateway.state import open_state
+
+    store = open_state(url)
+    try:
+        await store.start()
+    finally:
+        await store.close()
 
 
 def _serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str) -> None:

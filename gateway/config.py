@@ -73,6 +73,8 @@ class SourceConfig(BaseModel):
     retries: int = Field(default=2, ge=0, le=10)
     breaker: BreakerConfig = Field(default_factory=lambda: BreakerConfig())
     stale_ttl: float = Field(default=300.0, ge=0, le=86400)
+    # Scale-out (v2): upstream requests per second, all replicas together (shared in Redis).
+    request_budget: int | None = Field(default=None, ge=1, le=100_000)
 
     @field_validator("base_url")
     @classmethod

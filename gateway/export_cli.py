@@ -67,6 +67,7 @@ async def run_export(args: argparse.Namespace) -> int:
     store = open_state(config.state)
     adapters = build_adapters(config.sources, state=store)
     try:
+        await store.start()
         try:
             request = invoice_request(adapters, parse_selection(params))
         except (BadSelection, InvalidId) as exc:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
@@ -130,6 +130,10 @@ class SourceClient:
 
     async def aclose(self) -> None:
         await self._http.aclose()
+
+    def before_each_request(self, hook: Callable[[httpx.Request], Awaitable[None]]) -> None:
+        """Await `hook` before every upstream request (the shared per-source budget)."""
+        self._http.event_hooks["request"].append(hook)
 
 
 def _describe(exc: Exception) -> str:

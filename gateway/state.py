@@ -91,6 +91,9 @@ class StateStore(abc.ABC):
     async def index_count(self, source: str) -> int:
         """How many ids a source's index holds."""
 
+    async def start(self) -> None:  # noqa: B027 (a hook: backends without setup skip it)
+        """Connect and prepare the backend (the app's lifespan awaits it before serving)."""
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release the backend's connections."""
@@ -228,8 +231,13 @@ class SqliteState(StateStore):
 
 
 def open_state(url: str) -> StateStore:
-    """The state store a configured URL names: `sqlite:///PATH` (or `sqlite:///:memory:`)."""
+    """The state store a configured URL names: `sqlite:///PATH` (or `sqlite:///:memory:`),
+    or `postgresql://...` (`postgres://` too) for replicas sharing one database."""
     if url.startswith("sqlite:///"):
         return SqliteState(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        from gateway.state_postgres import PostgresState
+
+        return PostgresState(url)
     scheme = url.split(":", 1)[0]
     raise ValueError(f"state store {scheme}:// is not supported by this build")

@@ -208,3 +208,22 @@ async def read_all_invoices(
         if not data["invoices"]["pageInfo"]["hasNextPage"]:
             return nodes
         after = data["invoices"]["pageInfo"]["endCursor"]
+
+
+_REPORT_KEY = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture
+def report(request: pytest.FixtureRequest) -> Callable[[str], None]:
+    """`report(line)`: a line shown in the run's summary whether or not the test passes
+    (the conformance audit's verdict, where a screenshot was saved)."""
+    lines = request.config.stash.setdefault(_REPORT_KEY, [])
+    return lines.append
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    lines = config.stash.get(_REPORT_KEY, [])
+    if lines:
+        terminalreporter.section("invoice-gateway test reports")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -1,24 +1,46 @@
 """The state store: idempotency claims, the delivery replay guard and the MakersHub index,
-and that a file-backed store keeps them across a reopen (a gateway restart)."""
+and that a stored database keeps them across a reopen (a gateway restart). Every test runs
+against both backends: SQLite (a file) and PostgreSQL (DATABASE_URL, a fresh schema)."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from gateway.errors import ConfigError
 from gateway.state import IDEMPOTENCY_TTL, open_state
+from tests.tools import postgres_schema
 
 
-async def test_idempotency_claim_complete_and_replay(tmp_path: Path) -> None:
-    store = open_state(f"sqlite:///{tmp_path / 'state.db'}")
+@pytest.fixture(params=["sqlite", "postgresql"])
+def state_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+    else:
+        with postgres_schema() as url:
+            yield url
+
+
+async def opened(url: str):
+    store = open_state(url)
+    await store.start()
+    return store
+
+
+async def test_idempotency_claim_complete_and_replay(state_url) -> None:
+    store = await opened(state_url)
     assert await store.claim_idempotency("web:erp", "k1", "fp-a", now=1000.0) is None
     pending = await store.claim_idempotency("web:erp", "k1", "fp-a", now=1001.0)
     assert pending is not None and pending.result is None
     await store.complete_idempotency("web:erp", "k1", '{"id": 1}')
     done = await store.claim_idempotency("web:erp", "k1", "fp-b", now=1002.0)
     assert done is not None and (done.fingerprint, done.result) == ("fp-a", '{"id": 1}')
+    assert done.created_at == 1000.0
     # another scope (another caller or source) has its own keys
     assert await store.claim_idempotency("app:erp", "k1", "fp-b", now=1002.0) is None
     # after 24 hours the key may be used again
@@ -26,33 +48,55 @@ async def test_idempotency_claim_complete_and_replay(tmp_path: Path) -> None:
     await store.close()
 
 
-async def test_release_lets_a_failed_write_be_retried() -> None:
-    store = open_state("sqlite:///:memory:")
+async def test_release_lets_a_failed_write_be_retried(state_url) -> None:
+    store = await opened(state_url)
     assert await store.claim_idempotency("s", "k", "fp") is None
     await store.release_idempotency("s", "k")
     assert await store.claim_idempotency("s", "k", "fp") is None
+    await store.complete_idempotency("s", "k", "done")
+    await store.release_idempotency("s", "k")  # a finished record is not released
+    kept = await store.claim_idempotency("s", "k", "fp")
+    assert kept is not None and kept.result == "done"
     await store.close()
 
 
-async def test_delivery_ids_are_accepted_once() -> None:
-    store = open_state("sqlite:///:memory:")
+async def test_concurrent_claims_of_one_key_have_one_winner(state_url) -> None:
+    stores = [await opened(state_url) for _ in range(3)]
+    claims = await asyncio.gather(
+        *(store.claim_idempotency("web:erp", "race", f"fp-{n % 3}") for n, store in
+          enumerate(stores * 4))
+    )
+    assert sum(claim is None for claim in claims) == 1
+    for store in stores:
+        await store.close()
+
+
+async def test_delivery_ids_are_accepted_once(state_url) -> None:
+    store = await opened(state_url)
     assert await store.remember_delivery("billing", "d-1") is True
     assert await store.remember_delivery("billing", "d-1") is False
     assert await store.remember_delivery("ap", "d-1") is True
     await store.close()
 
 
-async def test_index_pages_in_id_order_and_survives_reopen(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'state.db'}"
-    store = open_state(url)
+async def test_index_pages_in_id_order_and_survives_reopen(state_url) -> None:
+    store = await opened(state_url)
     await store.index_add("ap", [30, 10, 20, 10])
     await store.index_add("other", [5])
     await store.index_remove("ap", [20])
     await store.close()
-    store = open_state(url)
+    store = await opened(state_url)
     assert await store.index_page("ap", 0, 10) == [10, 30]
     assert await store.index_page("ap", 1, 10) == [30]
     assert await store.index_count("ap") == 2
+    assert await store.index_count("nothing") == 0
+    await store.close()
+
+
+async def test_memory_store_for_the_demo() -> None:
+    store = await opened("sqlite:///:memory:")
+    assert await store.remember_delivery("billing", "d-1") is True
+    assert await store.remember_delivery("billing", "d-1") is False
     await store.close()
 
 
@@ -69,3 +113,29 @@ async def test_many_concurrent_index_writes() -> None:
         await asyncio.gather(*(store.index_add("ap", [n]) for n in range(200)))
     assert await store.index_count("ap") == 200
     await store.close()
+
+
+async def test_unreachable_database_is_named_without_its_password() -> None:
+    store = open_state("postgresql://gw:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=2")
+    with pytest.raises(ConfigError) as caught:
+        await store.start()
+    message = str(caught.value)
+    assert "postgresql://gw:***@127.0.0.1:1/nowhere" in message
+    assert "s3cret-pw" not in message
+    await store.close()
+
+
+def test_serve_refuses_to_start_on_an_unusable_state_store(tmp_path: Path) -> None:
+    config = tmp_path / "gateway.yaml"
+    config.write_text(
+        "state: postgresql://gw:s3cret-pw@127.0.0.1:1/nowhere\n"
+        "sources:\n  - {name: erp, kind: makini, base_url: 'http://127.0.0.1:1', token: t}\n",
+        encoding="utf-8",
+    )
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", "0"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "configuration error: state store postgresql://gw:***@127.0.0.1:1/nowhere" in done.stderr
+    assert "Traceback" not in done.stderr and "s3cret-pw" not in done.stderr
