@@ -9,8 +9,6 @@ both the HTTP side and the GraphQL side.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -21,11 +19,16 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
+from starlette.requests import HTTPConnection
 
+from gateway import webhooks
 from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
+from gateway.backfill import backfill
 from gateway.config import GatewayConfig, parse_config
 from gateway.errors import UpstreamError
+from gateway.event_hub import EventHub
+from gateway.events import InvoiceEvent, LocalEventBus
 from gateway.export_route import export_invoices
 from gateway.frontdoor import FrontDoor
 from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
@@ -34,6 +37,7 @@ from gateway.persisted import persisted_queries
 from gateway.persisted_http import PersistedQueryMiddleware
 from gateway.scaleout import ScaleOut
 from gateway.scope import RequestScope, request_scope
+from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
 from gateway.state import open_state
@@ -59,11 +63,14 @@ def create_app(
     demo_seed: int | None = None,
     http_transport: HttpTransport = "aiohttp",
     tracer_provider: TracerProvider | None = None,
+    demo_url: str | None = None,
 ) -> FastAPI:
     """The gateway app: against `config`, or (demo) against simulators it starts itself.
 
     Traces go to `tracer_provider` when given (tests pass one with an in-memory exporter),
     else to an OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nowhere.
+    `demo_url` is where the demo gateway will be reachable (`http://127.0.0.1:8000`): its
+    simulators send their webhooks there, so writes show up in subscriptions.
     """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
@@ -82,25 +89,34 @@ def create_app(
             effective = demo_config(group)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
+        store = open_state(effective.state)
         adapters = build_adapters(
-            effective.sources, http_transport, metrics=metrics, tracer=tracer
+            effective.sources, http_transport, metrics=metrics, tracer=tracer, state=store
         )
+        bus = LocalEventBus()
         app.state.adapters = adapters
         app.state.simulators = group
         app.state.config = effective
         app.state.authenticator = Authenticator(effective)
-        app.state.store = open_state(effective.state)
+        app.state.store = store
+        app.state.events = EventHub(adapters, bus)
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
         scaleout: ScaleOut | None = None
         try:
-            await app.state.store.start()
+            await store.start()
             scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
-            app.state.store = scaleout.shared_state(app.state.store)
-            app.state.writes = Writes(adapters, app.state.store)
+            app.state.store = scaleout.shared_state(store)
+            share_events(scaleout, bus)
+            for adapter in adapters.values():
+                adapter.state = app.state.store  # the MakersHub index, shared where Redis is
+            app.state.writes = Writes(adapters, app.state.store, app.state.events)
+            if group is not None:
+                await prepare_demo(group, adapters, demo_url)
             yield
         finally:
+            await bus.close()
             if scaleout is not None:
                 await scaleout.close()
             await close_adapters(adapters.values())
@@ -114,12 +130,15 @@ def create_app(
     app.state.metrics = metrics
     app.state.tracer = tracer
 
-    async def context_getter(request: Request) -> Context:
-        state = request.app.state
-        # The front door leaves the identity on every request it let through to execution;
-        # only the GraphiQL page (which executes nothing) arrives without one.
-        identity: Identity = getattr(request.state, "identity", NOBODY)
-        return Context(state.adapters, state.writes, identity, state.config.limits)
+    async def context_getter(connection: HTTPConnection) -> Context:
+        # HTTPConnection: the same getter serves POST/GET requests and WebSockets. The front
+        # door leaves the identity on every connection it let through to execution; only the
+        # GraphiQL page (which executes nothing) arrives without one.
+        state = connection.app.state
+        identity: Identity = getattr(connection.state, "identity", NOBODY)
+        return Context(
+            state.adapters, state.writes, identity, state.config.limits, events=state.events
+        )
 
     app.include_router(
         GatewayGraphQLRouter(schema, context_getter=context_getter), prefix="/graphql"
@@ -149,12 +168,43 @@ def create_app(
         ready = all(entry["ok"] for entry in report.values())
         return JSONResponse({"ready": ready, "sources": report}, 200 if ready else 503)
 
-    @app.post("/webhooks/{source}")
-    async def webhook(source: str, request: Request) -> JSONResponse:
-        adapters: Mapping[str, Adapter] = request.app.state.adapters
-        return await receive_webhook(adapters.get(source), source, request)
+    app.include_router(webhooks.router)
 
     return app
+
+
+EVENTS_TOPIC = "invoice-events"
+
+
+def share_events(scaleout: ScaleOut, bus: LocalEventBus) -> None:
+    """With Redis, events published on one replica reach subscribers on every replica."""
+    if scaleout.link is None:
+        return
+
+    async def send(event: InvoiceEvent) -> None:
+        await scaleout.publish(EVENTS_TOPIC, {"event": event.to_json()})
+
+    def receive(payload: Mapping[str, Any]) -> None:
+        bus.deliver(InvoiceEvent.from_json(str(payload["event"])))
+
+    bus.share(send)
+    scaleout.subscribe(EVENTS_TOPIC, receive)
+
+
+async def prepare_demo(
+    group: SimulatorGroup, adapters: Mapping[str, Adapter], demo_url: str | None
+) -> None:
+    """Wire the demo's simulators to it: their webhooks go to the gateway's own receivers,
+    and the MakersHub index is seeded by probing the simulator's id range (a backfill)."""
+    for running in group.running.values():
+        sim = running.simulator
+        name = DEMO_NAMES[sim.kind]
+        if sim.sends_webhooks and demo_url is not None:
+            sim.webhooks.target(f"{demo_url.rstrip('/')}/webhooks/{name}")
+        if sim.kind == "makershub":
+            known = [int(remote_id) for remote_id in sim.remote_ids("invoices")]
+            report = await backfill(adapters[name], range(min(known), max(known) + 1))
+            logger.info("demo: indexed %d MakersHub invoices", report.found)
 
 
 async def check_sources(adapters: Mapping[str, Adapter]) -> dict[str, dict[str, Any]]:
@@ -173,33 +223,3 @@ async def check_sources(adapters: Mapping[str, Adapter]) -> dict[str, dict[str, 
 
     results = await asyncio.gather(*(one(adapter) for adapter in adapters.values()))
     return dict(zip(adapters, results, strict=True))
-
-
-SIGNATURE_HEADERS = {"makershub": "x-signature", "invoicematic": "x-webhook-signature"}
-
-
-async def receive_webhook(adapter: Adapter | None, source: str, request: Request) -> JSONResponse:
-    """Verify an upstream's webhook and drop that source's cached reads.
-
-    The signature is the lower-case hex HMAC-SHA256 of the raw body with the source's
-    `webhook_secret` (MakersHub `X-Signature`, Invoicematic `X-Webhook-Signature`).
-    """
-    if adapter is None:
-        return _problem(404, f"unknown source {source!r}")
-    header = SIGNATURE_HEADERS.get(adapter.kind)
-    if header is None:
-        return _problem(404, f"source {source!r} ({adapter.kind}) sends no webhooks")
-    secret = adapter.config.webhook_secret
-    if secret is None:
-        return _problem(409, f"source {source!r} has no webhook_secret configured")
-    body = await request.body()
-    expected = hmac.new(secret.get_secret_value().encode(), body, hashlib.sha256).hexdigest()
-    if not hmac.compare_digest(expected, request.headers.get(header, "").lower()):
-        return _problem(401, f"invalid or missing {header} signature")
-    adapter.client.cache.clear()
-    logger.info("webhook from %s accepted (%d bytes); cache cleared", source, len(body))
-    return JSONResponse({"accepted": True}, 202)
-
-
-def _problem(status: int, message: str) -> JSONResponse:
-    return JSONResponse({"error": message}, status)

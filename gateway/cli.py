@@ -1,4 +1,4 @@
-"""The `invoice-gateway` command: demo, serve, simulate, export-schema."""
+"""The `invoice-gateway` command: demo, serve, simulate, export-schema, backfill."""
 
 from __future__ import annotations
 
@@ -59,6 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     add_arguments(export)
 
+    fill = commands.add_parser(
+        "backfill", help="seed the MakersHub index by probing a range of invoice ids"
+    )
+    fill.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
+    fill.add_argument("--source", required=True, metavar="NAME", help="a makershub source")
+    fill.add_argument("--ids", required=True, metavar="FROM-TO", help="id range, inclusive")
+    fill.add_argument("--concurrency", type=int, default=8, metavar="N",
+                      help="ids probed at once (default 8)")
+
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -71,6 +80,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             sys.stdout.write(export_subgraph_sdl() if args.federation else export_sdl())
             return 0
+        if args.command == "backfill":
+            return asyncio.run(_backfill(args))
         if args.command == "export":
             from gateway.export_cli import run_export
 
@@ -110,10 +121,15 @@ def _serve(args: argparse.Namespace) -> int:
         _refuse_open_exposure(gateway_config, args.host)
         asyncio.run(_check_state(gateway_config.state))
         app = create_app(gateway_config)
+        sock = bind_socket(args.host, args.port)
     else:
-        app = create_app(demo_seed=args.seed)
+        sock = bind_socket(args.host, args.port)
+        # The simulators' webhooks go to this gateway (loopback when listening on all).
+        own = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
+        own = f"[{own}]" if ":" in own else own
+        port = sock.getsockname()[1]
+        app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}")
     _json_request_log()
-    sock = bind_socket(args.host, args.port)
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
     if workers > 1:
@@ -122,6 +138,55 @@ def _serve(args: argparse.Namespace) -> int:
     server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     uvicorn.Server(server).run(sockets=[sock])
     return 0
+
+
+async def _backfill(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from gateway.backfill import backfill, parse_range
+    from gateway.config import load_config
+    from gateway.errors import UpstreamError
+    from gateway.sources import build_adapter
+    from gateway.state import open_state
+
+    logging.getLogger("invoice_gateway").setLevel(logging.WARNING)
+    config = load_config(args.config)
+    try:
+        ids = parse_range(args.ids)
+        source = config.source(args.source)
+    except ValueError as exc:
+        print(f"invoice-gateway: {exc}", file=sys.stderr)
+        return 2
+    except KeyError:
+        names = ", ".join(s.name for s in config.sources)
+        print(f"invoice-gateway: unknown source {args.source!r}; configured: {names}",
+              file=sys.stderr)
+        return 2
+    if source.kind != "makershub":
+        print(f"invoice-gateway: source {source.name!r} is {source.kind}, which lists its own "
+              "invoices; backfill seeds only makershub sources", file=sys.stderr)
+        return 2
+    if not 1 <= args.concurrency <= 100:
+        print("invoice-gateway: --concurrency must be between 1 and 100", file=sys.stderr)
+        return 2
+    store = open_state(config.state)
+    adapter = build_adapter(source, state=store)
+    try:
+        await store.start()
+        with tqdm(total=len(ids), desc=f"backfill {source.name}", unit="id",
+                  file=sys.stderr) as bar:
+            report = await backfill(adapter, ids, args.concurrency, bar.update)
+    except UpstreamError as exc:
+        print(f"invoice-gateway: backfill stopped: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        await adapter.client.aclose()
+        await store.close()
+    print(f"{source.name}: {report.found} invoices found and indexed, {report.missing} ids "
+          f"not found, {len(report.failures)} failed", file=sys.stderr)
+    for remote_id, error in report.failures[:10]:
+        print(f"  id {remote_id}: {error}", file=sys.stderr)
+    return 1 if report.failures else 0
 
 
 async def _check_state(url: str) -> None:
@@ -187,7 +252,9 @@ async def _simulate(host: str, port: int, seed: int) -> None:
     group = await SimulatorGroup.start(host, port, seed)
     for running in group.running.values():
         sim = running.simulator
-        extra = "".join(f"  {key}={value}" for key, value in sim.describe().items())
+        facts = {**sim.describe(),
+                 **({"webhook_secret": sim.webhooks.secret} if sim.sends_webhooks else {})}
+        extra = "".join(f"  {key}={value}" for key, value in facts.items())
         print(f"{sim.kind:<13} {running.base_url}  token={sim.token}{extra}", flush=True)
     print("simulators ready; controls under /_sim/ on each; Ctrl-C stops", flush=True)
     try:

@@ -2,6 +2,7 @@
 
     GatewayError
      +-- ConfigError                  a bad configuration file; names source and key
+     +-- WebhookRefused               a webhook delivery not accepted (carries the HTTP status)
      +-- UpstreamError                anything that went wrong talking to one source
           +-- UpstreamUnavailable     5xx, refused or dropped connection
           +-- UpstreamTimeout         no answer within the source's timeout
@@ -30,6 +31,15 @@ class GatewayError(Exception):
 
 class ConfigError(GatewayError):
     """The configuration file is invalid; the message names the source and the key."""
+
+
+class WebhookRefused(GatewayError):
+    """A webhook delivery that is not accepted: bad signature, stale, or unreadable."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 class UpstreamError(GatewayError):

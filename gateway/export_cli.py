@@ -14,6 +14,7 @@ from gateway.export import Export, ExportFailed, encode, header
 from gateway.ids import InvalidId
 from gateway.selection import BadSelection, invoice_request, parse_selection
 from gateway.sources import build_adapters, close_adapters
+from gateway.state import open_state
 
 # CLI flag -> the export's query parameter of the same meaning
 FILTER_FLAGS = {"sources": "sources", "status": "status", "type": "type",
@@ -62,8 +63,11 @@ async def run_export(args: argparse.Namespace) -> int:
     config = load_config(args.config)
     params = {FILTER_FLAGS[flag]: [value] for flag in FILTER_FLAGS
               if (value := getattr(args, flag)) is not None}
-    adapters = build_adapters(config.sources)
+    # The state store holds the MakersHub index, which is what lists MakersHub invoices.
+    store = open_state(config.state)
+    adapters = build_adapters(config.sources, state=store)
     try:
+        await store.start()
         try:
             request = invoice_request(adapters, parse_selection(params))
         except (BadSelection, InvalidId) as exc:
@@ -86,6 +90,7 @@ async def run_export(args: argparse.Namespace) -> int:
         return 0
     finally:
         await close_adapters(adapters.values())
+        await store.close()
 
 
 async def _write(export: Export, targets: list[tuple[Path, str]], progress: Progress) -> None:

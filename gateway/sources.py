@@ -12,6 +12,7 @@ from gateway.adapters import Adapter, adapter_class
 from gateway.config import SourceConfig
 from gateway.http import SourceClient
 from gateway.metrics import GatewayMetrics
+from gateway.state import StateStore
 
 HttpTransport = Literal["aiohttp", "httpx"]
 
@@ -22,9 +23,12 @@ def build_adapter(
     *,
     metrics: GatewayMetrics | None = None,
     tracer: trace.Tracer | None = None,
+    state: StateStore | None = None,
 ) -> Adapter:
     """One adapter with its own pooled HTTP client, cache, concurrency bound, retries and
     circuit breaker, reporting to the app's `metrics` and `tracer` when given.
+
+    `state` is the gateway's state store (the MakersHub adapter keeps its index there).
 
     `http_transport` is "aiohttp" (the default, measured faster; see benchmarks/) or
     "httpx" (httpx's own transport, the benchmark's baseline).
@@ -51,7 +55,9 @@ def build_adapter(
         metrics=metrics,
         tracer=tracer,
     )
-    return cls(config, client)
+    adapter = cls(config, client)
+    adapter.state = state
+    return adapter
 
 
 def build_adapters(
@@ -60,10 +66,13 @@ def build_adapters(
     *,
     metrics: GatewayMetrics | None = None,
     tracer: trace.Tracer | None = None,
+    state: StateStore | None = None,
 ) -> dict[str, Adapter]:
     """Adapters by source name, in configuration order."""
     return {
-        config.name: build_adapter(config, http_transport, metrics=metrics, tracer=tracer)
+        config.name: build_adapter(
+            config, http_transport, metrics=metrics, tracer=tracer, state=state
+        )
         for config in configs
     }
 

@@ -177,24 +177,22 @@ class SqliteState(StateStore):
             cursor = db.execute(
                 "INSERT OR IGNORE INTO deliveries VALUES (?, ?, ?)", (source, delivery_id, at)
             )
-            return cursor.rowcount == 1
+            inserted = cursor.rowcount == 1
+            cursor.close()
+            return inserted
 
         return await self._run(work)
 
     async def index_add(self, source: str, remote_ids: Iterable[int]) -> None:
         rows = [(source, int(remote_id)) for remote_id in remote_ids]
         if rows:
-            await self._run(
-                lambda db: db.executemany("INSERT OR IGNORE INTO invoice_index VALUES (?, ?)", rows)
-            )
+            await self._run_many("INSERT OR IGNORE INTO invoice_index VALUES (?, ?)", rows)
 
     async def index_remove(self, source: str, remote_ids: Iterable[int]) -> None:
         rows = [(source, int(remote_id)) for remote_id in remote_ids]
         if rows:
-            await self._run(
-                lambda db: db.executemany(
-                    "DELETE FROM invoice_index WHERE source = ? AND remote_id = ?", rows
-                )
+            await self._run_many(
+                "DELETE FROM invoice_index WHERE source = ? AND remote_id = ?", rows
             )
 
     async def index_page(self, source: str, offset: int, limit: int) -> list[int]:
@@ -213,11 +211,23 @@ class SqliteState(StateStore):
         with self._lock:
             self._db.close()
 
+    # The cursor is closed inside the lock: one left to the garbage collector is finalized
+    # in whichever thread runs next, concurrently with its statement ("API misuse").
     async def _exec(self, sql: str, params: Sequence[Any]) -> None:
-        await self._run(lambda db: db.execute(sql, params))
+        await self._run(lambda db: db.execute(sql, params).close())
+
+    async def _run_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self._run(lambda db: db.executemany(sql, rows).close())
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        return await self._run(lambda db: db.execute(sql, params).fetchall())
+        def work(db: sqlite3.Connection) -> list[Any]:
+            cursor = db.execute(sql, params)
+            try:
+                return cursor.fetchall()
+            finally:
+                cursor.close()
+
+        return await self._run(work)
 
 
 def open_state(url: str) -> StateStore:

@@ -29,7 +29,15 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.adapters import Adapter, Capability
 from gateway.domain import ISO_4217, Customer, Invoice, InvoiceStatus, InvoiceType, Payment
-from gateway.errors import UpstreamNotFound, UpstreamRejected, UserProblem, WriteRefused
+from gateway.errors import (
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+    UserProblem,
+    WriteRefused,
+)
+from gateway.event_hub import EventHub
+from gateway.events import InvoiceEventType
 from gateway.ids import InvalidId, decode_id, encode_id
 from gateway.inputs import (
     CustomerDraft,
@@ -88,8 +96,12 @@ class Writes:
     are scoped by caller and source, so two clients never see each other's results.
     """
 
-    def __init__(self, adapters: Mapping[str, Adapter], store: StateStore) -> None:
+    def __init__(
+        self, adapters: Mapping[str, Adapter], store: StateStore, events: EventHub | None = None
+    ) -> None:
         self.adapters = adapters
+        # Where successful writes are published (origin GATEWAY); None publishes nothing.
+        self.events = events
         self.store = store
         self.locks = KeyedLocks()
 
@@ -395,14 +407,37 @@ class Writes:
     async def _written(self, adapter: Adapter, event: str, remote_id: str) -> None:
         """After every successful write: the one place its consequences happen.
 
-        The source's cached reads are dropped so the next read shows the change; a
-        MakersHub invoice the gateway created joins the index (it has no list endpoint).
-        Publishing the write as an event (origin GATEWAY) belongs here too.
+        The source's cached reads are dropped so the next read shows the change, and an
+        invoice write is published as an event (origin GATEWAY) through the event hub, which
+        also keeps the MakersHub index (a MakersHub invoice the gateway created joins it).
         """
         adapter.client.cache.clear()
-        unlisted = Capability.LIST_INVOICES not in adapter.capabilities
-        if event == "invoice.created" and unlisted and remote_id.isdigit():
-            await self.store.index_add(adapter.name, [int(remote_id)])
+        kind = GATEWAY_EVENTS.get(event)
+        if kind is None or self.events is None:
+            return  # customer writes carry no invoice event
+        if event == "invoice.paid":
+            kind = await _paid_or_updated(adapter, remote_id)
+        await self.events.publish_write(adapter.name, remote_id, kind, event)
+
+
+async def _paid_or_updated(adapter: Adapter, remote_id: str) -> InvoiceEventType:
+    """A payment is PAID news when it settled its invoice, else the amount due changed."""
+    try:
+        invoice = await adapter.get_invoice(remote_id)
+    except UpstreamError:
+        return InvoiceEventType.UPDATED
+    return InvoiceEventType.PAID if invoice.status is InvoiceStatus.PAID else (
+        InvoiceEventType.UPDATED)
+
+
+# The event each successful write publishes (the payment's is decided by its effect).
+GATEWAY_EVENTS: dict[str, InvoiceEventType] = {
+    "invoice.created": InvoiceEventType.CREATED,
+    "invoice.updated": InvoiceEventType.UPDATED,
+    "invoice.status_changed": InvoiceEventType.STATUS_CHANGED,
+    "invoice.deleted": InvoiceEventType.DELETED,
+    "invoice.paid": InvoiceEventType.PAID,
+}
 
 
 # --- checks that need no upstream ------------------------------------------------------

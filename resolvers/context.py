@@ -11,6 +11,7 @@ from strawberry.fastapi import BaseContext
 from gateway.access import Identity, SourceForbidden
 from gateway.adapters import Adapter
 from gateway.config import LimitsConfig
+from gateway.event_hub import EventHub
 from gateway.loaders import Loaders
 from gateway.writes import ANONYMOUS, Writes
 
@@ -29,6 +30,7 @@ class Context(BaseContext):
         writes: Writes | None = None,
         identity: Identity | None = None,
         limits: LimitsConfig | None = None,
+        events: EventHub | None = None,
     ) -> None:
         super().__init__()
         self.identity = identity or Identity.unrestricted(adapters, ANONYMOUS)
@@ -40,6 +42,8 @@ class Context(BaseContext):
         # Who is asking: scopes idempotency keys per client.
         self.caller = self.identity.client
         self.limits = limits or LimitsConfig()
+        # Process-wide: where subscriptions subscribe (None where events are not wired).
+        self.events = events
         self.loaders = Loaders(self.adapters)
         # Errors from parts of a field that failed while the rest succeeded (one source of
         # a list); the error extension adds them to the response.

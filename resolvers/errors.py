@@ -17,9 +17,11 @@ from typing import Any
 
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
+from strawberry.types.graphql import OperationType
 
 from gateway.access import SourceForbidden
 from gateway.errors import GatewayError, UpstreamError
+from gateway.events import SubscriberOverflow
 from gateway.ids import InvalidCursor, InvalidId
 from gateway.paging import InvalidPaging
 from gateway.scope import current_scope
@@ -57,6 +59,10 @@ def partial_error(exc: UpstreamError | SourceForbidden, path: list[str | int]) -
 
 def translate(error: GraphQLError) -> GraphQLError:
     original = error.original_error
+    known = _known(original)
+    if known is not None:
+        message, extensions = known
+        return _copy(error, message, extensions)
     # Without a path the error is the document's or the variables' (a scalar literal that
     # does not parse carries the scalar's ValueError): the client's to fix, never internal.
     if original is None or isinstance(original, GraphQLError) or error.path is None:
@@ -69,14 +75,22 @@ def translate(error: GraphQLError) -> GraphQLError:
             "GRAPHQL_VALIDATION_FAILED"
         )
         return _copy(error, error.message, {**(error.extensions or {}), "code": code})
-    if isinstance(original, UpstreamError):
-        return _copy(error, str(original), upstream_extensions(original))
-    if isinstance(original, SourceForbidden):
-        return _copy(error, str(original), {"code": "FORBIDDEN"})
-    if isinstance(original, BAD_INPUT):
-        return _copy(error, str(original), {"code": "BAD_USER_INPUT"})
     logger.error("unexpected error at %s", error.path, exc_info=original)
     return _copy(error, "Internal error; it has been logged.", {"code": "INTERNAL_SERVER_ERROR"})
+
+
+def _known(original: BaseException | None) -> tuple[str, dict[str, Any]] | None:
+    """The message and extensions of the gateway's own exceptions, wherever they surface
+    (a subscription's refusal arrives without a path, yet is still the gateway's word)."""
+    if isinstance(original, UpstreamError):
+        return str(original), upstream_extensions(original)
+    if isinstance(original, SourceForbidden):
+        return str(original), {"code": "FORBIDDEN"}
+    if isinstance(original, BAD_INPUT):
+        return str(original), {"code": "BAD_USER_INPUT"}
+    if isinstance(original, SubscriberOverflow):
+        return str(original), {"code": "SUBSCRIBER_OVERFLOW"}
+    return None
 
 
 def _copy(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
@@ -112,3 +126,13 @@ class ErrorTranslation(SchemaExtension):
         scope = current_scope()
         warnings = scope.warnings() if scope is not None else []
         return {"warnings": warnings} if warnings else {}
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Subscriptions send one result per event, each before `on_operation` ends.
+        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+            context = self.execution_context.context
+            partial: list[GraphQLError] = list(getattr(context, "partial_errors", ()))
+            errors = [translate(error) for error in (getattr(result, "errors", None) or [])]
+            if errors or partial:
+                result.errors = errors + partial
+        yield

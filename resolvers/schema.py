@@ -17,6 +17,7 @@ from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.limits import OperationLimits
 from resolvers.mutations import Mutation
 from resolvers.scalars import SCALAR_MAP
+from resolvers.subscriptions import Subscription
 from resolvers.types import Customer, Invoice, Payment, Vendor
 
 # The Apollo Federation version the subgraph declares (its @link): the lowest that has what
@@ -72,6 +73,7 @@ def build_schema() -> strawberry.Schema:
     return GatewaySchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,

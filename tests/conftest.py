@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import json
+import time
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
 import pytest
 
+from gateway import signing
 from gateway.adapters import Adapter
 from gateway.config import SourceConfig
 from gateway.simulators.runner import BackgroundSimulators, RunningSimulator, SimulatorGroup
 from gateway.sources import build_adapter
+from gateway.state import StateStore
 
 SEED = 7
 
@@ -52,15 +58,16 @@ AdapterFactory = Callable[..., Adapter]
 
 @pytest.fixture
 async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFactory]:
-    """`make_adapter(kind, **config_overrides)`: an adapter wired to that kind's simulator."""
+    """`make_adapter(kind, state=None, **config_overrides)`: an adapter wired to that kind's
+    simulator (`state`: a state store, which the MakersHub adapter lists from)."""
     made: list[Adapter] = []
 
-    def factory(kind: str, **overrides: Any) -> Adapter:
+    def factory(kind: str, state: StateStore | None = None, **overrides: Any) -> Adapter:
         block = simulators.running[kind].source_block()
         block.setdefault("cache_ttl", 0)
         block.setdefault("retries", 0)  # adapter tests see each injected fault as it is
         block.update(overrides)
-        adapter = build_adapter(SourceConfig.model_validate(block))
+        adapter = build_adapter(SourceConfig.model_validate(block), state=state)
         made.append(adapter)
         return adapter
 
@@ -100,14 +107,11 @@ GatewayFactory = Callable[..., Any]
 async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFactory]:
     """`await make_gateway(cache_ttl=0, **source_overrides)`: a gateway over the simulators.
 
-    Keyword-only extras: `top` (top-level configuration keys such as `clients`, `jwt`,
-    `limits`, `persisted_queries`), `extra_sources` (more source blocks after the four), `peer` (the client
-    address the app sees; default loopback) and `tracer_provider`.
+    Keyword-only extras: `top` (top-level configuration keys such as `state`, `clients`,
+    `jwt`, `limits`, `persisted_queries`), `extra_sources` (more source blocks after the
+    four), `peer` (the client address the app sees; default loopback) and `tracer_provider`.
     """
     from contextlib import AsyncExitStack
-
-    from gateway.app import create_app
-    from gateway.config import parse_config
 
     async with AsyncExitStack() as stack:
 
@@ -119,19 +123,43 @@ async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFacto
             tracer_provider: Any = None,
             **overrides: Any,
         ) -> GatewayClient:
-            overrides.setdefault("cache_ttl", 0)
-            blocks = [{**block, **overrides} for block in simulators.source_blocks()]
-            blocks += extra_sources or []
-            effective = parse_config({"sources": blocks, **(top or {})}, {})
-            app = create_app(effective, tracer_provider=tracer_provider)
-            await stack.enter_async_context(app.router.lifespan_context(app))
-            transport = httpx.ASGITransport(app=app, client=(peer, 40000))
-            http = await stack.enter_async_context(
-                httpx.AsyncClient(transport=transport, base_url="http://gw")
+            app = gateway_app(
+                simulators, top, extra_sources=extra_sources, tracer_provider=tracer_provider,
+                **overrides,
             )
-            return GatewayClient(http, app)
+            return await stack.enter_async_context(open_gateway(app, peer=peer))
 
         yield factory
+
+
+def gateway_app(
+    simulators: SimulatorGroup,
+    top: dict[str, Any] | None = None,
+    *,
+    extra_sources: list[dict[str, Any]] | None = None,
+    tracer_provider: Any = None,
+    **overrides: Any,
+) -> Any:
+    """The gateway app over the simulators (cache off unless asked for)."""
+    from gateway.app import create_app
+    from gateway.config import parse_config
+
+    overrides.setdefault("cache_ttl", 0)
+    blocks = [{**block, **overrides} for block in simulators.source_blocks()]
+    blocks += extra_sources or []
+    effective = parse_config({"sources": blocks, **(top or {})}, {})
+    return create_app(effective, tracer_provider=tracer_provider)
+
+
+@asynccontextmanager
+async def open_gateway(app: Any, peer: str = "127.0.0.1") -> AsyncIterator[GatewayClient]:
+    """Run an app's lifespan and talk to it through ASGI (as a client at `peer`); closing it
+    is a shutdown."""
+    transport = httpx.ASGITransport(app=app, client=(peer, 40000))
+    async with app.router.lifespan_context(app), httpx.AsyncClient(
+        transport=transport, base_url="http://gw"
+    ) as http:
+        yield GatewayClient(http, app)
 
 
 @pytest.fixture
@@ -174,6 +202,31 @@ def fresh_simulators(simulators: SimulatorGroup) -> Iterator[SimulatorGroup]:
 def zero_counts(simulators: SimulatorGroup) -> None:
     for running in simulators.running.values():
         sim_control(running, "DELETE", "/_sim/requests")
+
+
+def invoicematic_delivery(
+    secret: str, event: str, data: dict[str, Any], *, delivery_id: str | None = None,
+    timestamp: float | None = None, signature: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """An Invoicematic webhook delivery (body and headers) as seed 003 documents it."""
+    body = json.dumps({"event": event, "timestamp": "2026-11-01T09:00:00Z", "data": data}).encode()
+    return body, {
+        "X-Webhook-Signature": signature or signing.sign(secret, body),
+        "X-Webhook-Event": event,
+        "X-Webhook-Delivery-Id": delivery_id or uuid.uuid4().hex,
+        "X-Webhook-Timestamp": str(int(time.time() if timestamp is None else timestamp)),
+        "Content-Type": "application/json",
+    }
+
+
+def makershub_delivery(
+    secret: str, operation: str, invoice_id: int, context: dict[str, Any] | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A MakersHub event notification (body and headers) as its wire contract gives it."""
+    note = {"cid": 1001, "name": "Invoice", "id": invoice_id, "operation": operation,
+            "timestamp": "2026-11-01T09:00:00Z", "context": context or {}}
+    body = json.dumps({"eventNotification": note}).encode()
+    return body, {"X-Signature": signing.sign(secret, body), "Content-Type": "application/json"}
 
 
 INVOICE_PAGE = """query($after: String, $filter: InvoiceFilter) {

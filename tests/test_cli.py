@@ -44,6 +44,7 @@ def test_simulate_prints_each_simulator_and_serves_documented_envelopes(process)
     info = {line[0]: (line[1], dict(p.split("=", 1) for p in line[2:])) for line in lines}
     assert list(info) == ["makershub", "makini", "invoicematic", "cloudbilling"]
     assert info["cloudbilling"][1]["tenant_slug"] == "acme"
+    assert info["invoicematic"][1]["webhook_secret"] == "whsec-sim-invoicematic"
 
     def get(kind: str, path: str, **headers: str) -> httpx.Response:
         base, extra = info[kind]

@@ -6,6 +6,7 @@ import pytest
 
 from gateway.adapters import Capability
 from gateway.adapters.base import read_all_pages
+from gateway.backfill import backfill
 from gateway.domain import InvoiceQuery
 from gateway.errors import (
     UpstreamBadResponse,
@@ -17,6 +18,7 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.simulators import SIMULATORS
+from gateway.state import open_state
 from tests.conftest import sim_control
 
 KINDS = list(SIMULATORS)
@@ -33,19 +35,22 @@ FAULTS: list[tuple[str, type[UpstreamError], int | None]] = [
 
 @pytest.mark.parametrize("kind", KINDS)
 async def test_lists_every_page_exactly_once(kind, make_adapter, simulators):
-    adapter = make_adapter(kind)
+    store = open_state("sqlite:///:memory:")
+    adapter = make_adapter(kind, state=store)
     sim = simulators.running[kind].simulator
-    if Capability.LIST_INVOICES not in adapter.capabilities:
-        assert kind == "makershub"  # the only upstream with no list endpoint
-        return
+    assert Capability.LIST_INVOICES in adapter.capabilities
+    if kind == "makershub":  # no list endpoint: it lists the index a backfill seeds
+        known = [int(remote_id) for remote_id in sim.remote_ids("invoices")]
+        await backfill(adapter, range(min(known), max(known) + 1))
     first = await adapter.list_invoices(InvoiceQuery(), 0)
     assert first.has_more, "seeded data spans several pages"
     invoices = await read_all_pages(lambda page: adapter.list_invoices(InvoiceQuery(), page))
     ids = [invoice.remote_id for invoice in invoices]
     assert len(ids) == len(set(ids))
-    assert sorted(ids) == sorted(sim.remote_ids("invoices"))
+    assert sorted(ids) == sorted(sim.listed_ids("invoices"))
     assert first.total in (None, len(ids))
     assert {invoice.source for invoice in invoices} == {adapter.name}
+    await store.close()
 
 
 @pytest.mark.parametrize("kind", KINDS)

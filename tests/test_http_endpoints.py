@@ -2,11 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-
-from tests.conftest import request_counts, sim_control, zero_counts
+from tests.conftest import invoicematic_delivery, request_counts, sim_control, zero_counts
 
 
 async def test_graphql_over_get_and_graphiql(gateway):
@@ -34,9 +30,7 @@ async def test_healthz_and_readyz(gateway, simulators):
 
 async def test_webhook_signature_checked_and_cache_dropped(make_gateway, simulators):
     gateway = await make_gateway(cache_ttl=60, webhook_secret="whsec-test")
-    body = json.dumps({"event": "invoice.updated", "timestamp": "2026-11-01T09:00:00Z",
-                       "data": {"id": 1}}).encode()
-    signature = hmac.new(b"whsec-test", body, hashlib.sha256).hexdigest()
+    body, headers = invoicematic_delivery("whsec-test", "invoice.updated", {"id": 1})
     query = '{ invoices(first: 1, filter: {sources: ["billing"]}) { nodes { number } } }'
     first = await gateway.data(query)
     zero_counts(simulators)
@@ -47,13 +41,12 @@ async def test_webhook_signature_checked_and_cache_dropped(make_gateway, simulat
     assert await gateway.data(query) == first
     assert billing_calls() == 0, "served from the read cache"
     bad = await gateway.http.post("/webhooks/billing", content=body,
-                                  headers={"X-Webhook-Signature": "0" * 64})
+                                  headers={**headers, "X-Webhook-Signature": "0" * 64})
     assert bad.status_code == 401
     assert "signature" in bad.json()["error"]
     assert await gateway.data(query) == first
     assert billing_calls() == 0, "a bad signature changes nothing"
-    ok = await gateway.http.post("/webhooks/billing", content=body,
-                                 headers={"X-Webhook-Signature": signature})
+    ok = await gateway.http.post("/webhooks/billing", content=body, headers=headers)
     assert ok.status_code == 202
     assert await gateway.data(query) == first
     assert billing_calls() == 1, "a valid event drops the source's cached reads"

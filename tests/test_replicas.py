@@ -232,3 +232,35 @@ def test_an_idempotency_key_used_on_one_replica_is_honoured_on_another(replicas,
         assert upstream_writes(simulators, "makini") == {"POST /api/customers": 1}
     finally:
         reset_simulator(simulators.running["makini"])
+
+
+async def test_a_webhook_accepted_by_one_replica_reaches_a_subscriber_on_another(
+    replicas, simulators
+):
+    import asyncio
+
+    import websockets
+
+    one, two, _ = replicas
+    remote_id = ask(one, BILLING)["invoices"]["nodes"][0]["remoteId"]
+    query = ('subscription { invoiceEvents(sources: ["billing"]) '
+             "{ type source remoteId origin } }")
+    async with websockets.connect(two.url.replace("http", "ws") + "/graphql",
+                                  subprotocols=["graphql-transport-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init"}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
+        # The subscriber is registered on replica two once its stream starts, and the fan-out
+        # listener may still be resubscribing after the Redis restart above: try a few times.
+        event = None
+        for _ in range(5):
+            await asyncio.sleep(RETRY_AFTER)
+            assert (await asyncio.to_thread(signed_webhook, one, remote_id)).status_code == 202
+            try:
+                message = json.loads(await asyncio.wait_for(ws.recv(), 3))
+            except TimeoutError:
+                continue
+            event = message["payload"]["data"]["invoiceEvents"]
+            break
+    assert event == {"type": "UPDATED", "source": "billing", "remoteId": remote_id,
+                     "origin": "WEBHOOK"}, "replica one's webhook reached replica two's subscriber"

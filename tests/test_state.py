@@ -105,6 +105,16 @@ def test_unknown_backend_is_named() -> None:
         open_state("mysql://x")
 
 
+async def test_many_concurrent_index_writes() -> None:
+    # Regression: cursors left to the garbage collector were finalized in another worker
+    # thread while it ran a statement ("bad parameter or other API misuse").
+    store = open_state("sqlite:///:memory:")
+    for _ in range(5):
+        await asyncio.gather(*(store.index_add("ap", [n]) for n in range(200)))
+    assert await store.index_count("ap") == 200
+    await store.close()
+
+
 async def test_unreachable_database_is_named_without_its_password() -> None:
     store = open_state("postgresql://gw:s3cret-pw@127.0.0.1:1/nowhere?connect_timeout=2")
     with pytest.raises(ConfigError) as caught:

@@ -17,11 +17,13 @@ import enum
 import re
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
 from cachetools import LRUCache
 
+from gateway import signing
 from gateway.cache import ReadCache
 from gateway.config import SourceConfig
 from gateway.domain import (
@@ -32,16 +34,20 @@ from gateway.domain import (
     InvoiceType,
     Payment,
     Vendor,
+    parse_utc,
 )
 from gateway.errors import (
     UpstreamError,
     UpstreamRejected,
     UpstreamUnsupported,
     UserProblem,
+    WebhookRefused,
     WriteRefused,
 )
+from gateway.events import InvoiceEvent
 from gateway.http import Params, SourceClient
 from gateway.inputs import CustomerDraft, DocumentDraft, InvoiceChanges, InvoiceDraft, PaymentDraft
+from gateway.state import StateStore
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -106,6 +112,36 @@ class Page(Generic[T]):
     has_more: bool
 
 
+@dataclass(frozen=True)
+class WebhookDelivery:
+    """A verified webhook delivery: the invoice events it carries (maybe none, for events
+    about other resources) and the upstream's delivery id where it sends one."""
+
+    events: Sequence[InvoiceEvent]
+    delivery_id: str | None = None
+
+
+def webhook_id(value: Any, where: str) -> str:
+    """An invoice id from a webhook body: a positive integer (or its decimal string)."""
+    if isinstance(value, str) and value.isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise WebhookRefused(400, f"{where} must be a positive integer invoice id")
+    return str(value)
+
+
+def webhook_time(value: Any, where: str) -> datetime:
+    """When a webhook's event happened: its ISO 8601 field, else now (none was sent)."""
+    if value is None:
+        return datetime.now(UTC)
+    try:
+        if isinstance(value, str):
+            return parse_utc(value)
+    except ValueError:
+        pass
+    raise WebhookRefused(400, f"{where} is not an ISO 8601 time")
+
+
 class Adapter:
     """Base class: one instance per configured source, living as long as the process."""
 
@@ -116,9 +152,13 @@ class Adapter:
     wire_fields: ClassVar[Mapping[str, str]] = {}
     page_size: ClassVar[int] = 100
 
-    def __init__(self, config: SourceConfig, client: SourceClient) -> None:
+    def __init__(
+        self, config: SourceConfig, client: SourceClient, state: StateStore | None = None
+    ) -> None:
         self.config = config
         self.client = client
+        # The gateway's durable state; only adapters that keep something there use it.
+        self.state = state
         self.normalized = NormalizedCache(config.cache_size)
         self.in_flight = ReadCache(0, 1)  # coalescing only, for the read cache off
 
@@ -219,6 +259,34 @@ class Adapter:
     ) -> Mapping[str, Sequence[Payment]]:
         """The payments of each invoice; sources without payments answer none for each."""
         return {invoice_id: () for invoice_id in invoice_ids}
+
+    # --- webhooks -------------------------------------------------------------------
+    def read_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> WebhookDelivery:
+        """Verify and parse one webhook delivery (`headers` keyed in lower case).
+
+        Raises `WebhookRefused` (with the HTTP status to answer) for anything not to be
+        used: no or a wrong signature, a stale timestamp, a body that cannot be read.
+        """
+        raise WebhookRefused(404, f"source {self.name!r} ({self.kind}) sends no webhooks")
+
+    def check_signature(self, header: str, headers: Mapping[str, str], body: bytes) -> None:
+        """Refuse a body whose `header` is not its HMAC-SHA256 with the webhook secret."""
+        secret = self.config.webhook_secret
+        if secret is None:
+            raise WebhookRefused(
+                409, f"source {self.name!r} has no webhook_secret configured"
+            )
+        given = headers.get(header.lower())
+        if not given:
+            raise WebhookRefused(401, f"missing {header} header (the body's signature)")
+        if not signing.matches(secret.get_secret_value(), body, given):
+            raise WebhookRefused(401, f"invalid {header} signature")
+
+    async def on_event(self, event: InvoiceEvent) -> None:
+        """React to an accepted event before it is published (keep an index, say)."""
+        return None
 
     # --- health ---------------------------------------------------------------------
     async def check(self) -> None:

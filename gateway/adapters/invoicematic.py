@@ -13,7 +13,15 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, TypeGuard, TypeVar
 
-from gateway.adapters.base import Adapter, Capability, Page, WriteRules, json_number
+from gateway.adapters import invoicematic_events
+from gateway.adapters.base import (
+    Adapter,
+    Capability,
+    Page,
+    WebhookDelivery,
+    WriteRules,
+    json_number,
+)
 from gateway.config import SourceConfig
 from gateway.domain import (
     Address,
@@ -67,6 +75,7 @@ class InvoicematicAdapter(Adapter):
             Capability.GET_CUSTOMER,
             Capability.LIST_PAYMENTS,
             Capability.GET_PAYMENT,
+            Capability.RECEIVE_WEBHOOKS,
             Capability.CREATE_INVOICE,
             Capability.UPDATE_INVOICE,
             Capability.DELETE_INVOICE,
@@ -305,6 +314,15 @@ class InvoicematicAdapter(Adapter):
         return super().input_path(wire)
 
     # --- requests -------------------------------------------------------------------
+    def read_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> WebhookDelivery:
+        # Signature first: nothing of an unsigned delivery (not even its id) is used.
+        self.check_signature("X-Webhook-Signature", headers, body)
+        invoicematic_events.check_timestamp(headers, now)
+        delivery_id = invoicematic_events.delivery_id(headers)
+        return WebhookDelivery(invoicematic_events.parse_events(self.name, body), delivery_id)
+
     def _member_path(self, resource: str, remote_id: str) -> str:
         if not remote_id.isdigit():  # ids are integers; anything else cannot exist
             raise UpstreamNotFound(self.name, f"{resource[:-1]} {remote_id!r} not found")

@@ -2,7 +2,8 @@
 
 Wire contract: `shared/upstreams/makershub.md` and seed 001. MakersHub has no list endpoint,
 no customers and no payments; the vendor only exists embedded in each bill as
-`supplier_info`. So the only capability is reading an invoice by id.
+`supplier_info`. Invoices are read by id; lists come from the gateway's index of the ids
+it has seen (lookups, its own creates, webhook events), kept in the state store.
 """
 
 from __future__ import annotations
@@ -15,7 +16,18 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from gateway.adapters.base import Adapter, Capability, Page, WriteRules, json_number, upstream_words
+from gateway.adapters import makershub_events
+from gateway.adapters.base import (
+    Adapter,
+    Capability,
+    Page,
+    WebhookDelivery,
+    WriteRules,
+    gather_each,
+    json_number,
+    upstream_words,
+)
+from gateway.config import SourceConfig
 from gateway.domain import (
     Address,
     ApprovalStatus,
@@ -28,7 +40,15 @@ from gateway.domain import (
     Vendor,
     parse_utc,
 )
-from gateway.errors import UpstreamBadResponse, UpstreamNotFound, UpstreamRejected, WriteRefused
+from gateway.errors import (
+    UpstreamBadResponse,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRejected,
+    WriteRefused,
+)
+from gateway.events import InvoiceEvent, InvoiceEventType
+from gateway.http import SourceClient
 from gateway.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
 
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
@@ -70,7 +90,9 @@ class MakersHubAdapter(Adapter):
     kind = "makershub"
     capabilities = frozenset(
         {
+            Capability.LIST_INVOICES,
             Capability.GET_INVOICE,
+            Capability.RECEIVE_WEBHOOKS,
             Capability.CREATE_INVOICE,
             Capability.UPDATE_INVOICE,
             Capability.SUBMIT_DOCUMENT,
@@ -104,11 +126,86 @@ class MakersHubAdapter(Adapter):
         "filename": "filename",
         "type": "contentType",
     }
+    # Each listed id is one GET, so pages are small: a short `first` reads few of them.
+    page_size = 25
+
+    def __init__(self, config: SourceConfig, client: SourceClient) -> None:
+        super().__init__(config, client)
+        # Ids this process already put in the index, so repeated lookups skip the store.
+        self._indexed: set[int] = set()
 
     async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
-        raise self.unsupported("list invoices (no list endpoint; invoices are read by id)")
+        """A page of the gateway's index of this source, in id order, each id one GET.
+
+        An indexed id the upstream no longer knows (deleted, no webhook heard) is skipped;
+        a child of a group is skipped too, as the group is listed under its own id (and
+        indexed whenever one of its children is seen). Any other failure fails the page.
+        """
+        if self.state is None:
+            raise self.unsupported("list invoices without the gateway's state store")
+        if query.type is InvoiceType.RECEIVABLE or query.customer_id is not None:
+            return Page([], 0, False)  # payables only, no customers
+        size = self.page_size
+        ids = await self.state.index_page(self.name, page * size, size)
+        count = await self.state.index_count(self.name)
+        self._indexed.update(ids)
+        found = await gather_each([str(i) for i in ids], self._fetch)
+        items: list[Invoice] = []
+        parents: list[int] = []
+        for result in found:
+            if isinstance(result, UpstreamNotFound):
+                continue
+            if isinstance(result, UpstreamError):
+                raise result
+            invoice, parent = result
+            if parent is None:
+                items.append(invoice)
+            else:
+                parents.append(parent)
+        await self._remember(parents)
+        # The exact total is unknown (children and stale ids are skipped) unless empty.
+        return Page(items, 0 if count == 0 else None, (page + 1) * size < count)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
+        invoice, parent = await self._fetch(remote_id)
+        await self._remember([parent if parent is not None else int(remote_id)])
+        return invoice
+
+    async def get_invoices(self, remote_ids: Sequence[str]) -> list[Invoice | UpstreamError]:
+        found = await gather_each(remote_ids, self._fetch)
+        seen = [
+            result[1] if result[1] is not None else int(result[0].remote_id)
+            for result in found if not isinstance(result, UpstreamError)
+        ]
+        await self._remember(seen)
+        return [result if isinstance(result, UpstreamError) else result[0] for result in found]
+
+    async def _remember(self, remote_ids: Sequence[int]) -> None:
+        """Index ids seen in lookups (a child's group instead of the child)."""
+        new = set(remote_ids) - self._indexed
+        if new and self.state is not None:
+            await self.state.index_add(self.name, sorted(new))
+            self._indexed.update(new)
+
+    async def on_event(self, event: InvoiceEvent) -> None:
+        """Keep the index: a deleted or merged-away id leaves it, any other id joins it."""
+        if self.state is None or not _ID.fullmatch(event.remote_id):
+            return
+        remote_id = int(event.remote_id)
+        if event.type is InvoiceEventType.DELETED:
+            await self.state.index_remove(self.name, [remote_id])
+            self._indexed.discard(remote_id)
+        else:
+            await self._remember([remote_id])
+
+    def read_webhook(
+        self, headers: Mapping[str, str], body: bytes, now: float
+    ) -> WebhookDelivery:
+        self.check_signature("X-Signature", headers, body)
+        return WebhookDelivery(makershub_events.parse_events(self.name, body))
+
+    async def _fetch(self, remote_id: str) -> tuple[Invoice, int | None]:
+        """The invoice, and the id of its group when it is a child fetched by its own id."""
         if not _ID.fullmatch(remote_id):
             raise UpstreamNotFound(
                 self.name,
@@ -119,11 +216,12 @@ class MakersHubAdapter(Adapter):
         requested = int(remote_id)
         ids = [_Reader(self.name, where, record).integer("id") for record in records]
         if len(records) == 1 and ids[0] == requested:
-            return self._invoice(records[0], where)
+            parent = _Reader(self.name, where, records[0]).optional("parent_id", int)
+            return self._invoice(records[0], where), (parent if parent != requested else None)
         parents = [_Reader(self.name, where, r).optional("parent_id", int) for r in records]
         if records and all(parent == requested for parent in parents):
             children = [self._invoice(record, where) for record in records]
-            return self._group(remote_id, children, records)
+            return self._group(remote_id, children, records), None
         raise UpstreamBadResponse(
             self.name,
             f"{where}: result holds ids {ids[:10]}, neither invoice {remote_id} nor its "

@@ -14,6 +14,9 @@ and, outside the API's paths, controls for tests and benchmarks:
     DELETE /_sim/faults     clear injected faults
     POST   /_sim/reset      re-seed the data and clear counts, latency and faults
     GET    /_sim/info       kind, base path, token, seed
+    PUT    /_sim/webhook    {"url": "http://...", "secret": "..."}: where (and with which
+                            secret) the simulator sends signed webhooks for its writes
+    GET    /_sim/webhook    the target and the last deliveries; DELETE stops sending
 
 Subclasses implement `seed_data`, `api_routes`, `unauthorized`, `remote_ids` and
 `missing_id`.
@@ -37,6 +40,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from gateway.simulators.webhooks import WebhookSender
 
 # Seeded data is laid out around this fixed day, so that a seed gives the same records
 # (and the same overdue invoices) whatever day the simulator runs.
@@ -106,10 +111,15 @@ class Simulator:
     api_prefix: ClassVar[str] = ""
     default_token: ClassVar[str] = "sim-token"
 
+    # Kinds whose upstream sends webhooks set this; their writes call `self.webhooks.send`.
+    sends_webhooks: ClassVar[bool] = False
+
     def __init__(self, seed: int = 7, token: str | None = None) -> None:
         self.seed = seed
         self.token = token or self.default_token
         self.controls = Controls()
+        # The webhook target survives `/_sim/reset` (it is wiring, not data).
+        self.webhooks = WebhookSender(f"whsec-sim-{self.kind}")
         self.reset()
 
     # --- for subclasses -------------------------------------------------------------
@@ -130,6 +140,10 @@ class Simulator:
         in the order the upstream lists them; for tests."""
         raise NotImplementedError
 
+    def listed_ids(self, resource: str) -> list[str]:
+        """Ids a complete unified list of `resource` shows; for tests."""
+        return self.remote_ids(resource)
+
     def missing_id(self, resource: str) -> str:
         """An id of the right form for `resource` that no record has; for tests."""
         raise NotImplementedError
@@ -144,7 +158,10 @@ class Simulator:
 
     def source_block(self, base_url: str, name: str) -> dict[str, Any]:
         """A configuration block for a gateway source pointing at this simulator."""
-        return {"name": name, "kind": self.kind, "base_url": base_url, "token": self.token}
+        block = {"name": name, "kind": self.kind, "base_url": base_url, "token": self.token}
+        if self.sends_webhooks:
+            block["webhook_secret"] = self.webhooks.secret
+        return block
 
     def describe(self) -> dict[str, str]:
         """Extra facts printed by `invoice-gateway simulate` (e.g. a tenant slug)."""
@@ -164,6 +181,7 @@ class Simulator:
                 Route("/_sim/faults", self._sim_faults, methods=["POST", "DELETE"]),
                 Route("/_sim/reset", self._sim_reset, methods=["POST"]),
                 Route("/_sim/info", self._sim_info, methods=["GET"]),
+                Route("/_sim/webhook", self._sim_webhook, methods=["GET", "PUT", "DELETE"]),
                 *([Mount(self.api_prefix, routes=routes)] if self.api_prefix else routes),
             ]
         )
@@ -203,6 +221,21 @@ class Simulator:
     async def _sim_reset(self, request: Request) -> Response:
         self.reset()
         return JSONResponse({"reset": True, "seed": self.seed})
+
+    async def _sim_webhook(self, request: Request) -> Response:
+        if request.method == "PUT":
+            body = await _json_body(request)
+            url = body.get("url") if isinstance(body, dict) else None
+            secret = body.get("secret", self.webhooks.secret) if isinstance(body, dict) else None
+            if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+                return JSONResponse({"error": 'body must be {"url": "http(s)://...", '
+                                     '"secret": "<optional webhook secret>"}'}, 400)
+            if not isinstance(secret, str) or not secret:
+                return JSONResponse({"error": "secret must be a non-empty string"}, 400)
+            self.webhooks.target(url, secret)
+        elif request.method == "DELETE":
+            self.webhooks.target(None)
+        return JSONResponse({"sends_webhooks": self.sends_webhooks, **self.webhooks.describe()})
 
     async def _sim_info(self, request: Request) -> Response:
         return JSONResponse(

@@ -3,14 +3,18 @@
 Served under `/api/v1` like production: resources at `/api/v1/api/...`, health at
 `/api/v1/health`. Two keys: `token` holds every scope; `read_only_token` only the read
 scopes of invoices, customers and payments (to exercise the documented 403).
+Writes send the documented webhooks (seed 003) to the target set through `/_sim/webhook`.
 """
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from starlette.requests import Request
@@ -52,6 +56,9 @@ ALL_SCOPES = (
 READ_ONLY_SCOPES = ("invoices:read", "customers:read", "payments:read")
 IDEMPOTENCY_TTL = 24 * 3600.0
 DELETABLE = frozenset({"invoices", "estimates", "expenses", "items"})
+# Resources whose writes send webhooks, with the event prefix (seed 003's event list).
+WEBHOOK_RESOURCES = {"invoices": "invoice", "estimates": "estimate", "customers": "customer",
+                     "payments": "payment", "expenses": "expense"}
 # `status` values that filter on paid_status instead (upstreams/invoicematic.md).
 _PAID_STATUSES = frozenset({"UNPAID", "PARTIALLY_PAID", "PAID"})
 
@@ -77,6 +84,7 @@ class _Replay:
 
 class InvoicematicSimulator(Simulator):
     kind: ClassVar[str] = "invoicematic"
+    sends_webhooks: ClassVar[bool] = True
     api_prefix: ClassVar[str] = "/api/v1"
     default_token: ClassVar[str] = "is_key_sim7f3a9c2e41d8b6a05f"
     read_only_token: ClassVar[str] = "is_key_simro4b81d47e0c93a2f6"
@@ -292,6 +300,7 @@ class InvoicematicSimulator(Simulator):
             record = apply_write(self.store, resource, fields, existing)
         except Invalid as exc:
             return invalid(exc.errors)
+        self._notify(resource, record, "created" if existing is None else "updated")
         # Laravel answers 201 for a model created by the request.
         return json_response(
             {"data": self.render(resource, record)}, 201 if existing is None else 200
@@ -304,13 +313,44 @@ class InvoicematicSimulator(Simulator):
         table = self.store_table(resource)
         if record_id is None or record_id not in table:
             return not_found()
-        del table[record_id]
+        self._notify(resource, table.pop(record_id), "deleted")
         if resource == "invoices":
             # Assumed: payments outlive their invoice, detached (money was received).
             for payment in self.store.payments.values():
                 if payment["invoice_id"] == record_id:
                     payment["invoice_id"] = None
         return json_response({"success": True})  # Crater's destroy reply
+
+
+    # --- webhooks (seed 003, "Webhooks") ----------------------------------------------
+    def _notify(self, resource: str, record: Record, action: str) -> None:
+        """Send the documented events for one write: `<resource>.<action>`, and for a payment
+        `payment.received` plus `invoice.paid` when it settled its invoice."""
+        singular = WEBHOOK_RESOURCES.get(resource)
+        if singular is None:
+            return
+        if resource != "payments":
+            self._deliver(f"{singular}.{action}", self.render(resource, record))
+            return
+        if action != "created":
+            return  # no payment.updated event is documented
+        self._deliver("payment.received", self.render(resource, record))
+        invoice = self.store.invoices.get(record["invoice_id"] or -1)
+        if invoice is not None and invoice["paid_status"] == "PAID":
+            self._deliver("invoice.paid", self.render("invoices", invoice))
+
+    def _deliver(self, event: str, data: Record) -> None:
+        stamp = datetime.now(UTC)
+        body = json.dumps(
+            {"event": event, "timestamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ"), "data": data},
+            separators=(",", ":"),
+        ).encode()
+        self.webhooks.send(body, {
+            "X-Webhook-Signature": self.webhooks.sign(body),
+            "X-Webhook-Event": event,
+            "X-Webhook-Delivery-Id": uuid.uuid4().hex,
+            "X-Webhook-Timestamp": str(int(stamp.timestamp())),
+        })
 
 
 def _int(value: Any) -> int | None:

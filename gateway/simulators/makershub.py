@@ -14,6 +14,9 @@ Choices where the contract is silent:
   a field that is not updatable is a 400 naming it; a group id (which has no record of its
   own) is a 400 "Grouped invoice cannot be updated".
 - Time: writes stamp `modified` with `SIM_NOW` plus one second per write, never the clock.
+- Webhooks (to the target set through `/_sim/webhook`): Created for a create or a queued
+  document, Updated for a PATCH, Processed when OCR fills a document in; signed in
+  `X-Signature`, timestamped with the real clock.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import binascii
 import json
 import random
 import re
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from starlette.requests import Request
@@ -42,6 +45,7 @@ from gateway.simulators.makershub_data import (
 )
 
 OCR_PENDING_READS = 2
+COMPANY_ID = 1001
 READ_ONLY_TOKEN = "sim-token-readonly"
 UPDATABLE = (
     "supplier_info",
@@ -173,6 +177,7 @@ def _check_fields(body: dict[str, Any], verb: str) -> str | None:
 class MakersHubSimulator(Simulator):
     kind = "makershub"
     api_prefix = "/server/external/api"
+    sends_webhooks = True
 
     invoices: dict[int, Record]
     groups: dict[int, list[int]]
@@ -205,6 +210,11 @@ class MakersHubSimulator(Simulator):
         if resource != "invoices":
             return []  # MakersHub has no customers, vendors or payments endpoints
         return [str(i) for i in sorted({*self.invoices, *self.groups})]
+
+    def listed_ids(self, resource: str) -> list[str]:
+        # A group lists once, as itself: its children are not listed on their own.
+        return [i for i in self.remote_ids(resource)
+                if int(i) in self.groups or self.invoices[int(i)]["parent_id"] is None]
 
     def missing_id(self, resource: str) -> str:
         # Ids only grow, so one below the lowest is never taken.
@@ -258,6 +268,7 @@ class MakersHubSimulator(Simulator):
         if problem:
             return _reply(400, problem)
         self._apply(record, body)
+        self._webhook("Updated", invoice_id)
         return _reply(200, "Record updated", [record])
 
     async def _create(self, request: Request) -> Response:
@@ -275,6 +286,7 @@ class MakersHubSimulator(Simulator):
         record = self._new_record()
         self._apply(record, body)
         record["created"] = record["modified"]
+        self._webhook("Created", record["id"])
         return _reply(200, "Record created", [record])
 
     # --- helpers ----------------------------------------------------------------------
@@ -301,6 +313,7 @@ class MakersHubSimulator(Simulator):
             "size": len(content),
         }
         self._ocr_pending[record["id"]] = OCR_PENDING_READS
+        self._webhook("Created", record["id"])
         return _reply(200, "Document queued", [{"id": record["id"]}])
 
     def _new_record(self) -> Record:
@@ -319,7 +332,15 @@ class MakersHubSimulator(Simulator):
                 del self._ocr_pending[invoice_id]
                 ocr_result(record, self._rng, self._tick())
                 record["hash_id"] = new_hash(self._rng)
+                self._webhook("Processed", invoice_id)
         return record
+
+    def _webhook(self, operation: str, invoice_id: int) -> None:
+        """Send the documented event notification, signed in `X-Signature`."""
+        note = {"cid": COMPANY_ID, "name": "Invoice", "id": invoice_id, "operation": operation,
+                "timestamp": stamp(datetime.now(UTC)), "context": {}}
+        body = json.dumps({"eventNotification": note}, separators=(",", ":")).encode()
+        self.webhooks.send(body, {"X-Signature": self.webhooks.sign(body)})
 
     def _apply(self, record: Record, changes: dict[str, Any]) -> None:
         for name, value in changes.items():

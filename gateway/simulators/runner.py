@@ -35,7 +35,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class _EmbeddedServer(uvicorn.Server):
+class EmbeddedServer(uvicorn.Server):
     """A uvicorn server that leaves signal handling to whoever runs the process."""
 
     @contextlib.contextmanager
@@ -90,7 +90,7 @@ class SimulatorGroup:
                     simulator.app(), log_level=log_level, lifespan="off",
                     access_log=False, timeout_graceful_shutdown=1,
                 )
-                server = _EmbeddedServer(config)
+                server = EmbeddedServer(config)
                 task = asyncio.create_task(server.serve(sockets=[sock]))
                 group._servers.append((server, task))
                 while not server.started:
