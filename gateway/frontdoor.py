@@ -111,6 +111,12 @@ class FrontDoor:
             return
         authenticator: Authenticator = state.authenticator
         peer = scope.get("client")
+        if scope["type"] == "websocket" and "authorization" not in headers:
+            # Browsers cannot set headers on a WebSocket: such a connection names its
+            # credential in `connection_init`, which the GraphQL router checks before it
+            # acknowledges the connection (nothing runs before that).
+            await self.app(scope, receive, send)
+            return
         try:
             identity: Identity = await authenticator.identify(
                 headers.get("authorization"), peer[0] if peer else None

@@ -28,10 +28,13 @@ from typing import Any
 from cross_web import HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import HTMLResponse
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
-from strawberry.types.unset import UNSET
+from strawberry.types.unset import UNSET, UnsetType
+
+from gateway.access import Unauthenticated
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -77,6 +80,10 @@ def is_request_error(result: ExecutionResult) -> bool:
     )
 
 
+# `connection_ack` without a payload (strawberry's UNSET is typed Any).
+PLAIN_ACK: UnsetType = UNSET
+
+
 class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     """strawberry's router with media-type negotiation and the gateway's GraphiQL page."""
 
@@ -95,6 +102,29 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             response.pop("data", None)
             request.state.graphql_status = 400
         return response
+
+    async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
+        """Authenticate a WebSocket that sent no `Authorization` header from the
+        `connection_init` payload (`{"Authorization": "Bearer <key or JWT>"}`); refuse the
+        connection (close 4403) when that credential is missing where one is needed, or
+        wrong."""
+        connection = context.request
+        if getattr(connection.state, "identity", None) is not None:
+            return PLAIN_ACK  # the front door already checked the handshake's header
+        params = context.connection_params if isinstance(context.connection_params, dict) else {}
+        credential = params.get("Authorization", params.get("authorization"))
+        peer = connection.client.host if connection.client else None
+        try:
+            identity = await connection.app.state.authenticator.identify(
+                credential if isinstance(credential, str) else None, peer
+            )
+        except Unauthenticated as exc:
+            raise ConnectionRejectionError(
+                {"message": str(exc), "code": "UNAUTHENTICATED"}
+            ) from None
+        connection.state.identity = identity
+        context.use_identity(identity)
+        return PLAIN_ACK
 
     async def run(  # type: ignore[override]
         self,

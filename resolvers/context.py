@@ -33,21 +33,27 @@ class Context(BaseContext):
         events: EventHub | None = None,
     ) -> None:
         super().__init__()
-        self.identity = identity or Identity.unrestricted(adapters, ANONYMOUS)
         self.configured = adapters
-        self.adapters = {
-            name: adapter for name, adapter in adapters.items() if self.identity.may_read(name)
-        }
         self.writes = writes
-        # Who is asking: scopes idempotency keys per client.
-        self.caller = self.identity.client
         self.limits = limits or LimitsConfig()
         # Process-wide: where subscriptions subscribe (None where events are not wired).
         self.events = events
-        self.loaders = Loaders(self.adapters)
+        self.use_identity(identity or Identity.unrestricted(adapters, ANONYMOUS))
         # Errors from parts of a field that failed while the rest succeeded (one source of
         # a list); the error extension adds them to the response.
         self.partial_errors: list[GraphQLError] = []
+
+    def use_identity(self, identity: Identity) -> None:
+        """Act for `identity` (a WebSocket learns its caller only from `connection_init`)."""
+        self.identity = identity
+        self.adapters = {
+            name: adapter
+            for name, adapter in self.configured.items()
+            if identity.may_read(name)
+        }
+        # Who is asking: scopes idempotency keys per client.
+        self.caller = identity.client
+        self.loaders = Loaders(self.adapters)
 
     def adapter(self, source: str) -> Adapter:
         """The adapter of a source the caller may read; `SourceForbidden` for a configured
