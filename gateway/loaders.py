@@ -9,6 +9,7 @@ pages are primed into the by-id loaders, so a later lookup of the same record is
 from __future__ import annotations
 
 import asyncio
+from asyncio import Future
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
@@ -33,6 +34,15 @@ class _Loader(DataLoader[Any, T], Generic[T]):
     async def batch_load_fn(self, keys: list[Any]) -> list[T]:
         # aiodataloader rejects the load of each key whose result is an Exception
         return list(await self._batch(keys))  # type: ignore[arg-type]
+
+    def ready(self, key: Any) -> Future[T] | None:
+        """The key's settled future when this request already holds its value (primed or
+        loaded), else None: a resolver can then answer without an awaitable, which spares
+        the executor a coroutine and a gather per field on big pages."""
+        future: Future[T] | None = self._cache.get(self.get_cache_key(key))
+        if future is None or not future.done() or future.cancelled() or future.exception():
+            return None
+        return future
 
 
 class SourceLoaders:
