@@ -10,13 +10,12 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 import websockets
 from websockets.exceptions import ConnectionClosed
 
 from gateway.app import create_app
 from gateway.config import parse_config
-from gateway.simulators.runner import EmbeddedServer, bind_socket
+from tests.tools import serve_live
 
 KEY = "key-finance-web-123"
 
@@ -26,16 +25,8 @@ async def ws_url(simulators) -> AsyncIterator[str]:
     blocks = [{**block, "cache_ttl": 0} for block in simulators.source_blocks()]
     clients = [{"name": "finance-web", "key": KEY, "sources": ["billing"]}]
     app = create_app(parse_config({"sources": blocks, "clients": clients}, {}))
-    sock = bind_socket("127.0.0.1", 0)
-    server = EmbeddedServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    yield f"ws://127.0.0.1:{sock.getsockname()[1]}/graphql"
-    server.should_exit = True
-    await task
+    async with serve_live(app) as url:
+        yield url.replace("http", "ws") + "/graphql"
 
 
 async def first_answer(ws: Any, sources: str) -> dict[str, Any]:

@@ -11,13 +11,13 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 import websockets
 
 from gateway.app import create_app
 from gateway.ids import encode_id
-from gateway.simulators.runner import EmbeddedServer, bind_socket
+from gateway.simulators.runner import bind_socket
 from tests.conftest import invoicematic_delivery, makershub_delivery
+from tests.tools import serve_live
 
 EVENT_FIELDS = """id type source remoteId invoiceId origin occurredAt
                   invoice { id number status total { amount currency } }"""
@@ -41,15 +41,8 @@ async def live() -> AsyncIterator[LiveGateway]:
     sock = bind_socket("127.0.0.1", 0)
     url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     app = create_app(demo_seed=7, demo_url=url)
-    server = EmbeddedServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    yield LiveGateway(app, url)
-    server.should_exit = True
-    await task
+    async with serve_live(app, sock):
+        yield LiveGateway(app, url)
 
 
 class Subscription:

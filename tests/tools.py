@@ -1,12 +1,13 @@
 """Helpers for tests that drive the gateway as a real process, or tools outside Python.
 
 `GatewayProcess` runs `invoice-gateway serve` on a free 127.0.0.1 port with a configuration
-the test writes. `require_tool` skips a test outside CI when a tool is missing (saying why)
+the test writes; `serve_live` serves an app in the test's own event loop on a real port. `require_tool` skips a test outside CI when a tool is missing (saying why)
 and fails it under CI=true, where `scripts/test-tools` must have installed the tool.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -14,14 +15,17 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 import yaml
+
+from gateway.simulators.runner import EmbeddedServer, bind_socket
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / ".cache" / "node" / "node_modules"
@@ -39,6 +43,24 @@ def require_tool(
     if IN_CI:
         pytest.fail(f"{reason} (CI=true: {provider}; such tests never skip in CI)")
     pytest.skip(f"{reason}; {provider} when CI=true")
+
+
+@asynccontextmanager
+async def serve_live(app: Any, sock: socket.socket | None = None) -> AsyncIterator[str]:
+    """Serve `app` (lifespan included) on `sock`, or a free 127.0.0.1 port, until the block
+    ends; yields its root URL (`http://127.0.0.1:PORT`)."""
+    sock = sock or bind_socket("127.0.0.1", 0)
+    server = EmbeddedServer(uvicorn.Config(app, lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
 
 
 def free_port() -> int:
