@@ -7,6 +7,7 @@ timezone-aware UTC. Nothing here knows about HTTP, strawberry or any one upstrea
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
@@ -159,7 +160,9 @@ class Invoice:
     `customer_id` / `vendor_id` are remote ids within the same source. Where the upstream
     embeds the party instead of offering an endpoint for it (MakersHub's `supplier_info`),
     the adapter puts the whole record in `vendor_snapshot` / `customer_snapshot`.
-    `grouped` holds the child invoices of a grouped (combined) invoice.
+    `grouped` holds the child invoices of a grouped (combined) invoice. `line_items` is a
+    tuple, or a `LazyTuple` that normalizes the upstream's lines when first read (many
+    queries never select them); either compares, hashes and iterates as the tuple.
     """
 
     source: str
@@ -181,7 +184,7 @@ class Invoice:
     vendor_id: str | None = None
     customer_snapshot: Customer | None = None
     vendor_snapshot: Vendor | None = None
-    line_items: tuple[LineItem, ...] = ()
+    line_items: Sequence[LineItem] = ()
     grouped: tuple[Invoice, ...] = ()
     purchase_order_number: str | None = None
     terms: str | None = None

@@ -139,7 +139,15 @@ def header(fmt: str) -> bytes:
 
 
 def encode(fmt: str, invoices: Sequence[Invoice]) -> bytes:
-    """A page of invoices in `fmt` (csv, ndjson or lines-csv)."""
+    """A page of invoices in `fmt` (csv, ndjson or lines-csv); `ExportFailed` when a line
+    item breaks its upstream's wire contract (lines are normalized as they are read)."""
+    try:
+        return _encode(fmt, invoices)
+    except UpstreamError as exc:
+        raise ExportFailed([exc]) from exc
+
+
+def _encode(fmt: str, invoices: Sequence[Invoice]) -> bytes:
     if fmt == "csv":
         return _csv([invoice_record(invoice) for invoice in invoices], INVOICE_COLUMNS)
     if fmt == "lines-csv":
@@ -174,11 +182,17 @@ class Export:
 
         async def first(name: str) -> Any:
             try:
-                return await self.loaders.source(name).page.load(
+                page = await self.loaders.source(name).page.load(
                     (request.resource, request.query, 0)
                 )
+                # Every record is exported: normalizing the first page's now (the walk
+                # reuses them) refuses an export whose first page holds a broken record
+                # before anything is sent, as for a failed read.
+                for _ in page.items:
+                    pass
             except UpstreamError as exc:
                 return exc
+            return page
 
         pages = await asyncio.gather(*(first(name) for name in request.sources))
         errors = [page for page in pages if isinstance(page, UpstreamError)]

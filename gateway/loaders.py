@@ -2,8 +2,9 @@
 
 One `Loaders` per request (made in the request context, never at module level: a module-level
 loader would be a cache shared across callers). Keys are remote ids within one source;
-batches fan out through the adapter's bounded concurrent reads. Records that arrive in list
-pages are primed into the by-id loaders, so a later lookup of the same record is free.
+batches fan out through the adapter's bounded concurrent reads. Records served from list
+pages are primed into the by-id loaders (`prime`, as the pager takes them), so a later lookup
+of the same record is free; the records of a page that nothing served stay unnormalized.
 """
 
 from __future__ import annotations
@@ -57,6 +58,14 @@ class SourceLoaders:
         self.invoice_payments: _Loader[Sequence[Payment]] = _Loader(self._payments_of)
         self.page: _Loader[Page[Any]] = _Loader(self._pages)
         self._all_customers: asyncio.Task[None] | None = None
+        self._primers: dict[str, _Loader[Any]] = {
+            "invoices": self.invoice, "customers": self.customer,
+            "vendors": self.vendor, "payments": self.payment,
+        }
+
+    def prime(self, resource: str, record: Any) -> None:
+        """Hold `record` (taken from a list page of `resource`) for lookups by its id."""
+        self._primers[resource].prime(record.remote_id, record)
 
     async def prefetch_customers(self) -> None:
         """Read the whole customer list where one read gives it (once per request) and
@@ -102,26 +111,13 @@ class SourceLoaders:
                 result = await adapter.list_payments(page)
         except UpstreamError as exc:
             return exc
-        primers: dict[str, _Loader[Any]] = {
-            "invoices": self.invoice, "customers": self.customer,
-            "vendors": self.vendor, "payments": self.payment,
-        }
-        primer = primers[resource]
-        for item in result.items:
-            primer.prime(item.remote_id, item)
+        # Not primed here: that would normalize every record of the page (`Page.lazy`).
         return result
 
-    def forget(self, key: tuple[str, Hashable, int], page: Page[Any]) -> None:
-        """Drop a page and the records it primed: a walk over a whole list (summaries,
-        exports) reads each page once, and keeping them all would hold the whole list."""
+    def forget(self, key: tuple[str, Hashable, int]) -> None:
+        """Drop a page: a walk over a whole list (summaries, exports) reads each page once,
+        and keeping them all would hold the whole list. A walk primes nothing."""
         self.page.clear(key)
-        primers: dict[str, _Loader[Any]] = {
-            "invoices": self.invoice, "customers": self.customer,
-            "vendors": self.vendor, "payments": self.payment,
-        }
-        primer = primers[key[0]]
-        for item in page.items:
-            primer.clear(item.remote_id)
 
 
 class Loaders:

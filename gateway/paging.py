@@ -103,15 +103,18 @@ async def _scan(
     size = adapter.page_size
     query = request.query
     fp = request.fingerprint
-    page_loader = loaders.source(name).page
+    source_loaders = loaders.source(name)
     while len(found) < want:
         number = offset // size
-        page: Page[Any] = await page_loader.load((request.resource, query, number))
+        page: Page[Any] = await source_loaders.page.load((request.resource, query, number))
         base = number * size
+        # Reading a record normalizes it (`Page.lazy`): only those up to the last one taken
+        # are read, and a record that breaks the wire contract fails the source here.
         for position in range(offset - base, len(page.items)):
             record = page.items[position]
             if query is None or query.matches(record):
                 found.append((record, Cursor(name, base + position + 1, fp).encode()))
+                source_loaders.prime(request.resource, record)
                 if len(found) >= want:
                     return
         if not page.has_more or not page.items:
@@ -167,8 +170,12 @@ async def walk(loaders: Loaders, request: ListRequest, source: str) -> AsyncIter
         except UpstreamError as exc:
             yield Chunk(source, [], error=exc)
             return
-        source_loaders.forget(key, page)
-        records = [r for r in page.items if query is None or query.matches(r)]
+        source_loaders.forget(key)
+        try:
+            records = [r for r in page.items if query is None or query.matches(r)]
+        except UpstreamError as exc:  # a record breaking the wire contract (`Page.lazy`)
+            yield Chunk(source, [], error=exc)
+            return
         yield Chunk(source, records, total=page.total if number == 0 else None)
         if not page.has_more or not page.items:
             return

@@ -47,6 +47,7 @@ from gateway.errors import (
 from gateway.events import InvoiceEvent
 from gateway.http import Params, SourceClient
 from gateway.inputs import CustomerDraft, DocumentDraft, InvoiceChanges, InvoiceDraft, PaymentDraft
+from gateway.lazy import LazyTuple
 from gateway.state import StateStore
 
 T = TypeVar("T")
@@ -110,6 +111,17 @@ class Page(Generic[T]):
     items: Sequence[T]
     total: int | None
     has_more: bool
+
+    @classmethod
+    def lazy(
+        cls, records: Sequence[Any], normalize: Callable[[Any], T], total: int | None,
+        has_more: bool,
+    ) -> Page[T]:
+        """A page of raw `records`, each normalized by `normalize` when first read, once
+        (`gateway.lazy`): a query that serves part of a page normalizes only that part, and
+        the page object, which the normalized cache and in-flight coalescing share between
+        requests, keeps every normalization made for the next request."""
+        return cls(LazyTuple(records, normalize), total, has_more)
 
 
 @dataclass(frozen=True)

@@ -42,6 +42,7 @@ from gateway.errors import (
     UpstreamRejected,
 )
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
+from gateway.lazy import LazyTuple
 
 JSON = dict[str, Any]
 
@@ -141,8 +142,7 @@ class CloudBillingAdapter(Adapter):
 
         def normalize(body: Any) -> Page[Invoice]:
             records, total, has_more = self._page_of(body, "GET /invoices", page)
-            items = tuple(self._invoice(record) for record in records)
-            return Page(items, total if exact else None, has_more)
+            return Page.lazy(records, self._invoice, total if exact else None, has_more)
 
         return await self.read("/invoices", params, normalize, variant=exact)
 
@@ -158,7 +158,7 @@ class CloudBillingAdapter(Adapter):
 
         def normalize(body: Any) -> Page[Customer]:
             records, total, has_more = self._page_of(body, "GET /customers", page)
-            return Page(tuple(self._customer(record) for record in records), total, has_more)
+            return Page.lazy(records, self._customer, total, has_more)
 
         return await self.read("/customers", params, normalize)
 
@@ -291,7 +291,7 @@ class CloudBillingAdapter(Adapter):
             amount_due=Money.of(0, currency) if status_raw in ("paid", "void") else total,
             customer_id=_opt_str(self, record, "customer_id", where),
             customer_snapshot=self._customer(snapshot) if snapshot is not None else None,
-            line_items=tuple(self._line(line, currency, where) for line in lines),
+            line_items=LazyTuple(lines, lambda line: self._line(line, currency, where)),
             version=_opt_str(self, record, "updated_at", where),
             created_at=_datetime(self, record, "created_at", where),
             updated_at=_datetime(self, record, "updated_at", where),

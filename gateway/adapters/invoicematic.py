@@ -38,6 +38,7 @@ from gateway.domain import (
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
 from gateway.http import SourceClient
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft, PaymentDraft
+from gateway.lazy import LazyTuple
 
 JSON = dict[str, Any]
 R = TypeVar("R")
@@ -153,8 +154,7 @@ class InvoicematicAdapter(Adapter):
 
         def normalize(body: Any) -> Page[Invoice]:
             records, total, has_more = self._page_of(body, "GET /api/invoices", page)
-            invoices = tuple(self._invoice(r) for r in records)
-            return Page(invoices, total if exact else None, has_more)
+            return Page.lazy(records, self._invoice, total if exact else None, has_more)
 
         return await self.read("/api/invoices", params, normalize, variant=exact)
 
@@ -168,7 +168,7 @@ class InvoicematicAdapter(Adapter):
 
         def normalize(body: Any) -> Page[Customer]:
             records, total, has_more = self._page_of(body, "GET /api/customers", page)
-            return Page(tuple(self._customer(r) for r in records), total, has_more)
+            return Page.lazy(records, self._customer, total, has_more)
 
         return await self.read("/api/customers", params, normalize)
 
@@ -194,7 +194,7 @@ class InvoicematicAdapter(Adapter):
 
         def normalize(body: Any) -> Page[Payment]:
             records, total, has_more = self._page_of(body, "GET /api/payments", page)
-            return Page(tuple(self._payment(r) for r in records), total, has_more)
+            return Page.lazy(records, self._payment, total, has_more)
 
         return await self.read("/api/payments", params, normalize)
 
@@ -396,7 +396,7 @@ class InvoicematicAdapter(Adapter):
             amount_due=self._cents(record, "due_amount", currency, where, required=True),
             customer_id=str(self._int(record, "customer_id", where)),
             customer_snapshot=self._customer(snapshot) if snapshot is not None else None,
-            line_items=tuple(self._line(item, currency, where) for item in items),
+            line_items=LazyTuple(items, lambda item: self._line(item, currency, where)),
             # `unique_hash` is a Hashids of the id in Crater and never changes on edit;
             # `updated_at` does, so it is the version (the hash only if it is missing).
             version=self._opt_str(record, "updated_at", where)

@@ -50,6 +50,7 @@ from gateway.errors import (
 from gateway.events import InvoiceEvent, InvoiceEventType
 from gateway.http import SourceClient
 from gateway.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
+from gateway.lazy import LazyTuple
 
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
 # the invoice returned always carries the id that was asked for.
@@ -296,10 +297,9 @@ class MakersHubAdapter(Adapter):
         )
         info = fields.optional("supplier_info", dict)
         vendor = self._vendor(fields.nested("supplier_info", info) if info else None)
-        items = tuple(
-            self._line_item(fields.nested(f"invoice_items[{index}]", item), currency)
-            for index, item in enumerate(fields.array("invoice_items"))
-        )
+        lines = fields.array("invoice_items")
+        items = LazyTuple(range(len(lines)), lambda index: self._line_item(
+            fields.nested(f"invoice_items[{index}]", lines[index]), currency))
         tags = fields.optional("tags", str)
         return Invoice(
             source=self.name,

@@ -38,6 +38,7 @@ from gateway.domain import (
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
 from gateway.http import SourceClient
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
+from gateway.lazy import LazyTuple
 
 JSONDict = dict[str, Any]
 Params = list[tuple[str, str | int]]
@@ -149,8 +150,10 @@ class MakiniAdapter(Adapter):
             return Page([], 0, False)
         body, meta = await self._list_page("invoices", page, params)
         statuses, currencies = await self._tables()
-        items = [self._invoice(record, statuses, currencies) for record in body]
-        return Page(items, meta[0] if exact else None, meta[1])
+        return Page.lazy(
+            body, lambda record: self._invoice(record, statuses, currencies),
+            meta[0] if exact else None, meta[1],
+        )
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         record = await self._get_one("invoices", remote_id)
@@ -224,8 +227,8 @@ class MakiniAdapter(Adapter):
             amount_due=Money.of(0, currency) if status is InvoiceStatus.PAID else None,
             customer_id=customer,
             vendor_id=rec.opt_str("vendorKey"),
-            line_items=tuple(
-                self._line(rec, index, line, currency) for index, line in enumerate(lines)
+            line_items=LazyTuple(
+                range(len(lines)), lambda index: self._line(rec, index, lines[index], currency)
             ),
             purchase_order_number=rec.opt_str("poKey"),
             version=rec.opt_str("updatedAt"),
@@ -411,7 +414,7 @@ class MakiniAdapter(Adapter):
 
         def to_page(body: Any) -> Page[R]:
             records, (total, more) = self._envelope(body, resource)
-            return Page(tuple(normalize(record) for record in records), total, more)
+            return Page.lazy(records, normalize, total, more)
 
         path = f"{self.prefix}/{resource}"
         return await self.read(path, _list_params(page, None), to_page)

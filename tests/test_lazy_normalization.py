@@ -1,0 +1,198 @@
+"""Records of a list page, and an invoice's lines, are normalized when first used, once.
+
+Adapters read upstream pages of 100 records (stable cursors, pages shared through the read
+cache); a query serving 50 invoices without their lines normalizes the 51 it reads (one more
+tells whether a next page exists) and no line at all. Counted on the Invoicematic adapter's
+own normalizers, which stay the only place where records are normalized.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from gateway.adapters.invoicematic import InvoicematicAdapter
+from gateway.domain import InvoiceQuery, LineItem
+from gateway.lazy import LazyTuple
+from tests.conftest import request_counts, reset_simulator, sim_control, zero_counts
+
+PAGE = """query($first: Int, $after: String) {
+  invoices(first: $first, after: $after, filter: {sources: ["billing"]}) {
+    nodes { remoteId number total { amount currency } customer { remoteId name email } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+LINES = """query($first: Int) {
+  invoices(first: $first, filter: {sources: ["billing"]}) {
+    nodes { remoteId lineItems { id description quantity unitPrice { amount } } } } }"""
+
+
+@pytest.fixture
+def normalized(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How many invoices and line items the Invoicematic adapter has normalized."""
+    counts: Counter[str] = Counter()
+    invoice, line = InvoicematicAdapter._invoice, InvoicematicAdapter._line
+
+    def count_invoice(self: InvoicematicAdapter, record: Any) -> Any:
+        counts["invoices"] += 1
+        return invoice(self, record)
+
+    def count_line(self: InvoicematicAdapter, item: Any, currency: str, where: str) -> Any:
+        counts["lines"] += 1
+        return line(self, item, currency, where)
+
+    monkeypatch.setattr(InvoicematicAdapter, "_invoice", count_invoice)
+    monkeypatch.setattr(InvoicematicAdapter, "_line", count_line)
+    return counts
+
+
+@pytest.fixture
+def store(simulators: Any) -> Any:
+    return simulators.running["invoicematic"].simulator.store
+
+
+def in_order(store: Any) -> list[int]:
+    """The simulator's invoice ids in the adapter's list order (ascending id)."""
+    return sorted(store.invoices)
+
+
+async def test_a_page_of_50_normalizes_only_the_invoices_it_reads(gateway, normalized, store):
+    assert len(store.invoices) > 100  # the upstream page read is a full one of 100
+    data = await gateway.data(PAGE, {"first": 50})
+    nodes = data["invoices"]["nodes"]
+    ids = in_order(store)[:50]
+    assert [node["remoteId"] for node in nodes] == [str(i) for i in ids]
+    for node, remote_id in zip(nodes, ids, strict=True):
+        record = store.invoices[remote_id]
+        assert node["number"] == record["invoice_number"]
+        assert Decimal(node["total"]["amount"]) == Decimal(record["total"]) / 100
+        assert node["customer"]["remoteId"] == str(record["customer_id"])
+    assert data["invoices"]["pageInfo"]["hasNextPage"] is True
+    # 50 served and one more to know a next page exists; not the other 49 of the page.
+    assert normalized == {"invoices": 51}
+
+
+async def test_lines_are_normalized_only_when_selected(gateway, normalized, store):
+    await gateway.data(PAGE, {"first": 10})
+    assert normalized["lines"] == 0
+    data = await gateway.data(LINES, {"first": 10})
+    ids = in_order(store)[:10]
+    assert normalized["lines"] == sum(len(store.invoices[i]["items"]) for i in ids)
+    for node, remote_id in zip(data["invoices"]["nodes"], ids, strict=True):
+        items = store.invoices[remote_id]["items"]
+        assert [line["id"] for line in node["lineItems"]] == [str(item["id"]) for item in items]
+        assert [Decimal(line["unitPrice"]["amount"]) for line in node["lineItems"]] == [
+            Decimal(item["price"]) / 100 for item in items
+        ]
+
+
+async def test_paging_is_complete_and_the_cached_pages_keep_their_normalizations(
+    make_gateway, normalized, store
+):
+    gateway = await make_gateway(cache_ttl=60)
+
+    async def every_id() -> list[str]:
+        ids: list[str] = []
+        after = None
+        while True:  # pages of 30 straddle the upstream pages of 100
+            data = await gateway.data(PAGE, {"first": 30, "after": after})
+            ids += [node["remoteId"] for node in data["invoices"]["nodes"]]
+            info = data["invoices"]["pageInfo"]
+            if not info["hasNextPage"]:
+                return ids
+            after = info["endCursor"]
+
+    expected = [str(i) for i in in_order(store)]
+    assert await every_id() == expected
+    assert normalized["invoices"] == len(expected)  # each once, over five requests
+    assert await every_id() == expected  # stable
+    assert normalized["invoices"] == len(expected)  # the cached pages' records reused
+
+
+async def test_concurrent_queries_with_the_cache_off_share_one_normalization(
+    gateway, normalized, simulators
+):
+    running = simulators.running["invoicematic"]
+    sim_control(running, "PUT", "/_sim/latency", {"ms": 50})  # the reads overlap in flight
+    zero_counts(simulators)
+    results = await asyncio.gather(*(gateway.data(PAGE, {"first": 50}) for _ in range(3)))
+    assert results[0] == results[1] == results[2]
+    assert request_counts(simulators)["invoicematic"]["GET /api/invoices"] == 1
+    assert normalized["invoices"] == 51
+
+
+async def test_a_broken_record_fails_where_it_is_served_naming_the_field(
+    gateway, simulators, store
+):
+    ids = in_order(store)
+    broken = ids[70]  # on the first upstream page, past the first 50 served
+    store.invoices[broken]["total"] = "123.45"  # a string where the contract has cents
+    try:
+        first = await gateway.data(PAGE, {"first": 50})  # never reads the broken record
+        assert len(first["invoices"]["nodes"]) == 50
+        after = first["invoices"]["pageInfo"]["endCursor"]
+        body = await gateway.query(PAGE, {"first": 50, "after": after})
+        [error] = body["errors"]
+        assert error["message"] == f"billing: invoice {broken}: field 'total' must be integer cents"
+        assert error["extensions"] == {"code": "UPSTREAM_BAD_RESPONSE", "source": "billing"}
+        assert error["path"] == ["invoices"]
+        # The records before it are served; none after it, and never the broken one.
+        nodes = body["data"]["invoices"]["nodes"]
+        assert [node["remoteId"] for node in nodes] == [str(i) for i in ids[50:70]]
+    finally:
+        reset_simulator(simulators.running["invoicematic"])
+
+
+async def test_a_broken_line_item_is_an_error_at_its_lines_naming_the_source(
+    gateway, simulators, store
+):
+    ids = in_order(store)
+    broken = ids[3]
+    store.invoices[broken]["items"][0]["quantity"] = "two"  # a string, not a number
+    try:
+        assert len((await gateway.data(PAGE, {"first": 5}))["invoices"]["nodes"]) == 5
+        body = await gateway.query(LINES, {"first": 5})
+        [error] = body["errors"]
+        assert error["message"] == f"billing: invoice {broken}: item field 'quantity' must be a number"
+        assert error["extensions"] == {"code": "UPSTREAM_BAD_RESPONSE", "source": "billing"}
+        assert error["path"] == ["invoices", "nodes", 3, "lineItems"]
+        nodes = body["data"]["invoices"]["nodes"]
+        assert [node["remoteId"] for node in nodes] == [str(i) for i in ids[:5]]
+        assert nodes[3]["lineItems"] == []  # the invoice and the other invoices are served
+        assert all(node["lineItems"] for i, node in enumerate(nodes) if i != 3)
+    finally:
+        reset_simulator(simulators.running["invoicematic"])
+
+
+async def test_records_served_from_a_page_are_not_read_again_in_the_request(
+    gateway, simulators
+):
+    zero_counts(simulators)
+    data = await gateway.data("""{
+      invoices(first: 100, filter: {sources: ["billing"], status: [PARTIALLY_PAID]}) {
+        nodes { id payments { invoice { id number } } } } }""")
+    payments = [(node, p) for node in data["invoices"]["nodes"] for p in node["payments"]]
+    assert payments
+    assert all(payment["invoice"]["id"] == node["id"] for node, payment in payments)
+    routes = request_counts(simulators)["invoicematic"]
+    assert "GET /api/invoices/{id}" not in routes, routes  # each invoice came from the page
+    assert routes["GET /api/invoices"] == 1  # one page (the status is pushed down)
+
+
+async def test_lazy_lines_compare_hash_and_print_as_their_tuple(make_adapter):
+    adapter = make_adapter("invoicematic", cache_ttl=0)
+    page = await adapter.list_invoices(InvoiceQuery(), 0)
+    invoice = page.items[0]
+    lines = invoice.line_items
+    assert isinstance(lines, LazyTuple) and lines.normalized == 0
+    again = await adapter.get_invoice(invoice.remote_id)
+    assert again == invoice and hash(again) == hash(invoice)
+    plain = tuple(lines)
+    assert lines.normalized == len(plain) > 0
+    assert all(isinstance(line, LineItem) for line in plain)
+    assert lines == plain and plain == lines and hash(lines) == hash(plain)
+    assert repr(lines) == repr(plain) and lines[-1] == plain[-1] and lines[:2] == plain[:2]
+    assert lines != list(plain)  # as a tuple: never equal to a list
