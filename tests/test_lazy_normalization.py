@@ -196,3 +196,33 @@ async def test_lazy_lines_compare_hash_and_print_as_their_tuple(make_adapter):
     assert lines == plain and plain == lines and hash(lines) == hash(plain)
     assert repr(lines) == repr(plain) and lines[-1] == plain[-1] and lines[:2] == plain[:2]
     assert lines != list(plain)  # as a tuple: never equal to a list
+
+
+SUMMARY = """{ invoiceSummary(groupBy: [SOURCE]) { source count } }"""
+
+
+async def test_a_broken_record_leaves_its_source_out_of_a_summary_and_refuses_an_export(
+    gateway, simulators, store
+):
+    """Walks read every record, so a broken one anywhere fails its source as a failed
+    read does: a summary leaves the source out whole, an export is refused up front."""
+    broken = in_order(store)[-1]  # on the last upstream page
+    store.invoices[broken]["due_date"] = "soon"
+    try:
+        body = await gateway.query(SUMMARY)
+        [error] = body["errors"]
+        assert error["message"] == (
+            f"billing: invoice {broken}: field 'due_date' must be a YYYY-MM-DD date"
+        )
+        assert error["extensions"]["source"] == "billing" and error["path"] == ["invoiceSummary"]
+        assert "billing" not in {row["source"] for row in body["data"]["invoiceSummary"]}
+        store.invoices[in_order(store)[0]]["due_date"] = "soon"  # now on the first page too
+        response = await gateway.http.get(
+            "/export/invoices", params={"format": "csv", "sources": "billing"}
+        )
+        assert response.status_code == 502
+        [refusal] = response.json()["errors"]
+        assert refusal["extensions"] == {"code": "UPSTREAM_BAD_RESPONSE", "source": "billing"}
+        assert "field 'due_date'" in refusal["message"]
+    finally:
+        reset_simulator(simulators.running["invoicematic"])
