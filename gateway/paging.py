@@ -9,7 +9,7 @@ loader (and the process-wide read cache), aligned to the adapter's fixed page si
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,8 +65,14 @@ async def read_slice(
     request: ListRequest,
     first: int | None,
     after: str | None,
+    serve: Callable[[Any], object] | None = None,
 ) -> Slice:
-    """Up to `first` records after the cursor `after`, across the request's sources."""
+    """Up to `first` records after the cursor `after`, across the request's sources.
+
+    `serve` is called with each record as it is taken, to read the parts of it that are
+    normalized lazily and will be served (an invoice's lines): a part that breaks its
+    wire contract fails the source at that record, as a broken record does.
+    """
     limit = DEFAULT_FIRST if first is None else first
     if not 0 <= limit <= MAX_FIRST:
         raise InvalidPaging(f"'first' must be between 0 and {MAX_FIRST}, got {limit}")
@@ -85,7 +91,7 @@ async def read_slice(
         name = request.sources[index]
         offset = start_offset if index == start_index else 0
         try:
-            await _scan(loaders, adapters[name], request, name, offset, want, found)
+            await _scan(loaders, adapters[name], request, name, offset, want, found, serve)
         except UpstreamError as exc:
             errors.append(exc)
     return Slice(found[:limit], len(found) > limit, errors)
@@ -99,6 +105,7 @@ async def _scan(
     offset: int,
     want: int,
     found: list[tuple[Any, str]],
+    serve: Callable[[Any], object] | None,
 ) -> None:
     size = adapter.page_size
     query = request.query
@@ -113,6 +120,8 @@ async def _scan(
         for position in range(offset - base, len(page.items)):
             record = page.items[position]
             if query is None or query.matches(record):
+                if serve is not None and len(found) + 1 < want:  # not the one past `first`
+                    serve(record)
                 found.append((record, Cursor(name, base + position + 1, fp).encode()))
                 source_loaders.prime(request.resource, record)
                 if len(found) >= want:

@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 
 from strawberry.types.nodes import SelectedField, Selection
 
+from gateway import domain
 from gateway.paging import ListRequest, read_slice, total_count
 from resolvers.errors import partial_error
 from resolvers.types import Connection, Customer, Edge, Info, Invoice, PageInfo, Payment, Vendor
@@ -21,9 +22,10 @@ async def connection(
     first: int | None,
     after: str | None,
     wrap: Callable[[Any], T],
+    serve: Callable[[Any], object] | None = None,
 ) -> Connection[T]:
     context = info.context
-    page = await read_slice(context.loaders, context.adapters, request, first, after)
+    page = await read_slice(context.loaders, context.adapters, request, first, after, serve)
     path = info.path.as_list()
     context.partial_errors.extend(partial_error(exc, path) for exc in page.errors)
     edges = [Edge(cursor=cursor, node=wrap(record)) for record, cursor in page.edges]
@@ -46,8 +48,16 @@ async def connection(
 async def invoice_connection(
     info: Info, request: ListRequest, first: int | None, after: str | None
 ) -> Connection[Invoice]:
-    page = asyncio.ensure_future(connection(info, request, first, after, Invoice.of))
-    if not _selects(info.selected_fields, ("nodes", "customer"), ("edges", "node", "customer")):
+    selected = info.selected_fields
+    # Lines are normalized when first read (`gateway.lazy`). Where they are selected they are
+    # read as each invoice is taken, so that a broken line fails its source there (a partial
+    # error naming the field) instead of raising under the non-null `lineItems`, whose null
+    # would void every list above it, up to the whole response.
+    lines = _selects(selected, *_LINES)
+    page = asyncio.ensure_future(
+        connection(info, request, first, after, Invoice.of, _read_lines if lines else None)
+    )
+    if not _selects(selected, ("nodes", "customer"), ("edges", "node", "customer")):
         return await page
     # The customers are read alongside the page instead of after it, where one read gives
     # them all: the page's latency and theirs overlap (README, "latency").
@@ -55,6 +65,19 @@ async def invoice_connection(
     prefetches = [loaders.source(name).prefetch_customers() for name in request.sources]
     await asyncio.gather(page, *prefetches)
     return page.result()
+
+
+_LINES = [
+    (*node, *child, "lineItems")
+    for node in (("nodes",), ("edges", "node"))
+    for child in ((), ("groupedInvoices",))
+]
+
+
+def _read_lines(invoice: domain.Invoice) -> None:
+    for record in (invoice, *invoice.grouped):
+        for _ in record.line_items:
+            pass
 
 
 def _selects(fields: Sequence[Selection], *paths: tuple[str, ...]) -> bool:

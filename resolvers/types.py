@@ -18,7 +18,6 @@ from gateway.errors import UpstreamError
 from gateway.ids import decode_id, encode_id
 from gateway.paging import ListRequest
 from resolvers.context import Context
-from resolvers.errors import partial_error
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -157,18 +156,6 @@ class Source:
         return True
 
 
-def _line_items(root: Invoice, info: Info) -> list[LineItem]:
-    # Lines are normalized when first read (`gateway.lazy`). A line that breaks its
-    # upstream's wire contract is an error at this path naming the source, and the invoice
-    # keeps its other fields: a null here would void the whole list, as the lines and every
-    # level above them are non-null. (The domain's own lines are served, as `view` does.)
-    try:
-        return list(root.record.line_items)  # type: ignore[arg-type]
-    except UpstreamError as exc:
-        info.context.partial_errors.append(partial_error(exc, info.path.as_list()))
-        return []
-
-
 @strawberry.federation.type(
     keys=["id"], description="An invoice from any source, receivable or payable."
 )
@@ -258,9 +245,7 @@ class Invoice(Node):
         snapshot = record.vendor_snapshot
         return Vendor.of(snapshot) if snapshot is not None else None
 
-    line_items: list[LineItem] = strawberry.field(
-        description="The lines of the invoice.", resolver=_line_items
-    )
+    line_items: list[LineItem] = strawberry.field(description="The lines of the invoice.")
 
     @strawberry.field(description="Payments recorded against this invoice (empty where the "
                       "source has no payments).")

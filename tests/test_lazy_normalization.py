@@ -146,23 +146,39 @@ async def test_a_broken_record_fails_where_it_is_served_naming_the_field(
         reset_simulator(simulators.running["invoicematic"])
 
 
-async def test_a_broken_line_item_is_an_error_at_its_lines_naming_the_source(
+async def test_a_broken_line_item_fails_where_the_lines_are_served_naming_the_field(
     gateway, simulators, store
 ):
     ids = in_order(store)
     broken = ids[3]
     store.invoices[broken]["items"][0]["quantity"] = "two"  # a string, not a number
+    message = f"billing: invoice {broken}: item field 'quantity' must be a number"
     try:
+        # Lines not selected: never read, and the invoice is served.
         assert len((await gateway.data(PAGE, {"first": 5}))["invoices"]["nodes"]) == 5
-        body = await gateway.query(LINES, {"first": 5})
+        # Selected in a list: the source fails at that invoice, as for a broken record;
+        # the other source fills the page (its lines are fine).
+        body = await gateway.query("""{
+          invoices(first: 5, filter: {sources: ["billing", "cloud"]}) {
+            edges { node { source remoteId lineItems { id } } } } }""")
         [error] = body["errors"]
-        assert error["message"] == f"billing: invoice {broken}: item field 'quantity' must be a number"
+        assert error["message"] == message and error["path"] == ["invoices"]
         assert error["extensions"] == {"code": "UPSTREAM_BAD_RESPONSE", "source": "billing"}
-        assert error["path"] == ["invoices", "nodes", 3, "lineItems"]
-        nodes = body["data"]["invoices"]["nodes"]
-        assert [node["remoteId"] for node in nodes] == [str(i) for i in ids[:5]]
-        assert nodes[3]["lineItems"] == []  # the invoice and the other invoices are served
-        assert all(node["lineItems"] for i, node in enumerate(nodes) if i != 3)
+        nodes = [edge["node"] for edge in body["data"]["invoices"]["edges"]]
+        assert [(n["source"], n["remoteId"]) for n in nodes[:3]] == [
+            ("billing", str(i)) for i in ids[:3]
+        ]
+        assert [n["source"] for n in nodes[3:]] == ["cloud", "cloud"]
+        assert all(node["lineItems"] for node in nodes)
+        # Read by id: the error is at the lines, and the (nullable) invoice is null.
+        body = await gateway.query(
+            'query($id: String) { invoice(source: "billing", remoteId: $id) '
+            "{ number lineItems { id } } }", {"id": str(broken)},
+        )
+        [error] = body["errors"]
+        assert error["message"] == message and error["path"] == ["invoice", "lineItems"]
+        assert error["extensions"] == {"code": "UPSTREAM_BAD_RESPONSE", "source": "billing"}
+        assert body["data"] == {"invoice": None}
     finally:
         reset_simulator(simulators.running["invoicematic"])
 
