@@ -25,12 +25,15 @@ _PENDING: Any = object()
 class LazyTuple(Sequence[T]):
     """The normalized form of `raw`, record by record on first read (see the module)."""
 
-    __slots__ = ("_done", "_normalize", "_raw")
+    __slots__ = ("_done", "_normalize", "_raw", "_whole")
 
     def __init__(self, raw: Sequence[Any], normalize: Callable[[Any], T]) -> None:
         self._raw = raw
         self._normalize = normalize
         self._done: list[Any] = [_PENDING] * len(raw)
+        # Once every record is normalized, iterating is the tuple's own (big pages iterate
+        # the same cached lines on every request).
+        self._whole: tuple[T, ...] | None = None
 
     def __len__(self) -> int:
         return len(self._done)
@@ -51,10 +54,16 @@ class LazyTuple(Sequence[T]):
         return result
 
     def __iter__(self) -> Iterator[T]:
+        if self._whole is not None:
+            return iter(self._whole)
+        return self._each()
+
+    def _each(self) -> Iterator[T]:
         done = self._done
         for index in range(len(done)):
             value = done[index]
             yield self[index] if value is _PENDING else value
+        self._whole = tuple(done)
 
     @property
     def normalized(self) -> int:
