@@ -168,22 +168,32 @@ def big_pages(procs: Processes, sims: Simulators, repeats: int) -> None:
           f"best {min(cpu):.0f} ms (the wall time above includes waiting for a core)")
 
 
-def latency_bound(procs: Processes, sims: Simulators, wrk: str, seconds: float) -> None:
-    """Cold query p50 at 20 ms upstream latency, against the round trips it cannot avoid."""
+def latency_bound(procs: Processes, sims: Simulators, wrk: str, seconds: float,
+                  rounds: int) -> None:
+    """Cold query p50 at 20 ms upstream latency, against the round trips it cannot avoid.
+
+    Each round measures the two upstream calls directly (the critical path) and then the
+    gateway's p50 with one client, so that both see the same machine; the ratio reported
+    is the median of the rounds' ratios."""
+    print("\nlatency bound: 20 ms upstream latency, read cache off, one client")
     sims.set_latency(20)
+    ratios: list[float] = []
     try:
-        trips = sims.round_trips_ms(repeats=15)
-        load = run_wrk(wrk, procs.gateway_url("off"), {"query": PEER_QUERY},
-                       seconds=seconds, clients=1)
+        for number in range(rounds):
+            trips = sims.round_trips_ms(repeats=15)
+            load = run_wrk(wrk, procs.gateway_url("off"), {"query": PEER_QUERY},
+                           seconds=seconds, clients=1)
+            # The two reads run in parallel, so the critical path is the longer one alone.
+            floor = max(trips.values())
+            ratios.append(load.p50_ms / floor)
+            if number == 0:
+                for call, ms in trips.items():
+                    print(f"  in parallel: {call:<40} round trip p50 {ms:6.1f} ms")
+            print(f"  round {number + 1}: critical path {floor:.1f} ms; gateway p50 "
+                  f"{load.p50_ms:.1f} ms = {ratios[-1]:.2f}x", flush=True)
     finally:
         sims.set_latency(0)
-    # The two reads run in parallel, so the critical path is the longer one alone.
-    floor = max(trips.values())
-    print("\nlatency bound: 20 ms upstream latency, read cache off, one client")
-    for call, ms in trips.items():
-        print(f"  in parallel: {call:<40} round trip p50 {ms:6.1f} ms")
-    print(f"  critical path {floor:.1f} ms; gateway p50 {load.p50_ms:.1f} ms = "
-          f"{load.p50_ms / floor:.2f}x (target <= 1.15x)")
+    print(f"  median of {rounds} rounds: {statistics.median(ratios):.2f}x (target <= 1.15x)")
 
 
 def main() -> None:
@@ -195,6 +205,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=0,
                         help="also measure `serve --workers N` (N > 1)")
     parser.add_argument("--big-repeats", type=int, default=7, help="runs of the big-page query")
+    parser.add_argument("--latency-rounds", type=int, default=3,
+                        help="rounds of the latency-bound measurement")
     parser.add_argument("--skip-peer", action="store_true", help="only the gateway scenarios")
     args = parser.parse_args()
     try:
@@ -216,7 +228,7 @@ def main() -> None:
             sims.set_latency(args.latency)
             peer_rounds(procs, sims, wrk, args)
             sims.set_latency(0)
-        latency_bound(procs, sims, wrk, args.seconds)
+        latency_bound(procs, sims, wrk, args.seconds, args.latency_rounds)
         big_pages(procs, sims, args.big_repeats)
 
 

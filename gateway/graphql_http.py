@@ -34,6 +34,7 @@ from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
+from gateway import jsonio
 from gateway.access import Unauthenticated
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
@@ -86,6 +87,12 @@ PLAIN_ACK: UnsetType = UNSET
 
 class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     """strawberry's router with media-type negotiation and the gateway's GraphiQL page."""
+
+    def decode_json(self, data: str | bytes) -> object:
+        return jsonio.loads(data)
+
+    def encode_json(self, data: object) -> bytes:
+        return jsonio.dumps(data)
 
     async def render_graphql_ide(self, request: Request) -> HTMLResponse:
         page = (graphiql_assets() / "index.html").read_text(encoding="utf-8")

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import json
 import logging
 import random
 import time
@@ -33,6 +32,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
+from gateway import jsonio
 from gateway.breaker import CircuitBreaker, State
 from gateway.cache import ReadCache
 from gateway.config import BreakerConfig
@@ -253,7 +253,7 @@ class SourceClient:
             if response.status_code == 204 or not body:
                 return None
             try:
-                return json.loads(body)
+                return jsonio.loads(body)
             except ValueError:
                 span.set_status(StatusCode.ERROR)
                 raise UpstreamBadResponse(
@@ -323,7 +323,7 @@ def error_detail(body: bytes) -> tuple[str | None, dict[str, list[str]]]:
     `{"error": "...", "message": "..."}` (Invoicematic 401/403).
     """
     try:
-        data = json.loads(body)
+        data = jsonio.loads(body)
     except ValueError:
         return None, {}
     if not isinstance(data, dict):
