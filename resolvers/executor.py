@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from enum import Enum
+from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any
 
 from graphql import (
@@ -38,9 +39,6 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
-
-# Values of these exact types are never awaitable: they skip the (slower) general check.
-_NEVER_AWAITABLE = frozenset({str, int, float, bool, list, tuple, dict})
 
 
 class Shape(Enum):
@@ -90,6 +88,9 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         # Plans per (parent type, grouped field set), keeping the field set alive so that
         # its id is not reused while this operation runs (as `collect_subfields` does).
         self.plans: dict[tuple[GraphQLObjectType, int], tuple[GroupedFieldSet, Plan]] = {}
+        # Classes whose instances are never awaitable (see `never_awaitable`): their values
+        # skip the general awaitable check, which is much of the cost of a plain field.
+        self.never_awaitable: set[type] = {str, int, float, bool, list, tuple, dict}
 
     def execute_fields(
         self,
@@ -245,19 +246,26 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
     def usual(self, value: Any) -> bool:
         """Whether a non-null value can be completed here: not an error to raise, not an
         awaitable to await."""
-        if type(value) in _NEVER_AWAITABLE:
+        cls = type(value)
+        if cls in self.never_awaitable:
             return True
-        return not isinstance(value, Exception) and not self.is_awaitable(value)
+        if isinstance(value, Exception) or self.is_awaitable(value):
+            return False
+        if never_awaitable(cls):
+            self.never_awaitable.add(cls)
+        return True
 
     def coerce(self, leaf_type: GraphQLLeafType, value: Any) -> Any:
         """The coerced leaf value, or Undefined where graphql-core would raise."""
-        if not self.usual(value):
+        if type(value) not in self.never_awaitable and not self.usual(value):
             return Undefined
         try:
             coerced = leaf_type.coerce_output_value(value)
         except Exception:
             return Undefined
-        if coerced is None or not self.usual(coerced):
+        if coerced is None or (
+            type(coerced) not in self.never_awaitable and not self.usual(coerced)
+        ):
             return Undefined
         return coerced
 
@@ -423,6 +431,23 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             for index, item in zip(awaitable_indices, awaited, strict=True):
                 completed[index] = item
         return completed
+
+
+def never_awaitable(cls: type) -> bool:
+    """Whether graphql-core's awaitable check (a coroutine, a generator-based coroutine or
+    an object with `__await__`) is false for every instance of `cls`, judged by the class:
+    not a coroutine or generator class, and no `__await__`, `__getattr__` or Python-level
+    `__getattribute__` in its MRO. (An instance attribute named `__await__`, which `await`
+    itself ignores, is the one case the class cannot tell.)"""
+    if issubclass(cls, (CoroutineType, GeneratorType)):
+        return False
+    for klass in cls.__mro__:
+        namespace = vars(klass)
+        if "__await__" in namespace or "__getattr__" in namespace or isinstance(
+            namespace.get("__getattribute__"), FunctionType
+        ):
+            return False
+    return True
 
 
 def unwrap_non_null(type_: Any) -> tuple[Any, bool]:
