@@ -20,9 +20,8 @@ is always taken before any sub-field has run, so nothing is executed twice.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from enum import Enum
 from types import CoroutineType, FunctionType, GeneratorType
 from typing import Any
 
@@ -41,22 +40,17 @@ from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
 
-class Shape(Enum):
-    """How a field of a selection is executed."""
-
-    TYPENAME = "__typename"  # the parent type's name
-    LEAF = "leaf"  # plain field of a scalar or enum type
-    OBJECT = "object"  # plain field of an object type without `is_type_of`
-    LEAF_LIST = "leaf list"  # plain list of leaves
-    OBJECT_LIST = "object list"  # plain list of such objects
-    OTHER = "other"  # everything else: graphql-core's own `execute_field`
-
-
 @dataclass(slots=True)
 class PlannedField:
-    """One response key of a selection, as planned for its parent type."""
+    """One response key of a selection, as planned for its parent type.
 
-    shape: Shape
+    `complete` is the `PlainFieldExecutor` method that executes it: `leaf` (a scalar or
+    enum), `object` (an object type without `is_type_of`), `leaf_list` or `object_list`
+    (lists of those) for plain fields, `fallback` (graphql-core's own `execute_field`)
+    for every other field, None for `__typename`.
+    """
+
+    complete: Complete | None
     details: FieldDetailsList
     attribute: str = ""  # the Python attribute a plain field reads
     return_type: Any = None  # the field's GraphQLOutputType, as declared
@@ -70,6 +64,9 @@ class PlannedField:
 
 
 Plan = list[tuple[str, PlannedField]]
+Complete = Callable[
+    ["PlainFieldExecutor", PlannedField, GraphQLObjectType, Any, "Path | None", str], Any
+]
 
 
 class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
@@ -92,6 +89,14 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         # skip the general awaitable check, which is much of the cost of a plain field.
         self.never_awaitable: set[type] = {str, int, float, bool, list, tuple, dict}
 
+    def build_per_event_executor(self, payload: Any) -> PlainFieldExecutor:
+        """A subscription event's executor: its own plans, as each event collects its
+        fields anew (shared plans would keep every event's selection alive)."""
+        executor = super().build_per_event_executor(payload)
+        assert isinstance(executor, PlainFieldExecutor)
+        executor.plans = {}
+        return executor
+
     def execute_fields(
         self,
         parent_type: GraphQLObjectType,
@@ -107,36 +112,19 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             )
         results: dict[str, Any] = {}
         is_awaitable = self.is_awaitable
+        never_awaitable = self.never_awaitable
         awaitable_fields: list[str] = []
         try:
             for response_name, field in self.plan(parent_type, grouped_field_set):
-                shape = field.shape
-                if shape is Shape.TYPENAME:
-                    results[response_name] = parent_type.name
+                complete = field.complete
+                if complete is None:
+                    results[response_name] = parent_type.name  # __typename
                     continue
-                if shape is Shape.LEAF:
-                    # A leaf's result is never awaitable (`leaf` falls back otherwise).
-                    results[response_name] = self.leaf(
-                        field, parent_type, source_value, path, response_name
-                    )
+                result = complete(self, field, parent_type, source_value, path, response_name)
+                if result is Undefined:  # graphql-core's answer for an unknown field
                     continue
-                if shape is Shape.OBJECT:
-                    result = self.object(field, parent_type, source_value, path, response_name)
-                elif shape is Shape.OBJECT_LIST:
-                    result = self.object_list(
-                        field, parent_type, source_value, path, response_name
-                    )
-                elif shape is Shape.LEAF_LIST:
-                    result = self.leaf_list(field, parent_type, source_value, path, response_name)
-                else:
-                    result = self.execute_field(
-                        parent_type, source_value, field.details,
-                        Path(path, response_name, parent_type.name), None,
-                    )
-                    if result is Undefined:
-                        continue
                 results[response_name] = result
-                if is_awaitable(result):
+                if type(result) not in never_awaitable and is_awaitable(result):
                     awaitable_fields.append(response_name)
         except Exception:
             if awaitable_fields:
@@ -177,8 +165,8 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         node = details[0].node
         name = node.name.value
         if name == "__typename":
-            return PlannedField(Shape.TYPENAME, details)
-        other = PlannedField(Shape.OTHER, details)
+            return PlannedField(None, details)
+        other = PlannedField(PlainFieldExecutor.fallback, details)
         field_def = self.schema.get_field(parent_type, name)
         if field_def is None or field_def.args:
             return other
@@ -201,20 +189,22 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         return_type = field_def.type
         field_type, nullable = unwrap_non_null(return_type)
         planned = PlannedField(
-            Shape.OTHER, details, definition.python_name, return_type, nullable
+            PlainFieldExecutor.fallback, details, definition.python_name, return_type,
+            nullable, field_type,
         )
         if is_leaf_type(field_type):
-            planned.shape, planned.named_type = Shape.LEAF, field_type
+            planned.complete = PlainFieldExecutor.leaf
         elif is_plain_object(field_type):
-            planned.shape, planned.named_type = Shape.OBJECT, field_type
+            planned.complete = PlainFieldExecutor.object
         elif isinstance(field_type, GraphQLList):
             item_type = field_type.of_type
             named_type, item_nullable = unwrap_non_null(item_type)
             planned.item_type, planned.item_nullable = item_type, item_nullable
+            planned.named_type = named_type
             if is_leaf_type(named_type):
-                planned.shape, planned.named_type = Shape.LEAF_LIST, named_type
+                planned.complete = PlainFieldExecutor.leaf_list
             elif is_plain_object(named_type):
-                planned.shape, planned.named_type = Shape.OBJECT_LIST, named_type
+                planned.complete = PlainFieldExecutor.object_list
         return planned
 
     def subfields_of(self, field: PlannedField) -> GroupedFieldSet | None:

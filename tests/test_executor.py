@@ -118,6 +118,11 @@ def child(name: str, **changes: Any) -> Child:
     return Child(**values)
 
 
+async def awaited(value: Any) -> Any:
+    await asyncio.sleep(0)
+    return value
+
+
 async def awaited_child(name: str) -> Child:
     await asyncio.sleep(0)
     return child(name)
@@ -166,6 +171,8 @@ CASES: dict[str, Callable[[], Parent | None]] = {
     # awaitables in plain fields and as list items
     "awaited": lambda: parent("awaited", optional=awaited_child("aw"),
                       maybe_children=[child("p"), awaited_child("q")]),
+    "awaited_leaf": lambda: parent("awaited_leaf", optional=child(
+        "l", label=awaited("later label"), tags=["a", awaited("b")], count=awaited("x"))),
     "late_null": lambda: parent("late_null", children=[child("ok"), child("late-null")],
                         strict_children=[child("late-null")]),
     "late_null_optional": lambda: parent("late_null_optional", optional=child("late-null")),
@@ -289,6 +296,10 @@ async def test_awaitables_below_plain_fields_are_awaited_and_their_errors_handle
     result = await same(FAST, BASE, EVERYTHING, {"key": "awaited"})
     assert result.data["parent"]["optional"]["name"] == "aw"
     assert [c["later"] for c in result.data["parent"]["maybeChildren"]] == ["later p", "later q"]
+    result = await same(FAST, BASE, EVERYTHING, {"key": "awaited_leaf"})
+    assert result.data["parent"]["optional"]["label"] == "later label"
+    assert result.data["parent"]["optional"]["tags"] == ["a", "b"]
+    assert [e.path for e in result.errors] == [["parent", "optional", "count"]]
     result = await same(FAST, BASE, EVERYTHING, {"key": "late_null"})
     assert result.data["parent"] is None  # `laterRequired: String!` in `children: [Child!]!`
     paths = [error.path for error in result.errors]
