@@ -12,6 +12,7 @@ import base64
 import binascii
 import hashlib
 from dataclasses import dataclass
+from functools import lru_cache
 
 from gateway.errors import GatewayError
 
@@ -36,8 +37,11 @@ class GlobalId:
         return _b64(f"{self.type_name}:{self.source}:{self.remote_id}")
 
 
+@lru_cache(maxsize=16384)
 def encode_id(type_name: str, source: str, remote_id: str) -> str:
-    return GlobalId(type_name, source, remote_id).encode()
+    # Every record served gets its id encoded (whether or not `id` is selected); the same
+    # records are served again and again, so the encodings are kept (~1 MB at most).
+    return _b64(f"{type_name}:{source}:{remote_id}")
 
 
 def decode_id(value: str, expect: str | None = None) -> GlobalId:

@@ -19,7 +19,6 @@ from typing import Any
 
 import orjson
 
-
 _DIGITS_ONLY = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))  # "0" or " "
 _LONG_NUMBER = b"0" * 19  # 2**63 has 19 digits
 
