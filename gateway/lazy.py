@@ -66,6 +66,12 @@ class LazyTuple(Sequence[T]):
         self._whole = tuple(done)
 
     @property
+    def whole(self) -> tuple[T, ...] | None:
+        """The tuple of normalized records once an iteration has normalized them all, else
+        None (nothing is normalized to answer)."""
+        return self._whole
+
+    @property
     def normalized(self) -> int:
         """How many records have been normalized so far."""
         return sum(1 for value in self._done if value is not _PENDING)

@@ -13,6 +13,7 @@ from resolvers import queries
 from resolvers.bi import BIQuery
 from resolvers.document_cache import DocumentCache, Documents
 from resolvers.errors import BadInput, ErrorTranslation
+from resolvers.executor import PlainFieldExecutor
 from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.limits import OperationLimits
 from resolvers.mutations import Mutation
@@ -77,6 +78,8 @@ def build_schema() -> strawberry.Schema:
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,
+        # graphql-core's executor with plain fields completed in place (issue 9).
+        execution_context_class=PlainFieldExecutor,
         extensions=[
             # Limits first: a refused document is neither validated nor cached.
             OperationLimits,

@@ -16,6 +16,7 @@ from gateway.adapters import Capability
 from gateway.domain import InvoiceQuery
 from gateway.errors import UpstreamError
 from gateway.ids import decode_id, encode_id
+from gateway.lazy import LazyTuple
 from gateway.paging import ListRequest
 from resolvers.context import Context
 
@@ -164,7 +165,14 @@ class Invoice(Node):
 
     @classmethod
     def of(cls, record: domain.Invoice) -> Invoice:
-        return view(cls, "Invoice", record)
+        invoice = view(cls, "Invoice", record)
+        lines = record.line_items
+        if type(lines) is LazyTuple and lines.whole is not None:
+            # Lines a list has read already (it does where they are selected) are served as
+            # the plain tuple, which the executor completes in place (`resolvers.executor`
+            # hands any other iterable to graphql-core's slower path).
+            invoice.__dict__["line_items"] = lines.whole
+        return invoice
 
     @classmethod
     async def resolve_reference(cls, info: Info, id: strawberry.ID) -> Invoice:
