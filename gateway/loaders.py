@@ -27,9 +27,12 @@ class _Loader(DataLoader[Any, T], Generic[T]):
     """An aiodataloader DataLoader over a batch function returning values or errors."""
 
     def __init__(
-        self, batch: Callable[[Sequence[Any]], Awaitable[Sequence[T | Exception]]]
+        self,
+        batch: Callable[[Sequence[Any]], Awaitable[Sequence[T | Exception]]],
+        *,
+        batching: bool = True,
     ) -> None:
-        super().__init__()
+        super().__init__(batch=batching)
         self._batch = batch
 
     async def batch_load_fn(self, keys: list[Any]) -> list[T]:
@@ -56,7 +59,12 @@ class SourceLoaders:
         self.vendor: _Loader[Vendor] = _Loader(adapter.get_vendors)
         self.payment: _Loader[Payment] = _Loader(adapter.get_payments)
         self.invoice_payments: _Loader[Sequence[Payment]] = _Loader(self._payments_of)
-        self.page: _Loader[Page[Any]] = _Loader(self._pages)
+        # Pages are read one key at a time (no upstream reads several pages at once), so the
+        # page loader does not wait for a batch: aiodataloader's batching defers a load by
+        # several event-loop turns, during which the customer read alongside the page used
+        # to go out first and delay the page's request by ~0.6 ms (README, "latency").
+        # Loads of the same page in one request still share one read (the loader's cache).
+        self.page: _Loader[Page[Any]] = _Loader(self._pages, batching=False)
         self._all_customers: asyncio.Task[None] | None = None
         self._primers: dict[str, _Loader[Any]] = {
             "invoices": self.invoice, "customers": self.customer,
@@ -94,6 +102,8 @@ class SourceLoaders:
         return payments
 
     async def _pages(self, keys: Sequence[tuple[str, Hashable, int]]) -> list[Any]:
+        if len(keys) == 1:
+            return [await self._page(keys[0])]
         return list(await asyncio.gather(*(self._page(key) for key in keys)))
 
     async def _page(self, key: tuple[str, Hashable, int]) -> Page[Any] | UpstreamError:
