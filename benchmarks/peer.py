@@ -172,28 +172,32 @@ def latency_bound(procs: Processes, sims: Simulators, wrk: str, seconds: float,
                   rounds: int) -> None:
     """Cold query p50 at 20 ms upstream latency, against the round trips it cannot avoid.
 
-    Each round measures the two upstream calls directly (the critical path) and then the
-    gateway's p50 with one client, so that both see the same machine; the ratio reported
-    is the median of the rounds' ratios."""
+    The query's two upstream calls (the invoice page, the customer list) are independent and
+    read in parallel, so its critical path is the two made together: each round measures
+    that directly (and each call alone, for reference), then the gateway's p50 with one
+    client, so that both see the same machine. The ratio is the median of the rounds'."""
     print("\nlatency bound: 20 ms upstream latency, read cache off, one client")
     sims.set_latency(20)
     ratios: list[float] = []
+    alone_ratios: list[float] = []
     try:
         for number in range(rounds):
             trips = sims.round_trips_ms(repeats=15)
+            floor = sims.parallel_round_trip_ms(repeats=15)
             load = run_wrk(wrk, procs.gateway_url("off"), {"query": PEER_QUERY},
                            seconds=seconds, clients=1)
-            # The two reads run in parallel, so the critical path is the longer one alone.
-            floor = max(trips.values())
             ratios.append(load.p50_ms / floor)
+            alone_ratios.append(load.p50_ms / max(trips.values()))
             if number == 0:
                 for call, ms in trips.items():
-                    print(f"  in parallel: {call:<40} round trip p50 {ms:6.1f} ms")
-            print(f"  round {number + 1}: critical path {floor:.1f} ms; gateway p50 "
-                  f"{load.p50_ms:.1f} ms = {ratios[-1]:.2f}x", flush=True)
+                    print(f"  alone:       {call:<40} round trip p50 {ms:6.1f} ms")
+            print(f"  round {number + 1}: both calls together (critical path) {floor:.1f} ms; "
+                  f"gateway p50 {load.p50_ms:.1f} ms = {ratios[-1]:.2f}x "
+                  f"({alone_ratios[-1]:.2f}x the longest call alone)", flush=True)
     finally:
         sims.set_latency(0)
-    print(f"  median of {rounds} rounds: {statistics.median(ratios):.2f}x (target <= 1.15x)")
+    print(f"  median of {rounds} rounds: {statistics.median(ratios):.2f}x the critical path "
+          f"(target <= 1.15x); {statistics.median(alone_ratios):.2f}x the longest call alone")
 
 
 def main() -> None:

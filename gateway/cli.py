@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import socket
@@ -135,6 +136,7 @@ def _serve(args: argparse.Namespace) -> int:
     if workers > 1:
         _serve_workers(str(Path(args.config).resolve()), sock, workers, log_level)
         return 0
+    tune_gc()
     server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     uvicorn.Server(server).run(sockets=[sock])
     return 0
@@ -219,7 +221,28 @@ def worker_app() -> FastAPI:
     from gateway.config import load_config
 
     _json_request_log()
-    return create_app(load_config(os.environ[WORKER_CONFIG_ENV]))
+    app = create_app(load_config(os.environ[WORKER_CONFIG_ENV]))
+    tune_gc()
+    return app
+
+
+# Young-generation size of a serving process (CPython's default is 700 allocations).
+GC_THRESHOLD = (20_000, 20, 20)
+
+
+def tune_gc() -> None:
+    """Collect garbage less often in a serving process, once its app is built.
+
+    A cold 50-invoice query allocates some tens of thousands of objects (parsed upstream
+    JSON, records, views); with CPython's defaults that starts many young collections and
+    regularly a full one over every object the process holds (schema, modules, caches).
+    Freezing what exists after start-up takes those long-lived objects out of every later
+    collection, and a larger young generation starts collections less often. Measured on
+    the peer benchmark's cold query: ~1 ms less CPU per request (README, "The levers").
+    Cyclic garbage is still collected, only in larger batches."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(*GC_THRESHOLD)
 
 
 def _json_request_log() -> None:
