@@ -172,10 +172,11 @@ def latency_bound(procs: Processes, sims: Simulators, wrk: str, seconds: float,
                   rounds: int) -> None:
     """Cold query p50 at 20 ms upstream latency, against the round trips it cannot avoid.
 
-    The query's two upstream calls (the invoice page, the customer list) are independent and
-    read in parallel, so its critical path is the two made together: each round measures
-    that directly (and each call alone, for reference), then the gateway's p50 with one
-    client, so that both see the same machine. The ratio is the median of the rounds'."""
+    The query's upstream calls (`Simulators.PEER_CALLS`: the invoice page, whose embedded
+    customers answer the query's customer fields) are independent and read in parallel, so
+    its critical path is those calls made together: each round measures that directly (and
+    each call alone, for reference), then the gateway's p50 with one client, so that both
+    see the same machine. The ratio is the median of the rounds'."""
     print("\nlatency bound: 20 ms upstream latency, read cache off, one client")
     sims.set_latency(20)
     ratios: list[float] = []
@@ -191,7 +192,7 @@ def latency_bound(procs: Processes, sims: Simulators, wrk: str, seconds: float,
             if number == 0:
                 for call, ms in trips.items():
                     print(f"  alone:       {call:<40} round trip p50 {ms:6.1f} ms")
-            print(f"  round {number + 1}: both calls together (critical path) {floor:.1f} ms; "
+            print(f"  round {number + 1}: the calls together (critical path) {floor:.1f} ms; "
                   f"gateway p50 {load.p50_ms:.1f} ms = {ratios[-1]:.2f}x "
                   f"({alone_ratios[-1]:.2f}x the longest call alone)", flush=True)
     finally:

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import CoroutineType, FunctionType, GeneratorType
-from typing import Any
+from typing import Any, TypeVar
 
 from graphql import (
     GraphQLLeafType,
@@ -61,6 +61,8 @@ class PlannedField:
     # The object's own grouped field set, collected on first use (graphql-core memoizes
     # `collect_subfields` the same way, per executor).
     subfields: GroupedFieldSet | None = None
+    # For `in_place` fields: the resolver's synchronous stand-in (see `in_place`).
+    resolve: Callable[[Any, Any], Any] | None = None
 
 
 Plan = list[tuple[str, PlannedField]]
@@ -173,6 +175,17 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         # strawberry marks its resolver for fields without one of their own; a basic field
         # also has no field extensions. Its value is `default_resolver(source, python_name)`.
         definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        stand_in = in_place_of(definition)
+        if stand_in is not None and not any(detail.node.arguments for detail in details):
+            return_type = field_def.type
+            field_type, nullable = unwrap_non_null(return_type)
+            if is_object_type(field_type) and accepts_without_info(field_type):
+                planned = PlannedField(
+                    PlainFieldExecutor.in_place, details, "", return_type, nullable, field_type
+                )
+                planned.resolve = stand_in
+                return planned
+            return other
         if (
             not getattr(field_def.resolve, "_is_default", False)
             or not isinstance(definition, StrawberryField)
@@ -333,6 +346,37 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             field.named_type, value, field_path, subfields, field.return_type, field.details
         )
 
+    def in_place(
+        self, field: PlannedField, parent_type: GraphQLObjectType, source: Any,
+        path: Path | None, response_name: str,
+    ) -> Any:
+        """A resolver field answered by its stand-in (`in_place`) where the stand-in can
+        answer now; else (it says NOT_HELD, fails, or answers anything unusual) by the
+        resolver itself through `execute_field`."""
+        assert field.resolve is not None
+        try:
+            value = field.resolve(source, self.context_value)
+        except Exception:
+            return self.fallback(field, parent_type, source, path, response_name)
+        if value is NOT_HELD:
+            return self.fallback(field, parent_type, source, path, response_name)
+        if value is None:
+            if field.nullable:
+                return None
+            return self.fallback(field, parent_type, source, path, response_name)
+        object_type = field.named_type
+        if not self.usual(value) or (
+            object_type.is_type_of is not None and not object_type.is_type_of(value, None)
+        ):
+            return self.fallback(field, parent_type, source, path, response_name)
+        subfields = self.subfields_of(field)
+        if subfields is None:
+            return self.fallback(field, parent_type, source, path, response_name)
+        field_path = Path(path, response_name, parent_type.name)
+        return self.complete_object(
+            object_type, value, field_path, subfields, field.return_type, field.details
+        )
+
     def complete_object(
         self, object_type: GraphQLObjectType, value: Any, path: Path,
         subfields: GroupedFieldSet, return_type: Any, details: FieldDetailsList,
@@ -447,10 +491,53 @@ def unwrap_non_null(type_: Any) -> tuple[Any, bool]:
     return type_, True
 
 
+# What an `in_place` stand-in answers when it cannot answer without waiting.
+NOT_HELD: Any = object()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def in_place(stand_in: Callable[[Any, Any], Any]) -> Callable[[F], F]:
+    """Mark a resolver (`(self, info)`, no arguments) as having a synchronous stand-in
+    `stand_in(self, context)` that answers from what the request already holds, or
+    `NOT_HELD`. The executor calls the stand-in without building an info object or going
+    through strawberry's resolver wrappers, and the resolver itself only where the stand-in
+    says NOT_HELD (or fails). The stand-in must have no effects: the resolver may run after
+    it. Only for fields of an object type."""
+
+    def mark(resolver: F) -> F:
+        resolver.in_place = stand_in  # type: ignore[attr-defined]
+        return resolver
+
+    return mark
+
+
+def in_place_of(definition: Any) -> Callable[[Any, Any], Any] | None:
+    """The stand-in of a strawberry field's resolver (see `in_place`), where it has one and
+    nothing else (field extensions, permissions) wraps the resolver."""
+    if not isinstance(definition, StrawberryField) or definition.base_resolver is None:
+        return None
+    if definition.extensions or definition.arguments:
+        return None
+    stand_in: Callable[[Any, Any], Any] | None = getattr(
+        definition.base_resolver.wrapped_func, "in_place", None)
+    return stand_in
+
+
+def accepts_without_info(type_: GraphQLObjectType) -> bool:
+    """Whether an object type's `is_type_of` (if any) can be asked without an info object:
+    strawberry's own never reads it."""
+    check = type_.is_type_of
+    return check is None or getattr(check, "__module__", "") == SchemaConverterModule
+
+
+SchemaConverterModule = GraphQLCoreConverter.__module__
+
+
 def is_plain_object(type_: Any) -> bool:
     """An object type whose values need no `is_type_of` check (strawberry sets one on
     types that implement an interface, such as `Node`)."""
     return is_object_type(type_) and type_.is_type_of is None
 
 
-__all__ = ["PlainFieldExecutor"]
+__all__ = ["NOT_HELD", "PlainFieldExecutor", "in_place"]

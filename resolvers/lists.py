@@ -11,7 +11,17 @@ from strawberry.types.nodes import SelectedField, Selection
 from gateway import domain
 from gateway.paging import ListRequest, read_slice, total_count
 from resolvers.errors import partial_error
-from resolvers.types import Connection, Customer, Edge, Info, Invoice, PageInfo, Payment, Vendor
+from resolvers.types import (
+    Connection,
+    Customer,
+    Edge,
+    Info,
+    Invoice,
+    PageInfo,
+    Payment,
+    Vendor,
+    answered_by_snapshot,
+)
 
 T = TypeVar("T")
 
@@ -54,15 +64,30 @@ async def invoice_connection(
     # error naming the field) instead of raising under the non-null `lineItems`, whose null
     # would void every list above it, up to the whole response.
     lines = _selects(selected, *_LINES)
-    page = asyncio.ensure_future(
-        connection(info, request, first, after, Invoice.of, _read_lines if lines else None)
+    customer = _names_under(selected, ("nodes", "customer"), ("edges", "node", "customer"))
+    # Sources whose invoices embed the customer with every field asked for answer
+    # `customer` from the page itself (`Adapter.provided_customer_fields`).
+    adapters = info.context.adapters
+    embedded = frozenset(
+        name for name in request.sources
+        if customer is not None
+        and answered_by_snapshot(customer, adapters[name].provided_customer_fields)
     )
-    if not _selects(selected, ("nodes", "customer"), ("edges", "node", "customer")):
+
+    def wrap(record: domain.Invoice) -> Invoice:
+        return Invoice.of(record, customer_from_snapshot=record.source in embedded)
+
+    page = asyncio.ensure_future(connection(
+        info, request, first, after, wrap if embedded else Invoice.of,
+        _read_lines if lines else None,
+    ))
+    readers = [name for name in request.sources if name not in embedded]
+    if customer is None or not readers:
         return await page
     # The customers are read alongside the page instead of after it, where one read gives
     # them all: the page's latency and theirs overlap (README, "latency").
     loaders = info.context.loaders
-    prefetches = [loaders.source(name).prefetch_customers() for name in request.sources]
+    prefetches = [loaders.source(name).prefetch_customers() for name in readers]
     await asyncio.gather(page, *prefetches)
     return page.result()
 
@@ -78,6 +103,41 @@ def _read_lines(invoice: domain.Invoice) -> None:
     for record in (invoice, *invoice.grouped):
         for _ in record.line_items:
             pass
+
+
+def _names_under(
+    fields: Sequence[Selection], *paths: tuple[str, ...]
+) -> frozenset[str] | None:
+    """The field names selected under the fields at `paths` (through fragments), or None
+    where none of the paths is selected."""
+    found: set[str] | None = None
+
+    def names(selections: Sequence[Selection]) -> None:
+        assert found is not None
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                found.add(selection.name)
+            else:  # inline fragment or fragment spread
+                names(selection.selections)
+
+    def walk(selections: Sequence[Selection], path: tuple[str, ...]) -> None:
+        nonlocal found
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name != path[0]:
+                    continue
+                if len(path) == 1:
+                    found = found if found is not None else set()
+                    names(selection.selections)
+                else:
+                    walk(selection.selections, path[1:])
+            else:
+                walk(selection.selections, path)
+
+    for field in fields:
+        for path in paths:
+            walk(field.selections, path)
+    return frozenset(found) if found is not None else None
 
 
 def _selects(fields: Sequence[Selection], *paths: tuple[str, ...]) -> bool:

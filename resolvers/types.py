@@ -19,6 +19,7 @@ from gateway.ids import decode_id, encode_id
 from gateway.lazy import LazyTuple
 from gateway.paging import ListRequest
 from resolvers.context import Context
+from resolvers.executor import NOT_HELD, in_place
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
@@ -162,10 +163,16 @@ class Source:
 )
 class Invoice(Node):
     record: strawberry.Private[domain.Invoice]
+    # Set by a list whose selection asks each invoice's customer only for what the source's
+    # embedded customer provides (`Adapter.provided_customer_fields`, resolvers/lists.py):
+    # `customer` is then answered from the invoice itself, without reading the customers.
+    customer_from_snapshot: strawberry.Private[bool] = False
 
     @classmethod
-    def of(cls, record: domain.Invoice) -> Invoice:
+    def of(cls, record: domain.Invoice, customer_from_snapshot: bool = False) -> Invoice:
         invoice = view(cls, "Invoice", record)
+        if customer_from_snapshot:
+            invoice.__dict__["customer_from_snapshot"] = True
         lines = record.line_items
         if type(lines) is LazyTuple and lines.whole is not None:
             # Lines a list has read already (it does where they are selected) are served as
@@ -228,19 +235,33 @@ class Invoice(Node):
     )
 
     # Synchronous where the request already holds the customer (the usual case: the list
-    # was read alongside the page), so a big page costs no coroutine per invoice.
+    # was read alongside the page, or the invoice embeds it), so a big page costs no
+    # coroutine per invoice; the executor calls `customer_now` in place (resolvers.executor).
     @strawberry.field(description="The customer billed (receivables), from the same source.",
                       graphql_type="Customer | None")
+    @in_place(lambda invoice, context: invoice.customer_now(context))
     def customer(self, info: Info) -> Customer | Awaitable[Customer | None] | None:
+        now = self.customer_now(info.context)
+        if now is not NOT_HELD:
+            result: Customer | None = now
+            return result
         record = self.record
-        adapter = info.context.adapter(record.source)
-        if record.customer_id is not None and Capability.GET_CUSTOMER in adapter.capabilities:
-            loader = info.context.loaders.source(record.source).customer
-            held = loader.ready(record.customer_id)
-            if held is not None:
-                return Customer.of(held.result())
-            return _then(loader.load(record.customer_id), Customer.of)
+        loader = info.context.loaders.source(record.source).customer
+        return _then(loader.load(record.customer_id), Customer.of)
+
+    def customer_now(self, context: Context) -> Customer | Any | None:
+        """The customer from what the request holds, or NOT_HELD where it must be read."""
+        record = self.record
         snapshot = record.customer_snapshot
+        if (
+            self.customer_from_snapshot and snapshot is not None
+            and snapshot.remote_id == record.customer_id
+        ):
+            return Customer.of(snapshot)
+        adapter = context.adapter(record.source)
+        if record.customer_id is not None and Capability.GET_CUSTOMER in adapter.capabilities:
+            held = context.loaders.source(record.source).customer.ready(record.customer_id)
+            return Customer.of(held.result()) if held is not None else NOT_HELD
         return Customer.of(snapshot) if snapshot is not None else None
 
     @strawberry.field(description="The vendor who billed us (payables), from the same source.")
@@ -312,6 +333,25 @@ async def _party_invoices(
     adapter = info.context.adapter(source)
     sources = (source,) if Capability.LIST_INVOICES in adapter.capabilities else ()
     return await invoice_connection(info, ListRequest("invoices", sources, query), first, after)
+
+
+# A customer's GraphQL fields as an embedded customer answers them: these from its source
+# and id alone; the others (GraphQL name -> domain attribute) only where the source's
+# `Adapter.provided_customer_fields` lists the attribute. A test keeps the two complete.
+FROM_ANY_SNAPSHOT = frozenset({"__typename", "id", "source", "remoteId", "invoices"})
+CUSTOMER_ATTRIBUTES = {
+    "name": "name", "email": "email", "phone": "phone", "address": "address",
+    "remoteData": "remote_data",
+}
+
+
+def answered_by_snapshot(names: frozenset[str], provided: frozenset[str]) -> bool:
+    """Whether a selection of these customer fields can be answered from an embedded
+    customer that carries the `provided` attributes."""
+    return all(
+        name in FROM_ANY_SNAPSHOT or CUSTOMER_ATTRIBUTES.get(name) in provided
+        for name in names
+    )
 
 
 @strawberry.type(description="Fields that customers and vendors share.")

@@ -557,3 +557,38 @@ def test_generated_documents_answer_alike(gateway_loop, with_executor):
 
     answer_alike()
     assert answered.count(True) >= EXAMPLES * 0.8, "generated documents are answered"
+
+
+async def test_customer_is_answered_in_place_where_the_request_holds_it(
+        make_gateway, with_executor):
+    # `Invoice.customer` has a stand-in (`in_place`): the executor calls it directly where
+    # the customer is held (embedded in the page, or primed from the list read alongside),
+    # and the resolver through graphql-core only where it must be read (by id: NOT_HELD).
+    gateway = await make_gateway(cache_ttl=0)
+    seen: list[str] = []
+
+    class Counting(PlainFieldExecutor):
+        def execute_field(self, parent_type: Any, source: Any, details: Any, path: Any,
+                          position: Any) -> Any:
+            seen.append(f"{parent_type.name}.{details[0].node.name.value}")
+            return super().execute_field(parent_type, source, details, path, position)
+
+    listed = """{ invoices(first: 30, filter: {sources: ["billing"]}) {
+      nodes { number customer { __typename id name %s } } } }"""
+    for extra in ("email", "phone"):  # embedded in the page / read alongside it
+        body = await same_through_gateway(gateway, with_executor, listed % extra)
+        assert not body.get("errors") and len(body["data"]["invoices"]["nodes"]) == 30
+        with_executor(Counting)
+        seen.clear()
+        assert await gateway.query(listed % extra) == body
+        assert "Invoice.customer" not in seen, extra
+    ids = await gateway.data("""{ invoices(first: 3, filter: {sources: ["billing"]}) {
+      nodes { id } } }""")
+    document = """query($id: ID!) { invoice(id: $id) { customer { id name phone } } }"""
+    for node in ids["invoices"]["nodes"]:
+        body = await same_through_gateway(gateway, with_executor, document, {"id": node["id"]})
+        assert body["data"]["invoice"]["customer"]["name"]
+        with_executor(Counting)
+        seen.clear()
+        assert await gateway.query(document, {"id": node["id"]}) == body
+        assert "Invoice.customer" in seen  # not held: the resolver loads it

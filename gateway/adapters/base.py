@@ -163,6 +163,13 @@ class Adapter:
     # Upstream field name -> unified input name, for mapping a refusal onto the input path.
     wire_fields: ClassVar[Mapping[str, str]] = {}
     page_size: ClassVar[int] = 100
+    # The customer fields (domain attribute names) that an invoice's embedded customer
+    # (`Invoice.customer_snapshot`) carries exactly as the customer resource does at the
+    # same moment. A query that asks a listed invoice's customer for these alone is then
+    # answered from the invoice page, without reading the customers (like a federation
+    # subgraph's `@provides`). Empty where the embedded customer may differ (a copy taken
+    # when the invoice was issued) or is absent.
+    provided_customer_fields: ClassVar[frozenset[str]] = frozenset()
 
     def __init__(
         self, config: SourceConfig, client: SourceClient, state: StateStore | None = None

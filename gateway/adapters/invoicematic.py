@@ -68,6 +68,10 @@ class InvoicematicAdapter(Adapter):
     """Invoices, customers and payments, every list in ascending `id` order."""
 
     kind = "invoicematic"
+    # Crater embeds the invoice's customer relation, loaded when the list is read, as
+    # `customer {id, name, email}` (upstreams/invoicematic.md, "Records"): current, not a
+    # copy taken at issue (Cloud Billing's snapshot is such a copy, so it provides nothing).
+    provided_customer_fields = frozenset({"name", "email"})
     capabilities = frozenset(
         {
             Capability.LIST_INVOICES,
