@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import httpx
+from cachetools import LRUCache
 from httpx_aiohttp import AiohttpTransport
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
@@ -95,6 +96,7 @@ class SourceClient:
             trust_env=False,
         )
         self._semaphore = asyncio.Semaphore(max_concurrency)
+        self._urls: LRUCache[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = LRUCache(1024)
         self.cache = ReadCache(cache_ttl, cache_size, stale_ttl)
         self._identity = hashlib.sha256(
             "\n".join(f"{k}:{v}" for k, v in sorted(headers.items())).encode()
@@ -117,7 +119,7 @@ class SourceClient:
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
         """GET `path` and return the parsed JSON body, through the short-lived cache."""
-        request = self._http.build_request("GET", path, params=params)
+        request = self._http.build_request("GET", self._url(path, params))
         # Source, credential fingerprint (token and tenant headers) and full URL: replies
         # never cross sources, credentials or tenants, even in a shared cache backend.
         key = f"{self.source}|{self._identity}|{request.url}"
@@ -137,6 +139,20 @@ class SourceClient:
             logger.warning("%s: GET %s failed; served a copy %.0fs old", self.source, route,
                            served.age)
         return served.value
+
+    def _url(self, path: str, params: Params | None) -> httpx.URL:
+        """The full URL of a GET, built once per distinct path and parameters: httpx parses
+        and re-encodes the URL on every build (~80 µs), a ready URL takes ~12 µs, and a
+        source is read with the same few parameter sets over and over."""
+        pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
+        key = (path, pairs)
+        try:
+            url = self._urls.get(key)
+        except TypeError:  # an unhashable parameter value: build it each time
+            return self._http.build_request("GET", path, params=params).url
+        if url is None:
+            url = self._urls[key] = self._http.build_request("GET", path, params=params).url
+        return url
 
     async def send_json(
         self,
