@@ -63,7 +63,7 @@ async def invoice_connection(
     # read as each invoice is taken, so that a broken line fails its source there (a partial
     # error naming the field) instead of raising under the non-null `lineItems`, whose null
     # would void every list above it, up to the whole response.
-    lines = _selects(selected, *_LINES)
+    lines = _names_under(selected, *_LINES) is not None
     customer = _names_under(selected, ("nodes", "customer"), ("edges", "node", "customer"))
     # Sources whose invoices embed the customer with every field asked for answer
     # `customer` from the page itself (`Adapter.provided_customer_fields`).
@@ -138,26 +138,6 @@ def _names_under(
         for path in paths:
             walk(field.selections, path)
     return frozenset(found) if found is not None else None
-
-
-def _selects(fields: Sequence[Selection], *paths: tuple[str, ...]) -> bool:
-    """Whether the selection under the current field reaches any of `paths` (by field name,
-    through fragments)."""
-
-    def walk(selections: Sequence[Selection], path: tuple[str, ...]) -> bool:
-        for selection in selections:
-            if isinstance(selection, SelectedField):
-                if selection.name == path[0] and (
-                    len(path) == 1 or walk(selection.selections, path[1:])
-                ):
-                    return True
-            elif walk(selection.selections, path):  # inline fragment or fragment spread
-                return True
-        return False
-
-    return any(
-        walk(field.selections, path) for field in fields for path in paths
-    )
 
 
 async def customer_connection(
