@@ -156,6 +156,8 @@ class FrontDoor:
             metrics.graphql_requests.labels(
                 metrics.operation_label(request.operation), request.outcome
             ).inc()
+        if not logger.isEnabledFor(logging.INFO):
+            return  # `--log-level warning` and above: no request log to build
         line = {
             "request_id": request.request_id,
             "method": scope.get("method", "WS"),
