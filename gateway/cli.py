@@ -238,7 +238,7 @@ def tune_gc() -> None:
     regularly a full one over every object the process holds (schema, modules, caches).
     Freezing what exists after start-up takes those long-lived objects out of every later
     collection, and a larger young generation starts collections less often. Measured on
-    the peer benchmark's cold query: ~1 ms less CPU per request (README, "The levers").
+    the peer benchmark's cold query: ~1 ms less CPU per request (docs/performance-levers.md).
     Cyclic garbage is still collected, only in larger batches."""
     gc.collect()
     gc.freeze()
