@@ -528,10 +528,7 @@ def accepts_without_info(type_: GraphQLObjectType) -> bool:
     """Whether an object type's `is_type_of` (if any) can be asked without an info object:
     strawberry's own never reads it."""
     check = type_.is_type_of
-    return check is None or getattr(check, "__module__", "") == SchemaConverterModule
-
-
-SchemaConverterModule = GraphQLCoreConverter.__module__
+    return check is None or getattr(check, "__module__", "") == GraphQLCoreConverter.__module__
 
 
 def is_plain_object(type_: Any) -> bool:

@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -243,8 +243,7 @@ class Invoice(Node):
     def customer(self, info: Info) -> Customer | Awaitable[Customer | None] | None:
         now = self.customer_now(info.context)
         if now is not NOT_HELD:
-            result: Customer | None = now
-            return result
+            return cast("Customer | None", now)
         record = self.record
         loader = info.context.loaders.source(record.source).customer
         return _then(loader.load(record.customer_id), Customer.of)
