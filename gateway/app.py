@@ -26,6 +26,7 @@ from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
 from gateway.backfill import backfill
 from gateway.config import GatewayConfig, parse_config
+from gateway.early import EarlyReads
 from gateway.errors import UpstreamError
 from gateway.event_hub import EventHub
 from gateway.events import InvoiceEvent, LocalEventBus
@@ -129,6 +130,9 @@ def create_app(
     app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
     app.state.metrics = metrics
     app.state.tracer = tracer
+    app.state.early = EarlyReads(
+        on_unused=lambda source: metrics.early_reads.labels(source, "unused").inc()
+    )
 
     async def context_getter(connection: HTTPConnection) -> Context:
         # HTTPConnection: the same getter serves POST/GET requests and WebSockets. The front

@@ -226,23 +226,21 @@ def worker_app() -> FastAPI:
     return app
 
 
-# Young-generation size of a serving process (CPython's default is 700 allocations).
-GC_THRESHOLD = (20_000, 20, 20)
-
-
 def tune_gc() -> None:
-    """Collect garbage less often in a serving process, once its app is built.
+    """Collect garbage when a serving process has time for it, once its app is built.
 
     A cold 50-invoice query allocates some tens of thousands of objects (parsed upstream
-    JSON, records, views); with CPython's defaults that starts many young collections and
-    regularly a full one over every object the process holds (schema, modules, caches).
-    Freezing what exists after start-up takes those long-lived objects out of every later
-    collection, and a larger young generation starts collections less often. Measured on
-    the peer benchmark's cold query: ~1 ms less CPU per request (docs/performance-levers.md).
-    Cyclic garbage is still collected, only in larger batches."""
+    JSON, records, views) and leaves cyclic garbage behind; with CPython's defaults that
+    starts many young collections and regularly a full one over every object the process
+    holds (schema, modules, caches), in the middle of requests. Freezing what exists after
+    start-up takes those long-lived objects out of every later collection; the pacer
+    (`gateway.gcpace`) collects while every request waits on an upstream, with a larger
+    young generation as the backstop (docs/performance-levers.md)."""
+    from gateway.gcpace import PACER
+
     gc.collect()
     gc.freeze()
-    gc.set_threshold(*GC_THRESHOLD)
+    PACER.enable()
 
 
 def _json_request_log() -> None:

@@ -37,7 +37,7 @@ _KIND_KEYS: dict[str, str] = {
 _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
-    "persisted_queries", "request_timeout",
+    "persisted_queries", "request_timeout", "early_reads",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -172,6 +172,8 @@ class GatewayConfig(BaseModel):
     persisted_queries: PersistedQueriesConfig | None = None
     # One deadline per GraphQL request: every upstream call it causes ends by then.
     request_timeout: float = Field(default=30.0, gt=0, le=600)
+    # A repeated request's first upstream reads start as soon as it is let in (gateway.early).
+    early_reads: bool = True
 
     @property
     def has_credentials(self) -> bool:

@@ -15,6 +15,7 @@ and every task started for it inherits it). Per request it:
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -27,6 +28,8 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access import Authenticator, Identity, Unauthenticated
+from gateway.early import plan_key
+from gateway.gcpace import PACER
 from gateway.metrics import GatewayMetrics
 from gateway.scope import RequestScope, request_scope
 
@@ -91,10 +94,11 @@ class FrontDoor:
             context=_PROPAGATOR.extract(headers),
             attributes={"http.request.method": scope.get("method", "GET"), "url.path": path,
                         "invoice_gateway.request_id": request.request_id},
-        ) as span, request_scope(request):
+        ) as span, request_scope(request), PACER.request(request):
             try:
                 await self._serve(scope, receive, send_with_id, headers, request)
             finally:
+                state.early.finish(request)
                 if request.operation:
                     span.update_name(f"graphql {request.operation}")
                     span.set_attribute("graphql.operation.name", request.operation)
@@ -141,6 +145,7 @@ class FrontDoor:
                                                       limit="max_body_bytes"))
                 return
             receive = _replay(body, receive)
+            await _start_early_reads(state, identity, request, "POST", body)
         elif scope["type"] == "http" and len(scope.get("query_string", b"")) > (
             state.config.limits.max_body_bytes
         ):
@@ -148,6 +153,9 @@ class FrontDoor:
             await _reply(send, 414, graphql_error("query string larger than max_body_bytes",
                                                   "OPERATION_LIMIT", limit="max_body_bytes"))
             return
+        elif scope["type"] == "http" and path == "/graphql" and scope.get("query_string"):
+            await _start_early_reads(state, identity, request, scope["method"],
+                                     scope["query_string"])
         await self.app(scope, receive, send)
 
     def _report(self, metrics: GatewayMetrics, scope: Scope, path: str, status: int,
@@ -173,6 +181,19 @@ class FrontDoor:
         if request.stale:
             line["stale_sources"] = sorted(request.stale)
         logger.info(json.dumps(line, separators=(",", ":")))
+
+
+async def _start_early_reads(state: Any, identity: Identity, request: RequestScope,
+                             method: str, payload: bytes) -> None:
+    """Start the reads this caller's same request made first last time (gateway.early)."""
+    if not state.config.early_reads:
+        return
+    readers = {name: adapter.client.read for name, adapter in state.adapters.items()
+               if identity.may_read(name)}
+    if state.early.start(plan_key(identity.client, method, payload), request, readers):
+        # Let them leave now: nothing on the way to the resolvers waits on anything, so
+        # without this turn of the event loop they would start only when a resolver joins.
+        await asyncio.sleep(0)
 
 
 async def _reply(send: Send, status: int, body: bytes,

@@ -33,7 +33,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from gateway import jsonio
+from gateway import early, jsonio
 from gateway.breaker import CircuitBreaker, State
 from gateway.cache import ReadCache
 from gateway.config import BreakerConfig
@@ -45,6 +45,7 @@ from gateway.errors import (
     UpstreamUnavailable,
     for_status,
 )
+from gateway.gcpace import PACER
 from gateway.metrics import GatewayMetrics, route_template
 from gateway.scope import current_scope
 
@@ -118,7 +119,27 @@ class SourceClient:
         logger.warning("%s: circuit breaker %s", self.source, state.replace("_", "-"))
 
     async def get_json(self, path: str, params: Params | None = None) -> Any:
-        """GET `path` and return the parsed JSON body, through the short-lived cache."""
+        """GET `path` and return the parsed JSON body, through the short-lived cache (or
+        the early read the request started for it, `gateway.early`)."""
+        scope = current_scope()
+        if scope is None:
+            return await self.read(path, params)
+        pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
+        try:
+            started = early.joined(scope, (self.source, path, pairs))
+        except TypeError:  # an unhashable parameter value: no early read for it
+            started = None
+        try:
+            if started is None:
+                return await self.read(path, params)
+            if self._metrics is not None:
+                self._metrics.early_reads.labels(self.source, "used").inc()
+            return await started
+        finally:
+            early.replied(scope)
+
+    async def read(self, path: str, params: Params | None = None) -> Any:
+        """The GET of `get_json` itself: through the cache, never joining an early read."""
         request = self._http.build_request("GET", self._url(path, params))
         # Source, credential fingerprint (token and tenant headers) and full URL: replies
         # never cross sources, credentials or tenants, even in a shared cache backend.
@@ -172,6 +193,7 @@ class SourceClient:
         scope = current_scope()
         if scope is not None:
             scope.sources.add(self.source)
+            early.replied(scope)  # reads after a write depend on it: not part of a plan
         result = await self._call(request, route_template(path), self.retries if idempotent else 0)
         self.cache.clear()
         return result
@@ -237,10 +259,11 @@ class SourceClient:
                 async with asyncio.timeout(budget), self._semaphore:
                     self.calls += 1
                     started = time.monotonic()
-                    response = await self._http.send(request)
-                    outcome = str(response.status_code)
-                    span.set_attribute("http.response.status_code", response.status_code)
-                    body = await response.aread()
+                    with PACER.waiting(current_scope()):
+                        response = await self._http.send(request)
+                        outcome = str(response.status_code)
+                        span.set_attribute("http.response.status_code", response.status_code)
+                        body = await response.aread()
             except TimeoutError:
                 outcome = "timeout"
                 span.set_status(StatusCode.ERROR, "timeout")

@@ -49,6 +49,13 @@ class GatewayMetrics:
             ["source", "result"],
             registry=self.registry,
         )
+        self.early_reads = Counter(
+            "invoice_gateway_early_reads",
+            "Reads a repeated request started as soon as it was let in (gateway.early), by "
+            "source and outcome (used: joined by the request; unused: cancelled).",
+            ["source", "outcome"],
+            registry=self.registry,
+        )
         self.breaker_open = Gauge(
             "invoice_gateway_breaker_open",
             "1 while a source's circuit breaker is open or half-open, else 0.",

@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -35,6 +36,14 @@ class RequestScope:
     sources: set[str] = field(default_factory=set)
     error_codes: set[str] = field(default_factory=set)
     stale: dict[str, float] = field(default_factory=dict)  # source -> oldest age served
+    paced: bool = False  # counted by the garbage-collection pacer (gateway.gcpace)
+    upstream_waits: int = 0  # upstream calls of this request now waiting on the network
+    # Early reads (gateway.early): the request's plan key, the reads it made before any
+    # upstream reply arrived, and the reads started early for it, not yet joined.
+    plan_key: bytes | None = None
+    first_reads: list[Any] | None = None
+    early: dict[Any, Any] | None = None
+    replied: bool = False
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""

@@ -10,7 +10,8 @@ import textwrap
 
 CHILD = textwrap.dedent("""
     import gc, weakref
-    from gateway.cli import GC_THRESHOLD, tune_gc
+    from gateway.cli import tune_gc
+    from gateway.gcpace import BACKSTOP as GC_THRESHOLD, PACER
 
     class Node:
         pass
@@ -19,6 +20,7 @@ CHILD = textwrap.dedent("""
     assert gc.get_threshold() == GC_THRESHOLD, gc.get_threshold()
     assert gc.get_freeze_count() > 1000, gc.get_freeze_count()  # start-up objects frozen
     assert gc.isenabled()
+    assert PACER.enabled
 
     # Cycles made while serving are still freed automatically, without gc.collect().
     refs = []
