@@ -105,9 +105,11 @@ class EarlyReads:
 
 def joined(scope: RequestScope | None, read: Read) -> asyncio.Future[Any] | None:
     """The early read the request started for `read`, if any (taken: each is joined once).
-    Notes `read` in the plan being learned while no reply has arrived yet."""
+    Notes `read` in the plan being learned while no reply has arrived yet. TypeError, with
+    nothing noted, for a read with an unhashable parameter value (it is never planned)."""
     if scope is None:
         return None
+    hash(read)
     started = scope.early.pop(read, None) if scope.early else None
     # A read started early stays in the plan even where another early read's reply was
     # already in when the resolvers asked for it.

@@ -10,7 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from gateway.early import plan_key
+import pytest
+
+from gateway.early import joined, plan_key
+from gateway.scope import RequestScope
 from tests.conftest import request_counts, sim_control, zero_counts
 
 QUERY = """{ invoices(first: 20, filter: {sources: ["billing"]}) {
@@ -97,3 +100,12 @@ async def test_switched_off_nothing_is_started_early(make_gateway, simulators):
         await post(gateway)
     assert early(gateway, "used") == 0
     assert not gateway.app.state.early._plans
+
+
+def test_a_read_with_an_unhashable_parameter_is_never_planned():
+    scope = RequestScope(first_reads=[])
+    with pytest.raises(TypeError):
+        joined(scope, ("billing", "/api/invoices", (("ids", [1, 2]),)))
+    assert scope.first_reads == []
+    joined(scope, ("billing", "/api/invoices", (("limit", 100),)))
+    assert scope.first_reads == [("billing", "/api/invoices", (("limit", 100),))]
