@@ -1,8 +1,8 @@
 """One pooled HTTP client per source, and the single place transport failures are translated.
 
-`SourceClient` wraps an `httpx.AsyncClient` that runs over the `httpx-aiohttp` transport
-(measured on this kind of machine at about 2.7x the requests per second of httpx's default
-transport for the gateway's fan-out pattern; see the README). It bounds concurrency per
+`SourceClient` sends its calls over a `gateway.wire` (aiohttp's client directly by default:
+measured on this kind of machine at about 2.7x the requests per second of httpx's default
+transport for the gateway's fan-out pattern, see the README). It bounds concurrency per
 source, caches and coalesces reads through `ReadCache`, and turns every failure into the
 `UpstreamError` tree. Messages name the source and the path, never the token or the query
 string.
@@ -24,11 +24,11 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 from cachetools import LRUCache
-from httpx_aiohttp import AiohttpTransport
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -48,6 +48,7 @@ from gateway.errors import (
 from gateway.gcpace import PACER
 from gateway.metrics import GatewayMetrics, route_template
 from gateway.scope import current_scope
+from gateway.wire import AiohttpWire, HttpxWire, Wire, WireError, WireTimeout
 
 Params = Mapping[str, Any] | list[tuple[str, Any]]
 logger = logging.getLogger("invoice_gateway.upstream")
@@ -58,6 +59,22 @@ TRANSIENT = (UpstreamUnavailable, UpstreamTimeout, UpstreamRateLimited, Upstream
 RETRY_STATUSES = frozenset({502, 503, 504})
 BACKOFF_BASE = 0.1
 _PROPAGATOR = TraceContextTextMapPropagator()
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@dataclass(slots=True)
+class Call:
+    """One upstream request as `SourceClient` sends it (each attempt adds its own trace
+    header to a copy of `headers`)."""
+
+    method: str
+    url: httpx.URL
+    headers: Mapping[str, str]
+    body: bytes | None = None
+    text: str = field(init=False)  # the URL as sent
+
+    def __post_init__(self) -> None:
+        self.text = str(self.url)
 
 
 class SourceClient:
@@ -85,17 +102,13 @@ class SourceClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
-        limits = httpx.Limits(
-            max_connections=max_concurrency, max_keepalive_connections=max_concurrency
+        self._wire: Wire = (
+            AiohttpWire(headers, timeout=timeout, max_concurrency=max_concurrency)
+            if transport is None else
+            HttpxWire(headers, timeout=timeout, max_concurrency=max_concurrency,
+                      transport=transport)
         )
-        self._http = httpx.AsyncClient(
-            base_url=self.base_url,
-            headers=dict(headers),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=transport or AiohttpTransport(limits=limits, trust_env=False),
-            limits=limits,
-            trust_env=False,
-        )
+        self._before: list[Callable[[], Awaitable[None]]] = []
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._urls: LRUCache[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = LRUCache(1024)
         self.cache = ReadCache(cache_ttl, cache_size, stale_ttl)
@@ -140,10 +153,10 @@ class SourceClient:
 
     async def read(self, path: str, params: Params | None = None) -> Any:
         """The GET of `get_json` itself: through the cache, never joining an early read."""
-        request = self._http.build_request("GET", self._url(path, params))
+        request = Call("GET", self._url(path, params), {})
         # Source, credential fingerprint (token and tenant headers) and full URL: replies
         # never cross sources, credentials or tenants, even in a shared cache backend.
-        key = f"{self.source}|{self._identity}|{request.url}"
+        key = f"{self.source}|{self._identity}|{request.text}"
         route = route_template(path)
         scope = current_scope()
         if scope is not None:
@@ -161,19 +174,26 @@ class SourceClient:
                            served.age)
         return served.value
 
-    def _url(self, path: str, params: Params | None) -> httpx.URL:
-        """The full URL of a GET, built once per distinct path and parameters: httpx parses
-        and re-encodes the URL on every build (~80 µs), a ready URL takes ~12 µs, and a
-        source is read with the same few parameter sets over and over."""
+    def _url(self, path: str, params: Params | None = None) -> httpx.URL:
+        """The full URL of a call, built once per distinct path and parameters: httpx
+        parses and re-encodes a URL on every build (~80 µs), and a source is read with the
+        same few parameter sets over and over."""
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
         key = (path, pairs)
         try:
             url = self._urls.get(key)
         except TypeError:  # an unhashable parameter value: build it each time
-            return self._http.build_request("GET", path, params=params).url
+            return self._build_url(path, params)
         if url is None:
-            url = self._urls[key] = self._http.build_request("GET", path, params=params).url
+            url = self._urls[key] = self._build_url(path, params)
         return url
+
+    def _build_url(self, path: str, params: Params | None) -> httpx.URL:
+        # A path joins the base URL (as httpx's `base_url` does); an absolute URL is kept.
+        url = httpx.URL(path)
+        if not url.is_absolute_url:
+            url = httpx.URL(self.base_url + "/" + path.lstrip("/"))
+        return url.copy_merge_params(params) if params else url
 
     async def send_json(
         self,
@@ -189,7 +209,11 @@ class SourceClient:
         `idempotent` says the upstream dedups a repeat of this request (it carries an
         idempotency key the upstream honours); only such a write may ever be retried.
         """
-        request = self._http.build_request(method, path, json=body, headers=headers)
+        request = Call(
+            method, self._url(path), {**(_JSON_HEADERS if body is not None else {}),
+                                      **(headers or {})},
+            None if body is None else jsonio.dumps(body),
+        )
         scope = current_scope()
         if scope is not None:
             scope.sources.add(self.source)
@@ -202,7 +226,7 @@ class SourceClient:
         scope = current_scope()
         return isinstance(exc, TRANSIENT) and (scope is None or scope.resilient)
 
-    async def _call(self, request: httpx.Request, route: str, retries: int) -> Any:
+    async def _call(self, request: Call, route: str, retries: int) -> Any:
         """Attempts of one call within its time budget, through the breaker."""
         where = f"{request.method} {request.url.path}"
         scope = current_scope()
@@ -244,59 +268,53 @@ class SourceClient:
                     breaker.success()
                 return result
 
-    async def _attempt(
-        self, request: httpx.Request, where: str, route: str, budget: float
-    ) -> Any:
+    async def _attempt(self, request: Call, where: str, route: str, budget: float) -> Any:
         attributes = {"invoice_gateway.source": self.source, "http.request.method":
                       request.method, "url.template": route}
         with self._tracer.start_as_current_span(
             f"{request.method} {route}", kind=SpanKind.CLIENT, attributes=attributes
         ) as span:
-            _PROPAGATOR.inject(request.headers)
+            headers = dict(request.headers)
+            _PROPAGATOR.inject(headers)
             outcome = "connection_error"
             started: float | None = None
             try:
                 async with asyncio.timeout(budget), self._semaphore:
+                    for hook in self._before:
+                        await hook()
                     self.calls += 1
                     started = time.monotonic()
                     with PACER.waiting(current_scope()):
-                        response = await self._http.send(request)
-                        outcome = str(response.status_code)
-                        span.set_attribute("http.response.status_code", response.status_code)
-                        body = await response.aread()
-            except TimeoutError:
+                        reply = await self._wire.exchange(
+                            request.method, request.text, headers, request.body
+                        )
+                    outcome = str(reply.status)
+                    span.set_attribute("http.response.status_code", reply.status)
+            except (TimeoutError, WireTimeout):
                 outcome = "timeout"
                 span.set_status(StatusCode.ERROR, "timeout")
                 raise UpstreamTimeout(
                     self.source, f"{where}: no answer within {budget:.3g}s"
                 ) from None
-            except httpx.TimeoutException as exc:
-                if isinstance(exc.__cause__, TimeoutError) or exc.__cause__ is None:
-                    outcome = "timeout"
-                    raise UpstreamTimeout(
-                        self.source, f"{where}: no answer within {budget:.3g}s"
-                    ) from None
+            except WireError as exc:
                 raise UpstreamUnavailable(
-                    self.source, f"{where}: connection failed ({_describe(exc)})"
-                ) from None
-            except httpx.HTTPError as exc:
-                raise UpstreamUnavailable(
-                    self.source, f"{where}: connection failed ({_describe(exc)})"
+                    self.source, f"{where}: connection failed ({exc.description})"
                 ) from None
             finally:
                 if started is not None:
                     self._observe(route, outcome, time.monotonic() - started)
-            if response.status_code >= 400:
+            status, body = reply.status, reply.body
+            if status >= 400:
                 span.set_status(StatusCode.ERROR)
-                raise _status_error(self.source, where, response.status_code, response, body)
-            if response.status_code == 204 or not body:
+                raise _status_error(self.source, where, status, reply.headers, body)
+            if status == 204 or not body:
                 return None
             try:
                 return jsonio.loads(body)
             except ValueError:
                 span.set_status(StatusCode.ERROR)
                 raise UpstreamBadResponse(
-                    self.source, f"{where}: reply is not valid JSON", status=response.status_code
+                    self.source, f"{where}: reply is not valid JSON", status=status
                 ) from None
 
     def _observe(self, route: str, outcome: str, seconds: float) -> None:
@@ -305,11 +323,11 @@ class SourceClient:
             self._metrics.upstream_seconds.labels(self.source, route).observe(seconds)
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._wire.aclose()
 
-    def before_each_request(self, hook: Callable[[httpx.Request], Awaitable[None]]) -> None:
+    def before_each_request(self, hook: Callable[[], Awaitable[None]]) -> None:
         """Await `hook` before every upstream request (the shared per-source budget)."""
-        self._http.event_hooks["request"].append(hook)
+        self._before.append(hook)
 
 
 def _retry_delay(exc: UpstreamError, attempt: int) -> float | None:
@@ -331,14 +349,8 @@ def _retry_delay(exc: UpstreamError, attempt: int) -> float | None:
     return random.uniform(0.5, 1.0) * BACKOFF_BASE * (1 << attempt)
 
 
-def _describe(exc: Exception) -> str:
-    cause = exc.__cause__ or exc
-    text = str(cause).split("\n")[0][:120]
-    return f"{type(cause).__name__}: {text}" if text else type(cause).__name__
-
-
 def _status_error(
-    source: str, where: str, status: int, response: httpx.Response, body: bytes
+    source: str, where: str, status: int, headers: Mapping[str, str], body: bytes
 ) -> UpstreamError:
     detail, fields = error_detail(body)
     message = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
@@ -346,7 +358,7 @@ def _status_error(
     retry_after: float | None = None
     if cls is UpstreamRateLimited:
         try:
-            retry_after = float(response.headers.get("retry-after", ""))
+            retry_after = float(headers.get("retry-after", ""))
         except ValueError:
             retry_after = None
         if retry_after is not None:

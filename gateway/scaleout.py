@@ -36,7 +36,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
 from typing import Any, TypeVar
 
-import httpx
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -229,7 +228,7 @@ class RequestBudget:
         self._local: dict[int, int] = {}
         self.waits = 0
 
-    async def acquire(self, request: httpx.Request | None = None) -> None:
+    async def acquire(self) -> None:
         """Wait until this source's budget for the current second has room."""
         while True:
             now = time.time()
