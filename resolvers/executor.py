@@ -216,7 +216,9 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
             planned.named_type = named_type
             if is_leaf_type(named_type):
                 planned.complete = PlainFieldExecutor.leaf_list
-            elif is_plain_object(named_type):
+            elif is_object_type(named_type) and accepts_without_info(named_type):
+                # Items of a type with strawberry's `is_type_of` (an interface's
+                # implementation, such as every `Node`) are checked before any item runs.
                 planned.complete = PlainFieldExecutor.object_list
         return planned
 
@@ -445,12 +447,17 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         )
 
     def items_usual(self, field: PlannedField, items: Any) -> bool:
-        """Whether every item can be completed here (checked before any item runs)."""
+        """Whether every item can be completed here (checked before any item runs): not
+        null where non-null, usual, and of the item type by its `is_type_of` (where it has
+        one, graphql-core's own path raises the error for an item that is not)."""
+        is_type_of = field.named_type.is_type_of
         for item in items:
             if item is None or item is Undefined:
                 if not field.item_nullable:
                     return False
-            elif not self.usual(item):
+            elif not self.usual(item) or (
+                is_type_of is not None and not is_type_of(item, None)
+            ):
                 return False
         return True
 

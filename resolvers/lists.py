@@ -45,6 +45,7 @@ async def connection(
 
     return Connection(
         edges=edges,
+        nodes=[edge.node for edge in edges],
         page_info=PageInfo(
             has_next_page=page.has_next,
             has_previous_page=after is not None,

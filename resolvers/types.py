@@ -125,11 +125,10 @@ class Edge(Generic[T]):
 class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The records of this page with cursors.")
     page_info: PageInfo = strawberry.field(description="Whether and how to get the next page.")
+    # A plain field (the edges' nodes, listed when the page is built), so the executor
+    # completes the list in place rather than through a resolver (`resolvers.executor`).
+    nodes: list[T] = strawberry.field(description="The records of this page (the edges' nodes).")
     count_all: strawberry.Private[Callable[[], Awaitable[int | None]]]
-
-    @strawberry.field(description="The records of this page (the edges' nodes).")
-    def nodes(self) -> list[T]:
-        return [edge.node for edge in self.edges]
 
     @strawberry.field(
         description="Records in the whole list, or null where a source cannot say (or where "

@@ -491,7 +491,7 @@ class InvoicematicAdapter(Adapter):
 
     def _int(self, record: JSON, key: str, where: str) -> int:
         value = record.get(key)
-        if not _is_int(value):
+        if type(value) is not int:  # JSON gives int itself (not bool, not a subclass)
             raise self._bad(f"{where}: field '{key}' must be an integer")
         return value
 
@@ -513,11 +513,11 @@ class InvoicematicAdapter(Adapter):
         self, record: JSON, key: str, currency: str, where: str, *, required: bool = False
     ) -> Money | None:
         value = record.get(key)
+        if type(value) is int:  # the usual case first: four amounts per invoice
+            return Money.from_minor(value, currency)
         if value is None and not required:
             return None
-        if not _is_int(value):
-            raise self._bad(f"{where}: field '{key}' must be integer cents")
-        return Money.from_minor(value, currency)
+        raise self._bad(f"{where}: field '{key}' must be integer cents")
 
     def _date(self, record: JSON, key: str, where: str, *, required: bool = False) -> date | None:
         value = record.get(key)
