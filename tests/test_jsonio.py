@@ -1,4 +1,5 @@
-"""gateway.jsonio: orjson's speed with exactly the standard library's notion of JSON."""
+"""gateway.jsonio: msgspec's and orjson's speed with exactly the standard library's notion
+of JSON."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ def test_loads_equals_the_standard_library(text: bytes) -> None:
     assert jsonio.loads(text.decode()) == json.loads(text)
 
 
-def test_what_orjson_refuses_falls_back_to_the_standard_library() -> None:
+def test_what_the_fast_libraries_refuse_or_misread_is_read_as_json_reads_it() -> None:
     # JSON as Python's json reads it: NaN, integers beyond 64 bits, lone surrogates
     assert math.isnan(jsonio.loads(b'{"a": NaN}')["a"])
     assert jsonio.loads(b"[123456789012345678901234567890]") == [123456789012345678901234567890]
