@@ -107,6 +107,7 @@ class Parent:
     maybe_children: list[Child | None] | None
     strict_children: list[Child] | None
     pet: Pet | None
+    pets: list[Pet]  # items with `is_type_of`, completed in place
 
 
 def child(name: str, **changes: Any) -> Child:
@@ -134,6 +135,7 @@ def parent(name: str, **changes: Any) -> Parent:
         children=[child(f"{name}-0"), child(f"{name}-1")],
         maybe_children=[child(f"{name}-m"), None], strict_children=None,
         pet=Pet(name=f"pet of {name}"),
+        pets=[Pet(name=f"{name}'s cat"), Pet(name=f"{name}'s dog")],
     )
     values.update(changes)
     return Parent(**values)
@@ -178,6 +180,8 @@ CASES: dict[str, Callable[[], Parent | None]] = {
     "late_null_optional": lambda: parent("late_null_optional", optional=child("late-null")),
     # `is_type_of` refuses another type
     "wrong_pet": lambda: parent("wrong_pet", pet=child("not a pet")),  # type: ignore[arg-type]
+    "wrong_pet_in_list": lambda: parent(
+        "wrong_pet_in_list", pets=[Pet(name="cat"), child("not a pet")]),  # type: ignore[list-item]
     "missing_parent": lambda: None,
 
 }
@@ -228,6 +232,7 @@ PARENT = """fragment P on Parent {
   maybeChildren { ...C }
   strictChildren { ...C }
   pet { __typename name }
+  pets { __typename name }
 }"""
 EVERYTHING = "query($key: String!) { parent(key: $key) { ...P } } " + PARENT + CHILD
 
