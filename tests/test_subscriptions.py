@@ -45,13 +45,22 @@ async def live() -> AsyncIterator[LiveGateway]:
         yield LiveGateway(app, url)
 
 
+async def text_frame(ws: Any, timeout: float = 10) -> dict[str, Any]:
+    """The next message, which must be a text frame: graphql-ws (npm), gql and GraphiQL
+    refuse binary frames, though `websockets` hands both over."""
+    frame = await asyncio.wait_for(ws.recv(), timeout)
+    assert isinstance(frame, str), f"binary WebSocket frame: {frame!r}"
+    message: dict[str, Any] = json.loads(frame)
+    return message
+
+
 class Subscription:
     def __init__(self, ws: Any, live: LiveGateway) -> None:
         self.ws = ws
         self.live = live
 
     async def next(self, timeout: float = 10) -> dict[str, Any]:
-        message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+        message = await text_frame(self.ws, timeout)
         assert message["type"] == "next", message
         return message["payload"]
 
@@ -67,7 +76,7 @@ async def subscribe(live: LiveGateway, args: str = "") -> AsyncIterator[Subscrip
     ws_url = live.url.replace("http", "ws") + "/graphql"
     async with websockets.connect(ws_url, subprotocols=["graphql-transport-ws"]) as ws:
         await ws.send(json.dumps({"type": "connection_init"}))
-        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        assert (await text_frame(ws))["type"] == "connection_ack"
         before = live.hub.bus.subscriber_count
         query = f"subscription {{ invoiceEvents{args} {{ {EVENT_FIELDS} }} }}"
         await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query}}))
