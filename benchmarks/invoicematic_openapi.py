@@ -1,7 +1,7 @@
 """An OpenAPI 3.0 description of the Invoicematic API, as the simulator serves it.
 
 Only the read side the peer benchmark uses (invoices, one customer), with the fields of
-`/work/shared/upstreams/invoicematic.md`. Hive Gateway's OpenAPI source (@omnigraph/openapi)
+`docs/upstreams/invoicematic.md`. Hive Gateway's OpenAPI source (@omnigraph/openapi)
 turns it into a GraphQL schema; fields left out here are simply absent from that schema.
 """
 

@@ -41,7 +41,7 @@ BIG_QUERY = """query($after: String) {
     nodes { id number status issueDate dueDate total { amount currency } amountDue { amount }
       customer { id name email }
       lineItems { description quantity unitPrice { amount } total { amount } } } } }"""
-CURRENCIES = {1: "USD", 2: "GBP", 3: "EUR"}  # upstreams/invoicematic.md (assumed table)
+CURRENCIES = {1: "USD", 2: "GBP", 3: "EUR"}  # docs/upstreams/invoicematic.md (assumed table)
 BIG_INVOICES = 1000
 
 

@@ -1,4 +1,4 @@
-"""Makini quirks, against the Makini simulator over real HTTP (`upstreams/makini.md`)."""
+"""Makini quirks, against the Makini simulator over real HTTP (`docs/upstreams/makini.md`)."""
 
 from __future__ import annotations
 

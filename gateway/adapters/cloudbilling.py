@@ -1,6 +1,6 @@
 """Cloud Billing: receivable invoices and customers of one workspace (tenant).
 
-Wire contract: `/work/shared/upstreams/cloudbilling.md` (seed 004). Every request carries
+Wire contract: `docs/upstreams/cloudbilling.md` (seed 004). Every request carries
 the Supabase JWT and `x-tenant-slug`. Lists are read with `limit=100&offset=N*100`, in the
 upstream's order (Assumed: `created_at` ascending, then `id`), so gateway page N is
 upstream offset N*100 exactly.

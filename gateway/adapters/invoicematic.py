@@ -1,6 +1,6 @@
 """Invoicematic: receivable invoices, customers and payments (a Crater-style Laravel API).
 
-Wire contract: `/work/shared/upstreams/invoicematic.md` (seed 003). Money is integer cents;
+Wire contract: `docs/upstreams/invoicematic.md` (seed 003). Money is integer cents;
 the currency comes from `currency_id`. Lists are read with `limit=100&page=N+1` and an
 explicit `orderByField=id&orderBy=asc` (ids are unique, so the order is total and page
 boundaries never move), instead of the upstream's default newest-created-first.
@@ -44,7 +44,7 @@ JSON = dict[str, Any]
 R = TypeVar("R")
 Params = list[tuple[str, str | int]]
 
-# Assumed in upstreams/invoicematic.md; a source's `currency_ids` adds to or overrides it.
+# Assumed in docs/upstreams/invoicematic.md; a source's `currency_ids` adds to or overrides it.
 DEFAULT_CURRENCIES: dict[int, str] = {1: "USD", 2: "GBP", 3: "EUR"}
 # Crater's countries table ids (seed 003 uses 231 for the US) for the countries we map;
 # any other id leaves the address's country empty rather than guessing.
@@ -69,7 +69,7 @@ class InvoicematicAdapter(Adapter):
 
     kind = "invoicematic"
     # Crater embeds the invoice's customer relation, loaded when the list is read, as
-    # `customer {id, name, email}` (upstreams/invoicematic.md, "Records"): current, not a
+    # `customer {id, name, email}` (docs/upstreams/invoicematic.md, "Records"): current, not a
     # copy taken at issue (Cloud Billing's snapshot is such a copy, so it provides nothing).
     provided_customer_fields = frozenset({"name", "email"})
     capabilities = frozenset(
@@ -216,7 +216,7 @@ class InvoicematicAdapter(Adapter):
     async def payments_for_invoices(
         self, invoice_ids: Sequence[str]
     ) -> Mapping[str, Sequence[Payment]]:
-        """The API has no `invoice_id` filter (upstreams/invoicematic.md), so one
+        """The API has no `invoice_id` filter (docs/upstreams/invoicematic.md), so one
         `limit=all` read of every payment, grouped by `invoice_id`, in id order."""
         if not invoice_ids:
             return {}
@@ -540,7 +540,7 @@ class InvoicematicAdapter(Adapter):
 
 
 def invoice_status(status: str, paid_status: str) -> tuple[InvoiceStatus, str]:
-    """The unified status and the upstream word behind it (gateway-contract.md precedence:
+    """The unified status and the upstream word behind it (docs/gateway-contract.md precedence:
     PAID, then PARTIALLY_PAID, then DRAFT, then OPEN). The raw word is `status`, unless it
     is an unknown `paid_status` that leaves the invoice UNKNOWN."""
     if status == "COMPLETED" or paid_status == "PAID":

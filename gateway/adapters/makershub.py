@@ -1,6 +1,6 @@
 """MakersHub: supplier bills under approval, read one id at a time.
 
-Wire contract: `shared/upstreams/makershub.md` and seed 001. MakersHub has no list endpoint,
+Wire contract: `docs/upstreams/makershub.md` and seed 001. MakersHub has no list endpoint,
 no customers and no payments; the vendor only exists embedded in each bill as
 `supplier_info`. Invoices are read by id; lists come from the gateway's index of the ids
 it has seen (lookups, its own creates, webhook events), kept in the state store.

@@ -1,4 +1,4 @@
-"""MakersHub webhook deliveries as invoice events (upstreams/makershub.md, "Webhooks").
+"""MakersHub webhook deliveries as invoice events (docs/upstreams/makershub.md, "Webhooks").
 
 Body: `{"eventNotification": {"cid", "name": "Invoice", "id", "operation", "timestamp",
 "context"}}`, signed in `X-Signature` (hex HMAC-SHA256 of the raw body). There is no

@@ -1,4 +1,4 @@
-"""Adapter for Makini's unified ERP API (`upstreams/makini.md`, seed 002).
+"""Adapter for Makini's unified ERP API (`docs/upstreams/makini.md`, seed 002).
 
 Makini carries invoices of both directions; the status and the currency of an invoice are
 keys into reference tables (`/statuses/invoices`, `/currencies`) that this adapter reads

@@ -1,4 +1,4 @@
-"""Simulator of the Cloud Billing public API (`/work/shared/upstreams/cloudbilling.md`).
+"""Simulator of the Cloud Billing public API (`docs/upstreams/cloudbilling.md`).
 
 Every request carries a Supabase-style JWT (HS256, verified here with the simulator's own
 secret) and `x-tenant-slug`. Tenants: `acme` (most data), `globex` (a little, the token's

@@ -2,7 +2,7 @@
 
 Records are held as wire-shaped dicts whose amounts are `Decimal`; `to_wire` turns them
 into JSON numbers when a reply is written. The formulas are the Assumed ones of
-`/work/shared/upstreams/cloudbilling.md` (round half up to two places, in Decimal).
+`docs/upstreams/cloudbilling.md` (round half up to two places, in Decimal).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ DELETABLE = frozenset({"invoices", "estimates", "expenses", "items"})
 # Resources whose writes send webhooks, with the event prefix (seed 003's event list).
 WEBHOOK_RESOURCES = {"invoices": "invoice", "estimates": "estimate", "customers": "customer",
                      "payments": "payment", "expenses": "expense"}
-# `status` values that filter on paid_status instead (upstreams/invoicematic.md).
+# `status` values that filter on paid_status instead (docs/upstreams/invoicematic.md).
 _PAID_STATUSES = frozenset({"UNPAID", "PARTIALLY_PAID", "PAID"})
 
 
@@ -72,7 +72,7 @@ def invalid(errors: dict[str, list[str]]) -> Response:
 
 
 def not_found() -> Response:
-    # Assumed in upstreams/invoicematic.md.
+    # Assumed in docs/upstreams/invoicematic.md.
     return error(404, "not_found", "Resource not found.")
 
 

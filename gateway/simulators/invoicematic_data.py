@@ -20,7 +20,7 @@ Record = dict[str, Any]
 
 # Crater's countries table (the old "countries" seeder): the ids seed 003 uses (231 = US).
 COUNTRY_IDS = {"US": 231, "GB": 230, "DE": 82, "IE": 105, "FR": 75, "CA": 38}
-# Assumed in upstreams/invoicematic.md: currency_id 1 = USD, 2 = GBP, 3 = EUR.
+# Assumed in docs/upstreams/invoicematic.md: currency_id 1 = USD, 2 = GBP, 3 = EUR.
 CURRENCY_BY_COUNTRY = {"US": 1, "CA": 1, "GB": 2, "DE": 3, "IE": 3, "FR": 3}
 
 PAYMENT_METHODS = {1: "Bank Transfer", 2: "Credit Card", 3: "Check", 4: "Cash"}

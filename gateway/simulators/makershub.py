@@ -1,6 +1,6 @@
 """MakersHub simulator: `/v1/invoices/{invoiceId}` GET and PATCH, `POST /v1/invoices`.
 
-Follows `shared/upstreams/makershub.md` and seed 001. There is deliberately no list
+Follows `docs/upstreams/makershub.md` and seed 001. There is deliberately no list
 endpoint (`GET /v1/invoices` answers Starlette's 405, as a route exists only for POST).
 Every reply is the `{"status", "msg", "result"}` envelope.
 

@@ -1,4 +1,4 @@
-"""Simulator of Makini's unified ERP API, per `upstreams/makini.md` and seed 002.
+"""Simulator of Makini's unified ERP API, per `docs/upstreams/makini.md` and seed 002.
 
 Every route is served under both `/api/...` (the v3 pages) and `/api/erp/...` (the current
 OpenAPI files). Lists take `page`, `per_page` (default 15, clamped to 100), `filter[field]`

@@ -1,4 +1,4 @@
-"""Seeded records for the Makini simulator, shaped as `upstreams/makini.md` lists them.
+"""Seeded records for the Makini simulator, shaped as `docs/upstreams/makini.md` lists them.
 
 Every record is a JSON-ready dict exactly as the API returns it: keys are 14-digit numeric
 strings, money and quantities are decimal strings, times are ISO 8601 UTC timestamps.
