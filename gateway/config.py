@@ -137,6 +137,8 @@ class LimitsConfig(BaseModel):
     max_cost: int = Field(default=25000, ge=1)
     max_first: int = Field(default=500, ge=1, le=500)  # paging never serves more than 500
     max_body_bytes: int = Field(default=1_000_000, ge=1)
+    # Front-door limits (docs/security.md): what one caller can make the process hold.
+    max_webhook_bytes: int = Field(default=1_000_000, ge=1)
     introspection: bool = True
 
 

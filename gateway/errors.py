@@ -36,10 +36,16 @@ class ConfigError(GatewayError):
 class WebhookRefused(GatewayError):
     """A webhook delivery that is not accepted: bad signature, stale, or unreadable."""
 
-    def __init__(self, status: int, message: str) -> None:
+    CODES: ClassVar[dict[int, str]] = {
+        400: "BAD_REQUEST", 401: "UNAUTHENTICATED", 404: "NOT_FOUND", 409: "NOT_CONFIGURED",
+        413: "PAYLOAD_TOO_LARGE",
+    }
+
+    def __init__(self, status: int, message: str, code: str | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.code = code or self.CODES.get(status, "REFUSED")
 
 
 class UpstreamError(GatewayError):

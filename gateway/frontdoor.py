@@ -28,6 +28,7 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.access import Authenticator, Identity, Unauthenticated
+from gateway.bodies import CLOSE, BodyTooLarge, read_capped
 from gateway.early import plan_key
 from gateway.gcpace import PACER
 from gateway.metrics import GatewayMetrics
@@ -137,12 +138,13 @@ class FrontDoor:
         scope.setdefault("state", {})["identity"] = identity
         if scope["type"] == "http" and scope["method"] == "POST" and path == "/graphql":
             limit: int = state.config.limits.max_body_bytes
-            body = await _read_body(receive, limit)
-            if body is None:
+            try:
+                body = await read_capped(receive, limit, scope["headers"])
+            except BodyTooLarge:
                 request.outcome = "limited"
                 message = f"request body larger than max_body_bytes ({limit} bytes)"
                 await _reply(send, 413, graphql_error(message, "OPERATION_LIMIT",
-                                                      limit="max_body_bytes"))
+                                                      limit="max_body_bytes"), [CLOSE])
                 return
             receive = _replay(body, receive)
             await _start_early_reads(state, identity, request, "POST", body)
@@ -203,24 +205,6 @@ async def _reply(send: Send, status: int, body: bytes,
         *(headers or []),
     ]})
     await send({"type": "http.response.body", "body": body})
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes | None:
-    """The whole request body, or None as soon as it passes `limit` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunk: bytes = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:

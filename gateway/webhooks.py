@@ -15,10 +15,10 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from gateway.bodies import CLOSE, BodyTooLarge, read_capped
 from gateway.errors import WebhookRefused
 
 logger = logging.getLogger("invoice_gateway.webhooks")
-MAX_BODY_BYTES = 1_000_000
 
 router = APIRouter()
 
@@ -28,14 +28,15 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
     adapter = request.app.state.adapters.get(source)
     if adapter is None:
         return _refuse(source, WebhookRefused(404, f"unknown source {source[:60]!r}"))
-    too_big = WebhookRefused(413, f"body larger than {MAX_BODY_BYTES} bytes")
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        return _refuse(source, too_big)  # refused before reading it
-    body = await request.body()
+    limit: int = request.app.state.config.limits.max_webhook_bytes
     try:
-        if len(body) > MAX_BODY_BYTES:
-            raise too_big
+        # Streamed: a body over the cap is abandoned there, never read whole.
+        body = await read_capped(request.receive, limit, request.scope["headers"])
+    except BodyTooLarge:
+        refused = WebhookRefused(413, f"body larger than max_webhook_bytes ({limit} bytes)",
+                                 code="PAYLOAD_TOO_LARGE")
+        return _refuse(source, refused, close=True)
+    try:
         headers = {key.lower(): value for key, value in request.headers.items()}
         delivery = adapter.read_webhook(headers, body, time.time())
     except WebhookRefused as exc:
@@ -53,6 +54,9 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
     )
 
 
-def _refuse(source: str, exc: WebhookRefused) -> JSONResponse:
+def _refuse(source: str, exc: WebhookRefused, *, close: bool = False) -> JSONResponse:
     logger.warning("webhook %s refused (%d): %s", source[:60], exc.status, exc.message)
-    return JSONResponse({"error": exc.message}, exc.status)
+    response = JSONResponse({"error": exc.message, "code": exc.code}, exc.status)
+    if close:  # the rest of an oversized body is not read: the connection ends here
+        response.headers[CLOSE[0].decode()] = CLOSE[1].decode()
+    return response
