@@ -26,6 +26,7 @@ from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
 from gateway.backfill import backfill
 from gateway.config import GatewayConfig, parse_config
+from gateway.cors import BrowserOrigins, OriginPolicy
 from gateway.early import EarlyReads
 from gateway.errors import UpstreamError
 from gateway.event_hub import EventHub
@@ -98,6 +99,7 @@ def create_app(
         app.state.adapters = adapters
         app.state.simulators = group
         app.state.config = effective
+        app.state.origins = OriginPolicy(effective.cors)
         app.state.authenticator = Authenticator(effective)
         app.state.store = store
         app.state.events = EventHub(adapters, bus)
@@ -153,6 +155,9 @@ def create_app(
     # Added last, so outermost: nothing (persisted queries included) runs before the front
     # door has authenticated the caller and checked the body size.
     app.add_middleware(FrontDoor)
+    # Outermost of all: a browser's preflight is answered before authentication (it carries
+    # no credential), and 401s and other refusals carry CORS headers a page can read.
+    app.add_middleware(BrowserOrigins)
 
     app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 

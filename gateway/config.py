@@ -37,7 +37,7 @@ _KIND_KEYS: dict[str, str] = {
 _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
-    "persisted_queries", "request_timeout", "early_reads",
+    "persisted_queries", "request_timeout", "early_reads", "cors",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -157,6 +157,68 @@ class PersistedQueriesConfig(BaseModel):
         return self
 
 
+_ORIGIN = re.compile(
+    r"^(?P<scheme>https?)://(?P<host>[a-z0-9*]([a-z0-9.*-]*[a-z0-9])?|\[[0-9a-f:.]+\])"
+    r"(?::(?P<port>[0-9]{1,5}))?$"
+)
+_DEFAULT_PORTS = {"http": "80", "https": "443"}
+
+
+def _check_origin(value: str) -> str:
+    """A browser origin as browsers send it (`scheme://host[:port]`, lower case, no default
+    port), with at most one `*` standing for a whole host label."""
+    origin = value.strip().lower()
+    if origin == "*":
+        raise ValueError("'*' alone is not accepted: list the origins (a '*' may stand for "
+                         "one host label, as in https://*.example.com)")
+    scheme, sep, rest = origin.partition("://")
+    if not sep or scheme not in _DEFAULT_PORTS:
+        raise ValueError(f"{value!r} is not an origin: it must start with http:// or https://")
+    if "/" in rest or "?" in rest or "#" in rest:
+        raise ValueError(f"{value!r} is not an origin: no path, not even a trailing '/' "
+                         "(an origin is scheme://host[:port])")
+    match = _ORIGIN.match(origin)
+    if match is None:
+        raise ValueError(f"{value!r} is not an origin (scheme://host[:port])")
+    host = match["host"]
+    labels = host.split(".")
+    if host.count("*") > 1 or any("*" in label and label != "*" for label in labels):
+        raise ValueError(f"{value!r}: a '*' must stand alone for one host label, at most once")
+    if "*" in host and (labels[0] != "*" or len(labels) < 3):
+        raise ValueError(f"{value!r}: a '*' may only be the first label of a host with at "
+                         "least two more (https://*.example.com)")
+    if match["port"] == _DEFAULT_PORTS[match["scheme"]]:
+        origin = f"{match['scheme']}://{host}"  # browsers leave the default port out
+    return origin
+
+
+class CorsConfig(BaseModel):
+    """Browser apps on other origins (contract "Browser clients (v3)", docs/browser-clients.md).
+
+    No origins (the default): no CORS headers at all, and a browser's WebSocket is accepted
+    only from the gateway's own origin.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    origins: list[str] = Field(default_factory=list)
+    allow_credentials: bool = False
+    max_age: int = Field(default=600, ge=0, le=86400)
+
+    @field_validator("origins", mode="before")
+    @classmethod
+    def _listed(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            raise ValueError("must be a list of origins, not one string")
+        return value
+
+    @field_validator("origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        checked = [_check_origin(origin) for origin in value]
+        return list(dict.fromkeys(checked))
+
+
 MEMORY_STATE = "sqlite:///:memory:"
 
 
@@ -176,6 +238,7 @@ class GatewayConfig(BaseModel):
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     # A repeated request's first upstream reads start as soon as it is let in (gateway.early).
     early_reads: bool = True
+    cors: CorsConfig = Field(default_factory=CorsConfig)
 
     @property
     def has_credentials(self) -> bool:

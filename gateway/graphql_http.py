@@ -40,6 +40,7 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from gateway import jsonio
 from gateway.access import Unauthenticated
+from gateway.cors import OriginPolicy
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -130,6 +131,12 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             response.pop("data", None)
             request.state.graphql_status = 400
         return response
+
+    def is_websocket_origin_allowed(self, request: WebSocket, origin: str) -> bool:
+        """A page on another origin may open a WebSocket only from an origin `cors.origins`
+        allows (strawberry always lets in its own origin and non-browser clients)."""
+        policy: OriginPolicy = request.app.state.origins
+        return policy.allowed(origin)
 
     async def on_ws_connect(self, context: Any) -> UnsetType | dict[str, object] | None:
         """Authenticate a WebSocket that sent no `Authorization` header from the
