@@ -14,13 +14,14 @@ failure may be papered over (stale-if-error). The interface is deliberately smal
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from cachetools import TTLCache
+
+from gateway.shared import SharedCalls
 
 Result = Literal["hit", "miss", "stale"]
 
@@ -54,7 +55,7 @@ class ReadCache:
         self._entries: TTLCache[Hashable, tuple[Any, float]] | None = (
             TTLCache(maxsize=maxsize, ttl=keep, timer=timer) if keep > 0 else None
         )
-        self._inflight: dict[Hashable, asyncio.Future[Any]] = {}
+        self._inflight: SharedCalls[Hashable, Any] = SharedCalls()
         self.hits = 0
         self.misses = 0
         self.coalesced = 0
@@ -86,26 +87,20 @@ class ReadCache:
     async def _fetch_shared(
         self, key: Hashable, fetch: Callable[[], Awaitable[Any]], store: bool
     ) -> Served:
-        pending = self._inflight.get(key)
-        if pending is not None:
-            self.coalesced += 1
-            return Served(await asyncio.shield(pending), "hit")
-        self.misses += 1
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._inflight[key] = future
-        try:
+        async def fill() -> Any:
+            self.misses += 1
             value = await fetch()
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # mark retrieved: waiters (if any) re-raise it themselves
-            raise
-        else:
-            future.set_result(value)
             if self._entries is not None and store:
                 self._entries[key] = (value, self._timer())
-            return Served(value, "miss")
-        finally:
-            del self._inflight[key]
+            return value
+
+        # The fetch runs as its own task (gateway.shared): a caller that is cancelled stops
+        # only its own waiting, never the read the others wait for.
+        value, joined = await self._inflight.run(key, fill)
+        if joined:
+            self.coalesced += 1
+            return Served(value, "hit")
+        return Served(value, "miss")
 
     def _stale_copy(self, key: Hashable) -> Served | None:
         if self._entries is None or self.stale_ttl <= 0:

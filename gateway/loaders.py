@@ -19,6 +19,7 @@ from aiodataloader import DataLoader
 from gateway.adapters import Adapter, Page
 from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
 from gateway.errors import UpstreamError
+from gateway.shared import SharedCall
 
 T = TypeVar("T")
 
@@ -65,7 +66,7 @@ class SourceLoaders:
         # to go out first and delay the page's request by ~0.6 ms (README, "latency").
         # Loads of the same page in one request still share one read (the loader's cache).
         self.page: _Loader[Page[Any]] = _Loader(self._pages, batching=False)
-        self._all_customers: asyncio.Task[None] | None = None
+        self._all_customers: SharedCall[None] | None = None
         self._primers: dict[str, _Loader[Any]] = {
             "invoices": self.invoice, "customers": self.customer,
             "vendors": self.vendor, "payments": self.payment,
@@ -78,10 +79,14 @@ class SourceLoaders:
     async def prefetch_customers(self) -> None:
         """Read the whole customer list where one read gives it (once per request) and
         prime the customer loader with it, so that an invoice page's customers need no
-        read after the page. A failure is left to the loader's own read to report."""
-        if self._all_customers is None:
-            self._all_customers = asyncio.ensure_future(self._read_all_customers())
-        await asyncio.shield(self._all_customers)
+        read after the page. A failure is left to the loader's own read to report.
+
+        The read runs as its own task (`gateway.shared`), which every list of the request
+        joins: a list that is cancelled stops only its own waiting."""
+        call = self._all_customers
+        if call is None or call.abandoned:
+            call = self._all_customers = SharedCall(self._read_all_customers())
+        await call.wait()
 
     async def _read_all_customers(self) -> None:
         try:
