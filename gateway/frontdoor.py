@@ -10,7 +10,10 @@ and every task started for it inherits it). Per request it:
 - refuses a `/graphql` body over `limits.max_body_bytes` (413, `OPERATION_LIMIT`);
 - sets a GraphQL request's deadline (`request_timeout`) for every upstream call it causes;
 - opens the OpenTelemetry server span (continuing an incoming `traceparent`);
-- counts GraphQL requests by operation and outcome and writes one JSON log line.
+- counts GraphQL requests by operation and outcome and writes one JSON log line;
+- answers an exception that escapes the app as a JSON 500 (`INTERNAL_SERVER_ERROR`, with
+  `X-Request-Id`, no detail), and logs it on the request's line with its real status and
+  the traceback as one field: no multi-line record, nothing left for the server to log.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import json
 import logging
 import re
 import time
+import traceback
 from typing import Any
 
 from opentelemetry import trace
@@ -87,6 +91,8 @@ class FrontDoor:
             if message["type"] == "http.response.start":
                 status["code"] = message["status"]
                 message["headers"] = [*message.get("headers", []), id_header]
+            elif message["type"] == "websocket.accept":
+                status["code"] = 101
             await send(message)
 
         tracer: trace.Tracer = state.tracer
@@ -98,6 +104,11 @@ class FrontDoor:
         ) as span, request_scope(request), PACER.request(request):
             try:
                 await self._serve(scope, receive, send_with_id, headers, request)
+            except Exception:
+                request.tracebacks.append(traceback.format_exc())
+                request.outcome = request.outcome or "error"
+                span.set_status(trace.StatusCode.ERROR)
+                await _internal_error(scope, send_with_id, started=bool(status["code"]))
             finally:
                 state.early.finish(request)
                 if request.operation:
@@ -166,7 +177,8 @@ class FrontDoor:
             metrics.graphql_requests.labels(
                 metrics.operation_label(request.operation), request.outcome
             ).inc()
-        if not logger.isEnabledFor(logging.INFO):
+        level = logging.ERROR if request.tracebacks else logging.INFO
+        if not logger.isEnabledFor(level):
             return  # `--log-level warning` and above: no request log to build
         line = {
             "request_id": request.request_id,
@@ -182,7 +194,9 @@ class FrontDoor:
         }
         if request.stale:
             line["stale_sources"] = sorted(request.stale)
-        logger.info(json.dumps(line, separators=(",", ":")))
+        if request.tracebacks:
+            line["traceback"] = "\n".join(request.tracebacks)
+        logger.log(level, json.dumps(line, separators=(",", ":")))
 
 
 async def _start_early_reads(state: Any, identity: Identity, request: RequestScope,
@@ -196,6 +210,21 @@ async def _start_early_reads(state: Any, identity: Identity, request: RequestSco
         # Let them leave now: nothing on the way to the resolvers waits on anything, so
         # without this turn of the event loop they would start only when a resolver joins.
         await asyncio.sleep(0)
+
+
+async def _internal_error(scope: Scope, send: Send, *, started: bool) -> None:
+    """Answer an exception that escaped the app: a coded JSON 500 when no response has
+    started; else leave the response unfinished, so the server drops the connection and
+    the client sees a broken answer rather than a complete-looking one."""
+    if scope["type"] == "websocket":
+        if not started:
+            await send({"type": "websocket.close", "code": 1011,
+                        "reason": "internal error; it has been logged"})
+        return
+    if not started:
+        await _reply(send, 500, graphql_error(
+            "Internal error; it has been logged.", "INTERNAL_SERVER_ERROR"
+        ))
 
 
 async def _reply(send: Send, status: int, body: bytes,

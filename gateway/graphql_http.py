@@ -10,9 +10,12 @@ strawberry's FastAPI router answers every result as `application/json` with stat
   `data` entry. A field error is still 200 with the partial data;
 - a client that asks for `application/json`, `*/*` or nothing keeps the legacy answer
   (200 with `"data": null`), so existing clients see no change;
-- a request strawberry rejects before execution (bad JSON, no query, a mutation over GET)
-  keeps strawberry's status code but is answered as a GraphQL error document naming what
-  was wrong instead of a bare text line.
+- a request refused before execution (a body that is not a JSON object, not UTF-8, nested
+  too deep; `query`, `variables`, `operationName` or `extensions` of the wrong type; no
+  query; a mutation over GET) keeps strawberry's 4xx status but is answered as a GraphQL
+  error document naming what was wrong, with `extensions.code` (`BAD_REQUEST`, or
+  `METHOD_NOT_ALLOWED` for a 405), instead of a bare text line or a 500. Every JSON a
+  client sends is read by `jsonio.loads_request` (one place, with a nesting cap).
 
 GraphiQL is the gateway's own page (`gateway/static/graphiql/index.html`) whose scripts
 and styles are pinned copies served from `/static/graphiql/`, so it works without internet.
@@ -26,14 +29,14 @@ from collections.abc import Mapping
 from importlib import resources
 from typing import Any
 
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import HTMLResponse
 from starlette.websockets import WebSocketDisconnect
 from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
@@ -111,7 +114,46 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     websocket_adapter_class = TextFrameWebSocketAdapter
 
     def decode_json(self, data: str | bytes) -> object:
-        return jsonio.loads(data)
+        # Also what strawberry's WebSocket handlers read messages with: a RequestJSONError
+        # is a JSONDecodeError, which they answer as a message that is not JSON.
+        return jsonio.loads_request(data)
+
+    def parse_json(self, data: str | bytes) -> Any:
+        """The POST body: a JSON object (or a list, which strawberry refuses as a batch)."""
+        try:
+            value = jsonio.loads_request(data)
+        except jsonio.RequestJSONError as exc:
+            raise HTTPException(400, f"Unable to parse request body as JSON: {exc}") from None
+        if not isinstance(value, dict | list):
+            raise HTTPException(
+                400, f"The request body must be a JSON object, got {_json_kind(value)}"
+            )
+        return value
+
+    def parse_query_params(self, params: Mapping[str, str | None]) -> dict[str, Any]:
+        """A GET's parameters, `variables` and `extensions` read as JSON (named on error)."""
+        parsed: dict[str, Any] = dict(params)
+        for name in ("variables", "extensions"):
+            if parsed.get(name):
+                try:
+                    parsed[name] = jsonio.loads_request(parsed[name])
+                except jsonio.RequestJSONError as exc:
+                    raise HTTPException(
+                        400, f"Unable to parse the `{name}` parameter as JSON: {exc}"
+                    ) from None
+        return parsed
+
+    async def parse_http_body(
+        self, request: AsyncHTTPRequestAdapter
+    ) -> GraphQLRequestData | list[GraphQLRequestData]:
+        data = await super().parse_http_body(request)
+        for item in data if isinstance(data, list) else [data]:
+            if not isinstance(item.operation_name, str | None):
+                raise HTTPException(
+                    400, "The GraphQL operation's `operationName` must be a string or null, "
+                    f"if provided; got {_json_kind(item.operation_name)}",
+                )
+        return data
 
     def encode_json(self, data: object) -> bytes:
         return jsonio.dumps(data)
@@ -182,9 +224,25 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         return response
 
 
+def _json_kind(value: object) -> str:
+    """What a JSON value is, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def _error_response(request: Request, status: int, message: str) -> Response:
-    """A request refused before execution, as a GraphQL response with one error."""
+    """A request refused before execution, as a GraphQL response with one coded error."""
     media = preferred_media_type(request.headers.get("accept"))
-    body = json.dumps({"errors": [{"message": message}]})
+    code = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND"}.get(status, "BAD_REQUEST")
+    if status >= 500:  # strawberry raises HTTPExceptions for client errors only, but
+        status, code = 400, "BAD_REQUEST"  # nothing a client sends is ever a 5xx
+    body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})
     headers = {"allow": "GET, POST"} if status == 405 else None
     return Response(body, status, headers=headers, media_type=f"{media}; charset=utf-8")

@@ -14,6 +14,10 @@ query; encoding responses is cheaper in the same proportion.
   library, so what the gateway reads is exactly what it was with `json` alone.
 - Writing is orjson's, with the standard library for what it cannot encode (integers beyond
   64 bits, keys that are not strings).
+- A client's JSON (a GraphQL request body, `variables` or `extensions` of a GET) is read by
+  `loads_request` alone: the same reading, but anything that is not JSON, not UTF-8, or
+  nested deeper than `MAX_REQUEST_DEPTH` is one `RequestJSONError` naming what was wrong, so
+  no parser's RecursionError or UnicodeDecodeError ever reaches the caller.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ import msgspec
 import orjson
 
 _DECODER = msgspec.json.Decoder()
+# Nesting a GraphQL request needs (input objects in variables) stays far below this; graphql-
+# core's variable coercion and the parsers themselves recurse once per level.
+MAX_REQUEST_DEPTH = 64
 _REFUSED = (msgspec.DecodeError, UnicodeDecodeError)  # ValidationError is a DecodeError
 
 
@@ -42,3 +49,52 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError: a big int, a non-str key, a subclass it skips
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class RequestJSONError(json.JSONDecodeError):
+    """A client's JSON that the gateway will not read; `str()` says why, in plain words.
+
+    A `json.JSONDecodeError` (so a `ValueError`), which is what strawberry's views and
+    WebSocket handlers catch as "not JSON"."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason, "", 0)
+        self.args = (reason,)
+
+    def __str__(self) -> str:
+        return self.msg
+
+
+def loads_request(data: bytes | str, max_depth: int = MAX_REQUEST_DEPTH) -> Any:
+    """Parse JSON a client sent; `RequestJSONError` for text that is not UTF-8, not JSON,
+    or nested deeper than `max_depth` arrays and objects."""
+    try:
+        value = loads(data)
+    except RecursionError:
+        raise RequestJSONError(f"JSON nested deeper than {max_depth} levels") from None
+    except UnicodeDecodeError as exc:
+        raise RequestJSONError(f"not UTF-8 (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise RequestJSONError(
+            f"not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+        ) from None
+    # Only text with more openers than the cap can be nested that deep: most never walk.
+    openers = (data.count(b"[") + data.count(b"{") if isinstance(data, bytes)
+               else data.count("[") + data.count("{"))
+    if openers > max_depth and _depth(value) > max_depth:
+        raise RequestJSONError(f"JSON nested deeper than {max_depth} levels")
+    return value
+
+
+def _depth(value: Any) -> int:
+    """How many arrays and objects deep `value` goes (without recursing)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            deepest = max(deepest, level)
+            stack.extend((child, level + 1) for child in children
+                         if isinstance(child, dict | list))
+    return deepest

@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway import jsonio
 from gateway.persisted import PersistedQueries, PersistedQueryError
 
 
@@ -65,8 +66,8 @@ def _resolve_get(scope: Scope, persisted: PersistedQueries) -> Scope:
 
 def _resolve_post(body: bytes, persisted: PersistedQueries) -> bytes:
     try:
-        payload = json.loads(body) if body else None
-    except ValueError:
+        payload = jsonio.loads_request(body) if body else None
+    except jsonio.RequestJSONError:
         return body  # the router answers malformed JSON itself
     if not isinstance(payload, dict):
         return body
@@ -82,9 +83,11 @@ def _json(text: str | None, name: str) -> Any:
     if text is None:
         return None
     try:
-        return json.loads(text)
-    except ValueError:
-        raise PersistedQueryError("BAD_REQUEST", f"{name}: not valid JSON") from None
+        return jsonio.loads_request(text)
+    except jsonio.RequestJSONError as exc:
+        raise PersistedQueryError(
+            "BAD_REQUEST", f"Unable to parse the `{name}` parameter as JSON: {exc}"
+        ) from None
 
 
 def _is_json(scope: Scope) -> bool:

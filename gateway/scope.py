@@ -36,6 +36,8 @@ class RequestScope:
     sources: set[str] = field(default_factory=set)
     error_codes: set[str] = field(default_factory=set)
     stale: dict[str, float] = field(default_factory=dict)  # source -> oldest age served
+    # Tracebacks of unexpected errors while serving it: one field of its JSON log line.
+    tracebacks: list[str] = field(default_factory=list)
     paced: bool = False  # counted by the garbage-collection pacer (gateway.gcpace)
     upstream_waits: int = 0  # upstream calls of this request now waiting on the network
     # Early reads (gateway.early): the request's plan key, the reads it made before any

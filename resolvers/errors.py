@@ -12,6 +12,7 @@ name, outcome and error codes to the request scope (for metrics and the request 
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Iterator
 from typing import Any
 
@@ -75,7 +76,13 @@ def translate(error: GraphQLError) -> GraphQLError:
             "GRAPHQL_VALIDATION_FAILED"
         )
         return _copy(error, error.message, {**(error.extensions or {}), "code": code})
-    logger.error("unexpected error at %s", error.path, exc_info=original)
+    scope = current_scope()
+    if scope is None:
+        logger.error("unexpected error at %s", error.path, exc_info=original)
+    else:  # the traceback goes on the request's JSON log line, as one field
+        scope.tracebacks.append("".join(traceback.format_exception(original)))
+        logger.error("unexpected error at %s: %s (request %s)", error.path,
+                     type(original).__name__, scope.request_id)
     return _copy(error, "Internal error; it has been logged.", {"code": "INTERNAL_SERVER_ERROR"})
 
 

@@ -76,7 +76,9 @@ async def test_bad_requests_name_what_was_wrong(gateway):
         "/graphql", content=b"{not json", headers={**MODERN, "content-type": "application/json"}
     )
     assert bad_json.status_code == 400
-    assert bad_json.json() == {"errors": [{"message": "Unable to parse request body as JSON"}]}
+    error = bad_json.json()["errors"][0]
+    assert error["message"].startswith("Unable to parse request body as JSON: not valid JSON")
+    assert error["extensions"] == {"code": "BAD_REQUEST"}
     no_query = await gateway.http.post("/graphql", json={"variables": {}}, headers=MODERN)
     assert no_query.status_code == 400
     assert "query" in no_query.json()["errors"][0]["message"].lower()

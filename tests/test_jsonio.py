@@ -54,3 +54,29 @@ def test_dumps_falls_back_for_what_orjson_cannot_encode() -> None:
     value = {"big": 123456789012345678901234567890, 1: "int key"}
     assert json.loads(jsonio.dumps(value)) == {"big": 123456789012345678901234567890,
                                                "1": "int key"}
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "JSON nested deeper than 64 levels"),
+        ("[" * 65 + "]" * 65, "JSON nested deeper than 64 levels"),
+        (b'{"a": ' * 70 + b"1" + b"}" * 70, "JSON nested deeper than 64 levels"),
+        (b'{"q": "\xff"}', "not UTF-8 (byte 7)"),
+        (b"{not json", "not valid JSON (Expecting property name"),
+        (b"", "not valid JSON (Expecting value at line 1 column 1)"),
+    ],
+)
+def test_loads_request_refuses_with_one_error_naming_why(text, reason) -> None:
+    with pytest.raises(jsonio.RequestJSONError) as refused:
+        jsonio.loads_request(text)
+    assert str(refused.value).startswith(reason)
+    assert isinstance(refused.value, json.JSONDecodeError)  # what strawberry catches
+
+
+def test_loads_request_reads_what_loads_reads_up_to_the_cap() -> None:
+    deep = b"[" * 64 + b"]" * 64
+    assert jsonio.loads_request(deep) == json.loads(deep)
+    text = b'{"query": "{ a { b { c { d } } } }", "variables": {"x": [[1, {"y": [2]}]]}}'
+    assert jsonio.loads_request(text) == json.loads(text)
+    assert math.isnan(jsonio.loads_request(b"[NaN]")[0])
