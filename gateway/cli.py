@@ -21,7 +21,7 @@ from gateway.errors import ConfigError
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
-    from gateway.config import GatewayConfig
+    from gateway.config import GatewayConfig, LimitsConfig
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -108,7 +108,8 @@ def _listen_args(parser: argparse.ArgumentParser, port: int, note: str = "") -> 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
-    from gateway.config import load_config
+    from gateway.config import LimitsConfig, load_config
+    from gateway.serving import server_options
     from gateway.simulators.runner import bind_socket
 
     workers = getattr(args, "workers", 1)
@@ -122,8 +123,10 @@ def _serve(args: argparse.Namespace) -> int:
         _refuse_open_exposure(gateway_config, args.host)
         asyncio.run(_check_state(gateway_config.state))
         app = create_app(gateway_config)
+        limits = gateway_config.limits
         sock = bind_socket(args.host, args.port)
     else:
+        limits = LimitsConfig()
         sock = bind_socket(args.host, args.port)
         # The simulators' webhooks go to this gateway (loopback when listening on all).
         own = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
@@ -134,10 +137,11 @@ def _serve(args: argparse.Namespace) -> int:
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
     if workers > 1:
-        _serve_workers(str(Path(args.config).resolve()), sock, workers, log_level)
+        _serve_workers(str(Path(args.config).resolve()), sock, workers, log_level, limits)
         return 0
     tune_gc()
-    server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
+    server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
+                            **server_options(limits))
     uvicorn.Server(server).run(sockets=[sock])
     return 0
 
@@ -201,16 +205,19 @@ async def _check_state(url: str) -> None:
         await store.close()
 
 
-def _serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str) -> None:
+def _serve_workers(config_path: str, sock: socket.socket, workers: int, log_level: str,
+                   limits: LimitsConfig) -> None:
     """`workers` processes accept on one shared socket, each with its own clients and read
     cache (a cache is process-wide, not host-wide). uvicorn spawns them, so each builds its
     app from the configuration file named in the environment."""
     from uvicorn.supervisors import Multiprocess
 
+    from gateway.serving import server_options
+
     os.environ[WORKER_CONFIG_ENV] = config_path
     config = uvicorn.Config(
         "gateway.cli:worker_app", factory=True, workers=workers, log_level=log_level,
-        access_log=False, lifespan="on",
+        access_log=False, lifespan="on", **server_options(limits),
     )
     Multiprocess(config, sockets=[sock]).run()
 

@@ -139,6 +139,8 @@ class LimitsConfig(BaseModel):
     max_body_bytes: int = Field(default=1_000_000, ge=1)
     # Front-door limits (docs/security.md): what one caller can make the process hold.
     max_webhook_bytes: int = Field(default=1_000_000, ge=1)
+    max_header_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
+    max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     introspection: bool = True
 
 
