@@ -142,6 +142,12 @@ class LimitsConfig(BaseModel):
     max_header_bytes: int = Field(default=65_536, ge=1024, le=16_777_216)
     max_connections: int = Field(default=1000, ge=1, le=1_000_000)
     introspection: bool = True
+    # `__schema` / `__type` selections have their own budget (docs/limits.md): GraphiQL's
+    # introspection query passes, an aliased introspection bomb does not.
+    introspection_max_depth: int = Field(default=20, ge=1)
+    introspection_max_cost: int = Field(default=50_000, ge=1)
+    # An answer whose JSON is larger is replaced by one RESPONSE_TOO_LARGE error.
+    max_response_bytes: int = Field(default=10_000_000, ge=1000)
 
 
 class PersistedQueriesConfig(BaseModel):

@@ -17,6 +17,9 @@ strawberry's FastAPI router answers every result as `application/json` with stat
   `METHOD_NOT_ALLOWED` for a 405), instead of a bare text line or a 500. Every JSON a
   client sends is read by `jsonio.loads_request` (one place, with a nesting cap).
 
+An answer whose JSON is larger than `limits.max_response_bytes` is not sent: one error
+with `extensions.code: RESPONSE_TOO_LARGE` takes its place (docs/limits.md).
+
 GraphiQL is the gateway's own page (`gateway/static/graphiql/index.html`) whose scripts
 and styles are pinned copies served from `/static/graphiql/`, so it works without internet.
 This module is part of the app layer: it sees both the HTTP side and the GraphQL side.
@@ -215,6 +218,11 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
             return _error_response(request, exc.status_code, exc.reason)
+        body = getattr(response, "body", None)  # streamed results (multipart, SSE) have none
+        limit = request.app.state.config.limits.max_response_bytes
+        if isinstance(body, bytes) and len(body) > limit:
+            response.body = response_too_large(len(body), limit)
+            response.headers["content-length"] = str(len(response.body))
         media = getattr(request.state, _MEDIA_STATE, None)
         # Only single JSON results: streamed ones (multipart, SSE) keep their own type.
         plain_json = response.headers.get("content-type", "").startswith(APPLICATION_JSON)
@@ -235,6 +243,14 @@ def _json_kind(value: object) -> str:
     if isinstance(value, str):
         return "a string"
     return "an array" if isinstance(value, list) else "an object"
+
+
+def response_too_large(size: int, limit: int) -> bytes:
+    """The answer sent in place of one larger than `limit` bytes."""
+    message = (f"the answer would be {size} bytes, more than max_response_bytes ({limit}); "
+               "select fewer fields or ask for smaller pages ('first')")
+    return jsonio.dumps({"data": None, "errors": [{"message": message, "extensions": {
+        "code": "RESPONSE_TOO_LARGE", "limit": "max_response_bytes"}}]})
 
 
 def _error_response(request: Request, status: int, message: str) -> Response:
