@@ -24,6 +24,7 @@ import logging
 import re
 import time
 import traceback
+from contextlib import nullcontext
 from typing import Any
 
 from opentelemetry import trace
@@ -101,7 +102,11 @@ class FrontDoor:
             context=_PROPAGATOR.extract(headers),
             attributes={"http.request.method": scope.get("method", "GET"), "url.path": path,
                         "invoice_gateway.request_id": request.request_id},
-        ) as span, request_scope(request), PACER.request(request):
+        ) as span, request_scope(request), (
+            # Only HTTP requests count as serving: a WebSocket lives as long as its
+            # subscriptions, and counting it would stop the pacing for all that time.
+            PACER.request(request) if scope["type"] == "http" else nullcontext()
+        ):
             try:
                 await self._serve(scope, receive, send_with_id, headers, request)
             except Exception:

@@ -233,3 +233,23 @@ async def test_makershub_simulator_webhooks_and_the_sim_control(live):
         await asyncio.sleep(0.2)
         assert (await http.get(control)).json()["deliveries"][-1] == delivered, (
             "no target, no delivery")
+
+
+async def test_an_open_subscription_does_not_stop_gc_pacing(live):
+    """The collector is paced to moments no HTTP request is being served; a WebSocket open
+    for its subscription's whole life used to count as one request being served, so that
+    with any subscription open no paced collection ever ran again (issue 18, item 6)."""
+    from gateway.gcpace import PACER
+
+    async def settled() -> int:
+        for _ in range(100):  # the webhook's own HTTP request may still be finishing
+            if PACER.serving == 0:
+                break
+            await asyncio.sleep(0.01)
+        return PACER.serving
+
+    assert await settled() == 0
+    async for sub in subscribe(live):
+        await put_invoice(live, 3, "INV-PACED-3")
+        await sub.next()
+        assert await settled() == 0
