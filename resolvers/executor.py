@@ -92,11 +92,14 @@ class PlainFieldExecutor(StrawberryGraphQLCoreExecutionContext):
         self.never_awaitable: set[type] = {str, int, float, bool, list, tuple, dict}
 
     def build_per_event_executor(self, payload: Any) -> PlainFieldExecutor:
-        """A subscription event's executor: its own plans, as each event collects its
-        fields anew (shared plans would keep every event's selection alive)."""
+        """A subscription event's executor: its own plans and its own memo of collected
+        subfields, as each event collects its fields anew. graphql-core's copy shares the
+        subscription's memo, keyed by each event's new field lists: shared, it would keep
+        every event's selection alive for as long as the subscription is open."""
         executor = super().build_per_event_executor(payload)
         assert isinstance(executor, PlainFieldExecutor)
         executor.plans = {}
+        executor._relevant_sub_fields = {}
         return executor
 
     def execute_fields(

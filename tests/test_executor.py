@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import enum
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack
 from types import SimpleNamespace
 from typing import Any, NewType
@@ -603,3 +603,51 @@ async def test_customer_is_answered_in_place_where_the_request_holds_it(
         seen.clear()
         assert await gateway.query(document, {"id": node["id"]}) == body
         assert "Invoice.customer" in seen  # not held: the resolver loads it
+
+
+
+@strawberry.type
+class MemoItem:
+    name: str
+    tags: list[str]
+
+
+@strawberry.type
+class MemoEvent:
+    number: int
+    item: MemoItem
+    items: list[MemoItem]
+
+
+@strawberry.type
+class MemoQuery:
+    ok: bool = True
+
+
+@strawberry.type
+class MemoSubscription:
+    @strawberry.subscription
+    async def events(self) -> AsyncIterator[MemoEvent]:  # pragma: no cover - not run
+        yield MemoEvent(number=0, item=MemoItem(name="", tags=[]), items=[])
+
+async def test_subscription_events_leave_no_memo_behind():
+    """Each event of a subscription runs on a copy of the subscription's executor; the copy
+    shared graphql-core's memo of collected subfields, keyed by each event's fresh field
+    lists, so an open subscription kept every event's selection alive (issue 18, item 5)."""
+
+    schema = strawberry.Schema(query=MemoQuery, subscription=MemoSubscription,
+                               execution_context_class=PlainFieldExecutor)
+    document = parse("subscription { events { number item { name tags } items { name } } }")
+    executor = PlainFieldExecutor.build(schema._schema, document)
+    assert isinstance(executor, PlainFieldExecutor)
+    sizes = []
+    for number in range(30):
+        item = MemoItem(name=f"i{number}", tags=["a"])
+        per_event = executor.build_per_event_executor(
+            MemoEvent(number=number, item=item, items=[item, item]))
+        result = per_event.execute_operation()
+        if asyncio.iscoroutine(result):
+            result = await result
+        assert result.errors is None and result.data["events"]["number"] == number
+        sizes.append(len(executor._relevant_sub_fields) + len(per_event._relevant_sub_fields))
+    assert sizes[-1] == sizes[0], sizes
