@@ -8,7 +8,6 @@ both the HTTP side and the GraphQL side.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
@@ -28,7 +27,6 @@ from gateway.backfill import backfill
 from gateway.config import GatewayConfig, parse_config
 from gateway.cors import BrowserOrigins, OriginPolicy
 from gateway.early import EarlyReads
-from gateway.errors import UpstreamError
 from gateway.event_hub import EventHub
 from gateway.events import InvoiceEvent, LocalEventBus
 from gateway.export_route import export_invoices
@@ -37,8 +35,8 @@ from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_ass
 from gateway.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.persisted import persisted_queries
 from gateway.persisted_http import PersistedQueryMiddleware
+from gateway.probes import SourceHealth, find_server, readiness
 from gateway.scaleout import ScaleOut
-from gateway.scope import RequestScope, request_scope
 from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.sources import HttpTransport, build_adapters, close_adapters
@@ -49,7 +47,6 @@ from resolvers.context import Context
 from resolvers.schema import schema
 
 logger = logging.getLogger("invoice_gateway")
-READY_TIMEOUT = 5.0
 NOBODY = Identity("nobody", frozenset(), frozenset())
 
 
@@ -106,6 +103,8 @@ def create_app(
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
+        app.state.draining = False
+        app.state.server = find_server()  # uvicorn's, when it serves us: its shutdown flag
         scaleout: ScaleOut | None = None
         try:
             await store.start()
@@ -119,6 +118,7 @@ def create_app(
                 await prepare_demo(group, adapters, demo_url)
             yield
         finally:
+            app.state.draining = True
             await bus.close()
             if scaleout is not None:
                 await scaleout.close()
@@ -129,8 +129,12 @@ def create_app(
             if provider is not None and tracer_provider is None:
                 provider.shutdown()
 
-    app = FastAPI(title="invoice-gateway", lifespan=lifespan, docs_url=None, redoc_url=None)
+    # No OpenAPI document or its pages: the API is GraphQL (its schema is the contract),
+    # and a public route list helps nobody but a scanner.
+    app = FastAPI(title="invoice-gateway", lifespan=lifespan, openapi_url=None, docs_url=None,
+                  redoc_url=None)
     app.state.metrics = metrics
+    app.state.health = SourceHealth(metrics)
     app.state.tracer = tracer
     app.state.early = EarlyReads(
         on_unused=lambda source: metrics.early_reads.labels(source, "unused").inc()
@@ -161,21 +165,21 @@ def create_app(
 
     app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 
+    # Probes (gateway/probes.py, docs/operations.md): liveness, this process's readiness,
+    # and per-source health on /metrics (whose caller the front door has checked).
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/metrics")
-    async def metrics_text(request: Request) -> Response:
-        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
-
     @app.get("/readyz")
     async def readyz(request: Request) -> JSONResponse:
-        # One honest attempt per source: no retries, no stale copies.
-        with request_scope(RequestScope(resilient=False)):
-            report = await check_sources(request.app.state.adapters)
-        ready = all(entry["ok"] for entry in report.values())
-        return JSONResponse({"ready": ready, "sources": report}, 200 if ready else 503)
+        ready, checks = await readiness(request.app.state)
+        return JSONResponse({"ready": ready, "checks": checks}, 200 if ready else 503)
+
+    @app.get("/metrics")
+    async def metrics_text(request: Request) -> Response:
+        await request.app.state.health.refresh(request.app.state.adapters)
+        return Response(request.app.state.metrics.render(), media_type=CONTENT_TYPE)
 
     app.include_router(webhooks.router)
 
@@ -214,21 +218,3 @@ async def prepare_demo(
             known = [int(remote_id) for remote_id in sim.remote_ids("invoices")]
             report = await backfill(adapters[name], range(min(known), max(known) + 1))
             logger.info("demo: indexed %d MakersHub invoices", report.found)
-
-
-async def check_sources(adapters: Mapping[str, Adapter]) -> dict[str, dict[str, Any]]:
-    """Each source's readiness: one authenticated request, all sources concurrently."""
-
-    async def one(adapter: Adapter) -> dict[str, Any]:
-        try:
-            async with asyncio.timeout(READY_TIMEOUT):
-                await adapter.check()
-        except UpstreamError as exc:
-            return {"ok": False, "kind": adapter.kind, "code": exc.code, "error": str(exc)}
-        except TimeoutError:
-            return {"ok": False, "kind": adapter.kind, "code": "UPSTREAM_TIMEOUT",
-                    "error": f"{adapter.name}: no answer within {READY_TIMEOUT:g}s"}
-        return {"ok": True, "kind": adapter.kind}
-
-    results = await asyncio.gather(*(one(adapter) for adapter in adapters.values()))
-    return dict(zip(adapters, results, strict=True))

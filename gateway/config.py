@@ -37,7 +37,7 @@ _KIND_KEYS: dict[str, str] = {
 _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
-    "persisted_queries", "request_timeout", "early_reads", "cors",
+    "persisted_queries", "request_timeout", "early_reads", "cors", "metrics",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -227,6 +227,24 @@ class CorsConfig(BaseModel):
         return list(dict.fromkeys(checked))
 
 
+class MetricsConfig(BaseModel):
+    """Who may read `/metrics` (docs/operations.md). With `key`, exactly that bearer key
+    (API keys and JWTs never); without it, only an open gateway's loopback callers (or any
+    caller with `allow_anonymous: true`), and nobody once `clients` or `jwt` are set."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: SecretStr | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value().strip()) < 16:
+            raise ValueError("must be at least 16 characters (a random string, as for "
+                             "API keys)")
+        return value
+
+
 MEMORY_STATE = "sqlite:///:memory:"
 
 
@@ -247,6 +265,7 @@ class GatewayConfig(BaseModel):
     # A repeated request's first upstream reads start as soon as it is let in (gateway.early).
     early_reads: bool = True
     cors: CorsConfig = Field(default_factory=CorsConfig)
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 
     @property
     def has_credentials(self) -> bool:

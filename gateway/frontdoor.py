@@ -4,9 +4,10 @@ A pure ASGI middleware (so the request's `RequestScope` is set in the task that 
 and every task started for it inherits it). Per request it:
 
 - takes a sane `X-Request-Id` or makes one, and echoes it on the response;
-- authenticates `/graphql`, `/export`, `/readyz` and `/metrics` (401 before anything runs;
-  `/healthz` is open and `/webhooks/*` authenticate by signature) and leaves the `Identity` in the
-  ASGI scope's state for the GraphQL context;
+- authenticates `/graphql` and `/export` (401 before anything runs; `/healthz` and
+  `/readyz` are open, `/webhooks/*` authenticate by signature) and leaves the `Identity` in
+  the ASGI scope's state for the GraphQL context; `/metrics` takes only its own key
+  (`gateway.probes.authorize_metrics`);
 - refuses a `/graphql` body over `limits.max_body_bytes` (413, `OPERATION_LIMIT`);
 - sets a GraphQL request's deadline (`request_timeout`) for every upstream call it causes;
 - opens the OpenTelemetry server span (continuing an incoming `traceparent`);
@@ -37,12 +38,14 @@ from gateway.bodies import CLOSE, BodyTooLarge, read_capped
 from gateway.early import plan_key
 from gateway.gcpace import PACER
 from gateway.metrics import GatewayMetrics
+from gateway.probes import MetricsRefused, authorize_metrics
 from gateway.scope import RequestScope, request_scope
 
 logger = logging.getLogger("invoice_gateway.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _PROPAGATOR = TraceContextTextMapPropagator()
-GUARDED = ("/graphql", "/readyz", "/metrics", "/export")
+GUARDED = ("/graphql", "/export")
+METRICS = "/metrics"
 
 
 def _guarded(path: str) -> bool:
@@ -127,11 +130,21 @@ class FrontDoor:
                      headers: dict[str, str], request: RequestScope) -> None:
         state = scope["app"].state
         path: str = scope["path"]
+        peer = scope.get("client")
+        if path == METRICS or path.startswith(METRICS + "/"):
+            try:
+                authorize_metrics(state.config, headers.get("authorization"),
+                                  peer[0] if peer else None)
+            except MetricsRefused as exc:
+                challenge = [(b"www-authenticate", b"Bearer")] if exc.status == 401 else None
+                await _reply(send, exc.status, graphql_error(str(exc), exc.code), challenge)
+                return
+            await self.app(scope, receive, send)
+            return
         if not _guarded(path) or _graphiql_page(scope, headers):
             await self.app(scope, receive, send)
             return
         authenticator: Authenticator = state.authenticator
-        peer = scope.get("client")
         if scope["type"] == "websocket" and "authorization" not in headers:
             # Browsers cannot set headers on a WebSocket: such a connection names its
             # credential in `connection_init`, which the GraphQL router checks before it

@@ -62,6 +62,13 @@ class GatewayMetrics:
             ["source"],
             registry=self.registry,
         )
+        self.source_up = Gauge(
+            "invoice_gateway_source_up",
+            "1 when the source answered its last health check (one authenticated request, "
+            "made by a scrape of /metrics at most every 10 s), else 0.",
+            ["source"],
+            registry=self.registry,
+        )
         self.graphql_requests = Counter(
             "invoice_gateway_graphql_requests",
             "GraphQL requests by operation name and outcome "

@@ -344,6 +344,9 @@ class SharedIdempotency(StateStore):
     async def start(self) -> None:
         await self.inner.start()
 
+    async def ping(self) -> None:
+        await self.inner.ping()  # Redis is optional: the replica works on without it
+
     async def close(self) -> None:
         await self.inner.close()
 

@@ -94,6 +94,11 @@ class StateStore(abc.ABC):
     async def start(self) -> None:  # noqa: B027 (a hook: backends without setup skip it)
         """Connect and prepare the backend (the app's lifespan awaits it before serving)."""
 
+    async def ping(self) -> None:
+        """Raise unless the backend answers a trivial read (the readiness probe's check).
+        Backends override it with their cheapest round trip; this one works for any."""
+        await self.index_count("")
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release the backend's connections."""
@@ -206,6 +211,9 @@ class SqliteState(StateStore):
     async def index_count(self, source: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM invoice_index WHERE source = ?", (source,))
         return int(rows[0][0])
+
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1", ())
 
     async def close(self) -> None:
         with self._lock:

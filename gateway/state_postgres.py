@@ -170,6 +170,9 @@ class PostgresState(StateStore):
         )
         return int(rows[0][0])
 
+    async def ping(self) -> None:
+        await self._fetch("SELECT 1", ())
+
     async def close(self) -> None:
         await self._pool.close()
 

@@ -286,17 +286,18 @@ async def test_anonymous_only_from_loopback_unless_allowed(make_gateway, simulat
     assert (await allowed.data("{ sources { name } }"))["sources"]
 
 
-async def test_healthz_open_readyz_and_metrics_need_a_client(make_gateway):
-    gateway = await make_gateway(top={"clients": CLIENTS})
+async def test_probes_open_metrics_need_their_key(make_gateway):
+    gateway = await make_gateway(top={"clients": CLIENTS, "metrics": {"key": "m" * 24}})
     assert (await gateway.http.get("/healthz")).status_code == 200
+    assert (await gateway.http.get("/readyz")).status_code == 200  # names no source
     page = await gateway.http.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "graphiql" in page.text.lower(), "the page holds no data"
     sneaky = await gateway.http.get("/graphql", params={"query": "{ sources { name } }"},
                                     headers={"accept": "text/html"})
     assert sneaky.status_code == 401
-    for path in ("/readyz", "/metrics"):
-        assert (await gateway.http.get(path)).status_code == 401
-        assert (await gateway.http.get(path, headers=bearer(FINANCE_KEY))).status_code == 200
+    assert (await gateway.http.get("/metrics")).status_code == 401
+    assert (await gateway.http.get("/metrics", headers=bearer(FINANCE_KEY))).status_code == 401
+    assert (await gateway.http.get("/metrics", headers=bearer("m" * 24))).status_code == 200
 
 
 def write_config(tmp_path: Path, extra: str = "") -> Path:

@@ -19,13 +19,12 @@ async def test_healthz_and_readyz(gateway, simulators):
     ready = await gateway.http.get("/readyz")
     assert ready.status_code == 200
     assert ready.json()["ready"] is True
-    assert set(ready.json()["sources"]) == {"ap", "erp", "billing", "cloud"}
-    sim_control(simulators.running["makini"], "POST", "/_sim/faults", {"mode": "503", "times": 1})
-    down = await gateway.http.get("/readyz")
-    assert down.status_code == 503
-    erp = down.json()["sources"]["erp"]
-    assert erp["ok"] is False and erp["code"] == "UPSTREAM_UNAVAILABLE"
-    assert down.json()["sources"]["cloud"]["ok"] is True
+    sim_control(simulators.running["makini"], "POST", "/_sim/faults", {"mode": "503", "times": 9})
+    # Readiness is this process's (tests/security/test_probes_and_metrics.py): one source
+    # down leaves it ready; the source's health is `sources { healthy }` and /metrics.
+    assert (await gateway.http.get("/readyz")).status_code == 200
+    sources = (await gateway.data("{ sources { name healthy } }"))["sources"]
+    assert {s["name"]: s["healthy"] for s in sources}["erp"] is False
 
 
 async def test_webhook_signature_checked_and_cache_dropped(make_gateway, simulators):
