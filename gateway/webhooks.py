@@ -1,20 +1,26 @@
 """`POST /webhooks/{source}`: upstream webhooks in, invoice events out.
 
-The adapter of the source verifies and parses the delivery (signature, for Invoicematic
-the timestamp tolerance and delivery id); the state store's replay guard turns a delivery
-id seen before into `200 {"duplicate": true}`; the event hub drops cached reads, keeps the
-MakersHub index and publishes. A refused delivery changes nothing and is answered with the
+The body is read with a ceiling (`limits.max_webhook_bytes`, gateway.bodies). The adapter
+of the source verifies and parses the delivery (signature; for Invoicematic the timestamp
+header's tolerance and the delivery id). The replay guard rests on what the signature
+covers: the event time inside the body must be within `SIGNED_TIME_TOLERANCE` of now, and
+the body's event id (or its SHA-256 digest, where it carries no id) must not have been
+accepted before; the state store remembers both these and delivery ids, and anything seen
+before is `200 {"duplicate": true}` with no effect. The event hub drops cached reads, keeps
+the MakersHub index and publishes. A refused delivery changes nothing and is answered with the
 status the contract names and a message saying what was wrong (never the secret).
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from gateway.adapters.base import SIGNED_TIME_TOLERANCE
 from gateway.bodies import CLOSE, BodyTooLarge, read_capped
 from gateway.errors import WebhookRefused
 
@@ -38,13 +44,20 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
         return _refuse(source, refused, close=True)
     try:
         headers = {key.lower(): value for key, value in request.headers.items()}
-        delivery = adapter.read_webhook(headers, body, time.time())
+        now = time.time()
+        delivery = adapter.read_webhook(headers, body, now)
+        skew = abs(now - delivery.signed_at.timestamp())
+        if skew > SIGNED_TIME_TOLERANCE:
+            raise WebhookRefused(401, f"stale event: the time in its signed body is {skew:.0f}s "
+                                 f"away from now (tolerance {SIGNED_TIME_TOLERANCE}s)")
     except WebhookRefused as exc:
         return _refuse(source, exc)
-    if delivery.delivery_id is not None and not await request.app.state.store.remember_delivery(
-        source, delivery.delivery_id
-    ):
-        logger.info("webhook %s delivery %s: duplicate, ignored", source, delivery.delivery_id)
+    store = request.app.state.store
+    content = delivery.event_id or "sha256:" + hashlib.sha256(body).hexdigest()
+    seen = [key for key in (delivery.delivery_id, f"event:{content}")
+            if key is not None and not await store.remember_delivery(source, key)]
+    if seen:
+        logger.info("webhook %s: %s seen before, ignored", source, seen[0][:80])
         return JSONResponse({"duplicate": True}, 200)
     published = await request.app.state.events.accept(source, delivery.events)
     logger.info("webhook %s accepted: %d event(s), %d published",

@@ -7,6 +7,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -204,12 +205,21 @@ def zero_counts(simulators: SimulatorGroup) -> None:
         sim_control(running, "DELETE", "/_sim/requests")
 
 
+def event_time(at: float | None = None) -> str:
+    """A webhook body's event time: now (to the microsecond, so that two deliveries of
+    the same event are two bodies) unless `at` (Unix seconds) says otherwise."""
+    moment = datetime.now(UTC) if at is None else datetime.fromtimestamp(at, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def invoicematic_delivery(
     secret: str, event: str, data: dict[str, Any], *, delivery_id: str | None = None,
     timestamp: float | None = None, signature: str | None = None,
+    signed_at: float | None = None,
 ) -> tuple[bytes, dict[str, str]]:
-    """An Invoicematic webhook delivery (body and headers) as seed 003 documents it."""
-    body = json.dumps({"event": event, "timestamp": "2026-11-01T09:00:00Z", "data": data}).encode()
+    """An Invoicematic webhook delivery (body and headers) as seed 003 documents it:
+    `timestamp` is the header's time, `signed_at` the body's (both default to now)."""
+    body = json.dumps({"event": event, "timestamp": event_time(signed_at), "data": data}).encode()
     return body, {
         "X-Webhook-Signature": signature or signing.sign(secret, body),
         "X-Webhook-Event": event,
@@ -221,10 +231,11 @@ def invoicematic_delivery(
 
 def makershub_delivery(
     secret: str, operation: str, invoice_id: int, context: dict[str, Any] | None = None,
+    *, signed_at: float | None = None,
 ) -> tuple[bytes, dict[str, str]]:
     """A MakersHub event notification (body and headers) as its wire contract gives it."""
     note = {"cid": 1001, "name": "Invoice", "id": invoice_id, "operation": operation,
-            "timestamp": "2026-11-01T09:00:00Z", "context": context or {}}
+            "timestamp": event_time(signed_at), "context": context or {}}
     body = json.dumps({"eventNotification": note}).encode()
     return body, {"X-Signature": signing.sign(secret, body), "Content-Type": "application/json"}
 

@@ -17,7 +17,7 @@ import enum
 import re
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -124,13 +124,24 @@ class Page(Generic[T]):
         return cls(LazyTuple(records, normalize), total, has_more)
 
 
+# How far the event time inside a signed webhook body may be from now (either way).
+SIGNED_TIME_TOLERANCE = 300
+
+
 @dataclass(frozen=True)
 class WebhookDelivery:
     """A verified webhook delivery: the invoice events it carries (maybe none, for events
-    about other resources) and the upstream's delivery id where it sends one."""
+    about other resources), when the signed body says its event happened, the upstream's
+    delivery id where it sends one, and the event's own id where the body carries one.
+
+    The replay guard (`gateway.webhooks`) rests on the signed content, not on headers an
+    attacker can change: `signed_at` must be within `SIGNED_TIME_TOLERANCE` of now, and
+    `event_id` (or, where the body has none, the body's digest) must be new."""
 
     events: Sequence[InvoiceEvent]
+    signed_at: datetime
     delivery_id: str | None = None
+    event_id: str | None = None
 
 
 def webhook_id(value: Any, where: str) -> str:
@@ -142,10 +153,11 @@ def webhook_id(value: Any, where: str) -> str:
     return str(value)
 
 
-def webhook_time(value: Any, where: str) -> datetime:
-    """When a webhook's event happened: its ISO 8601 field, else now (none was sent)."""
+def signed_time(value: Any, where: str) -> datetime:
+    """The event time a signed webhook body states: required, since the replay guard
+    checks it."""
     if value is None:
-        return datetime.now(UTC)
+        raise WebhookRefused(400, f"{where} is missing (the event's time, which is signed)")
     try:
         if isinstance(value, str):
             return parse_utc(value)

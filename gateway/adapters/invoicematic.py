@@ -325,7 +325,8 @@ class InvoicematicAdapter(Adapter):
         self.check_signature("X-Webhook-Signature", headers, body)
         invoicematic_events.check_timestamp(headers, now)
         delivery_id = invoicematic_events.delivery_id(headers)
-        return WebhookDelivery(invoicematic_events.parse_events(self.name, body), delivery_id)
+        events, signed_at = invoicematic_events.parse_events(self.name, body)
+        return WebhookDelivery(events, signed_at, delivery_id)
 
     def _member_path(self, resource: str, remote_id: str) -> str:
         if not remote_id.isdigit():  # ids are integers; anything else cannot exist

@@ -4,9 +4,12 @@ Headers: `X-Webhook-Signature` (hex HMAC-SHA256 of the raw body), `X-Webhook-Eve
 `X-Webhook-Delivery-Id`, `X-Webhook-Timestamp` (Unix seconds). Body:
 `{"event": "invoice.created", "timestamp": "<ISO 8601>", "data": {...}}`.
 
-Only the signature authenticates the body; the timestamp header is checked against the
-clock (more than `TOLERANCE_SECONDS` away is refused as stale) and the delivery id is the
-replay guard (the receiver remembers accepted ids).
+Only the signature authenticates the body. The timestamp header is checked against the
+clock (more than `TOLERANCE_SECONDS` away is refused as stale) and the receiver remembers
+accepted delivery ids; but both headers are outside the signature, so a replayed body with
+a new delivery id and a fresh timestamp header would pass them. The replay guard proper is
+the body's own `timestamp` (signed; within the tolerance) and the body's digest (a body
+accepted once is a duplicate), checked by the receiver (`gateway.webhooks`).
 
 Event mapping: invoice.created/updated/deleted/paid are CREATED/UPDATED/DELETED/PAID;
 invoice.sent/viewed/overdue are STATUS_CHANGED; payment.received/deleted move the
@@ -19,12 +22,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from datetime import datetime
 
-from gateway.adapters.base import webhook_id, webhook_time
+from gateway.adapters.base import SIGNED_TIME_TOLERANCE, signed_time, webhook_id
 from gateway.errors import WebhookRefused
 from gateway.events import EventOrigin, InvoiceEvent, InvoiceEventType
 
-TOLERANCE_SECONDS = 300
+TOLERANCE_SECONDS = SIGNED_TIME_TOLERANCE
 INVOICE_EVENTS: dict[str, InvoiceEventType] = {
     "invoice.created": InvoiceEventType.CREATED,
     "invoice.updated": InvoiceEventType.UPDATED,
@@ -56,8 +60,9 @@ def delivery_id(headers: Mapping[str, str]) -> str:
     return value
 
 
-def parse_events(source: str, body: bytes) -> list[InvoiceEvent]:
-    """The invoice events of a verified delivery body; `WebhookRefused` (400) if unreadable."""
+def parse_events(source: str, body: bytes) -> tuple[list[InvoiceEvent], datetime]:
+    """The invoice events of a verified delivery body and the time it states;
+    `WebhookRefused` (400) if unreadable."""
     try:
         data = json.loads(body)
     except ValueError:
@@ -68,12 +73,13 @@ def parse_events(source: str, body: bytes) -> list[InvoiceEvent]:
     record = data.get("data")
     if not isinstance(record, dict):
         raise WebhookRefused(400, f"{name}: 'data' must be an object")
-    occurred = webhook_time(data.get("timestamp"), "timestamp")
+    remote_id: str | None = None
     if name in INVOICE_EVENTS:
         remote_id = webhook_id(record.get("id"), f"{name}: data.id")
     elif name in PAYMENT_EVENTS and record.get("invoice_id") is not None:
         remote_id = webhook_id(record.get("invoice_id"), f"{name}: data.invoice_id")
-    else:
-        return []
+    occurred = signed_time(data.get("timestamp"), "timestamp")
+    if remote_id is None:
+        return [], occurred
     kind = INVOICE_EVENTS.get(name, InvoiceEventType.UPDATED)
-    return [InvoiceEvent(kind, source, remote_id, EventOrigin.WEBHOOK, name, occurred)]
+    return [InvoiceEvent(kind, source, remote_id, EventOrigin.WEBHOOK, name, occurred)], occurred

@@ -203,7 +203,8 @@ class MakersHubAdapter(Adapter):
         self, headers: Mapping[str, str], body: bytes, now: float
     ) -> WebhookDelivery:
         self.check_signature("X-Signature", headers, body)
-        return WebhookDelivery(makershub_events.parse_events(self.name, body))
+        events, signed_at = makershub_events.parse_events(self.name, body)
+        return WebhookDelivery(events, signed_at)
 
     async def _fetch(self, remote_id: str) -> tuple[Invoice, int | None]:
         """The invoice, and the id of its group when it is a child fetched by its own id."""
