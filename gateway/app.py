@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -97,6 +98,9 @@ def create_app(
         app.state.simulators = group
         app.state.config = effective
         app.state.origins = OriginPolicy(effective.cors)
+        graphql.connection_init_wait_timeout = timedelta(
+            seconds=effective.limits.connection_init_timeout
+        )
         app.state.authenticator = Authenticator(effective)
         app.state.store = store
         app.state.events = EventHub(adapters, bus)
@@ -150,9 +154,8 @@ def create_app(
             state.adapters, state.writes, identity, state.config.limits, events=state.events
         )
 
-    app.include_router(
-        GatewayGraphQLRouter(schema, context_getter=context_getter), prefix="/graphql"
-    )
+    graphql = GatewayGraphQLRouter(schema, context_getter=context_getter)
+    app.include_router(graphql, prefix="/graphql")
     # GraphiQL's pinned scripts and styles: the page needs nothing from the internet.
     app.mount(ASSETS_PATH, StaticFiles(directory=str(graphiql_assets())), name="graphiql")
     app.add_middleware(PersistedQueryMiddleware, path="/graphql")

@@ -148,6 +148,8 @@ class LimitsConfig(BaseModel):
     introspection_max_cost: int = Field(default=50_000, ge=1)
     # An answer whose JSON is larger is replaced by one RESPONSE_TOO_LARGE error.
     max_response_bytes: int = Field(default=10_000_000, ge=1000)
+    # Seconds a WebSocket may stay open without `connection_init` (both subprotocols).
+    connection_init_timeout: float = Field(default=10.0, gt=0, le=3600)
 
 
 class PersistedQueriesConfig(BaseModel):

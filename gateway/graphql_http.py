@@ -35,18 +35,16 @@ from typing import Any
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import HTMLResponse
-from starlette.websockets import WebSocketDisconnect
-from strawberry.asgi import ASGIWebSocketAdapter
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
-from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.types import ExecutionResult
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway import jsonio
 from gateway.access import Unauthenticated
 from gateway.cors import OriginPolicy
+from gateway.ws_protocols import LegacyGraphQLWSHandler, TextFrameWebSocketAdapter
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -96,25 +94,11 @@ def is_request_error(result: ExecutionResult) -> bool:
 PLAIN_ACK: UnsetType = UNSET
 
 
-class TextFrameWebSocketAdapter(ASGIWebSocketAdapter):
-    """Every WebSocket message as a text frame.
-
-    Both subprotocols (graphql-transport-ws and the legacy graphql-ws) are text protocols:
-    graphql-ws (npm), gql and GraphiQL refuse binary frames. strawberry sends whatever
-    `encode_json` returns, and ours returns bytes (fast for HTTP bodies).
-    """
-
-    async def send_json(self, message: Mapping[str, object]) -> None:
-        try:
-            await self.ws.send_text(jsonio.dumps(message).decode())
-        except WebSocketDisconnect as exc:
-            raise WebSocketDisconnected from exc
-
-
 class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
     """strawberry's router with media-type negotiation and the gateway's GraphiQL page."""
 
     websocket_adapter_class = TextFrameWebSocketAdapter
+    graphql_ws_handler_class = LegacyGraphQLWSHandler
 
     def decode_json(self, data: str | bytes) -> object:
         # Also what strawberry's WebSocket handlers read messages with: a RequestJSONError

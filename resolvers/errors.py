@@ -135,8 +135,13 @@ class ErrorTranslation(SchemaExtension):
         return {"warnings": warnings} if warnings else {}
 
     def on_stream_result(self, result: Any) -> Iterator[None]:
-        # Subscriptions send one result per event, each before `on_operation` ends.
-        if self.execution_context.operation_type is OperationType.SUBSCRIPTION:
+        # Subscriptions send one result per event, each before `on_operation` ends. A
+        # document that did not parse has no operation type: `on_operation` translates it.
+        try:
+            subscription = self.execution_context.operation_type is OperationType.SUBSCRIPTION
+        except RuntimeError:
+            subscription = False
+        if subscription:
             context = self.execution_context.context
             partial: list[GraphQLError] = list(getattr(context, "partial_errors", ()))
             errors = [translate(error) for error in (getattr(result, "errors", None) or [])]
