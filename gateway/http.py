@@ -7,6 +7,11 @@ source, caches and coalesces reads through `ReadCache`, and turns every failure 
 `UpstreamError` tree. Messages name the source and the path, never the token or the query
 string.
 
+Paths are templates (`get_json("/api/invoices/{id}", id=remote_id)`): the adapter declares
+its routes and the shape of its ids (`gateway.routes`), and an id that cannot be one of the
+upstream's is answered as not found without any request. The declared templates are the
+only route labels of the metrics and spans.
+
 Resilience (contract "Upstream resilience (v2)") lives here too, because this is where a
 call's outcome is known: retries with jittered backoff (reads, and writes only when they
 carry an idempotency key), `Retry-After` honoured when it fits the time budget, a circuit
@@ -23,7 +28,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,13 +45,15 @@ from gateway.config import BreakerConfig
 from gateway.errors import (
     UpstreamBadResponse,
     UpstreamError,
+    UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
     for_status,
 )
 from gateway.gcpace import PACER
-from gateway.metrics import GatewayMetrics, route_template
+from gateway.metrics import GatewayMetrics
+from gateway.routes import IdShape, InvalidId, Routes
 from gateway.scope import current_scope
 from gateway.wire import AiohttpWire, HttpxWire, Wire, WireError, WireTimeout
 
@@ -125,15 +132,31 @@ class SourceClient:
             if metrics is not None:
                 metrics.breaker_open.labels(source).set(0)
         self.calls = 0
+        self.routes = Routes()
+
+    def declare(self, templates: Iterable[str], shape: IdShape | None) -> None:
+        """The adapter's route templates and the shape of its upstream's ids."""
+        self.routes = Routes(templates, shape)
+
+    def _path(self, method: str, template: str, ids: Mapping[str, object]) -> str:
+        try:
+            return self.routes.expand(template, ids)
+        except InvalidId as exc:
+            # Nothing is sent: no record of the upstream can have such an id.
+            raise UpstreamNotFound(self.source, f"{method} {template}: {exc}") from None
 
     def _breaker_changed(self, state: State) -> None:
         if self._metrics is not None:
             self._metrics.breaker_open.labels(self.source).set(0 if state == "closed" else 1)
         logger.warning("%s: circuit breaker %s", self.source, state.replace("_", "-"))
 
-    async def get_json(self, path: str, params: Params | None = None) -> Any:
+    async def get_json(self, path: str, params: Params | None = None, **ids: object) -> Any:
         """GET `path` and return the parsed JSON body, through the short-lived cache (or
-        the early read the request started for it, `gateway.early`)."""
+        the early read the request started for it, `gateway.early`). `path` is a template:
+        each `{name}` in it is replaced by the id `ids[name]`, checked and encoded as one
+        path segment."""
+        if ids:
+            path = self._path("GET", path, ids)
         scope = current_scope()
         if scope is None:
             return await self.read(path, params)
@@ -157,7 +180,7 @@ class SourceClient:
         # Source, credential fingerprint (token and tenant headers) and full URL: replies
         # never cross sources, credentials or tenants, even in a shared cache backend.
         key = f"{self.source}|{self._identity}|{request.text}"
-        route = route_template(path)
+        route = self.routes.label(path)
         scope = current_scope()
         if scope is not None:
             scope.sources.add(self.source)
@@ -203,12 +226,16 @@ class SourceClient:
         headers: Mapping[str, str] | None = None,
         *,
         idempotent: bool = False,
+        **ids: object,
     ) -> Any:
         """Send a write; never cached, and it empties this source's cache on success.
 
-        `idempotent` says the upstream dedups a repeat of this request (it carries an
-        idempotency key the upstream honours); only such a write may ever be retried.
+        `path` is a template, as for `get_json`. `idempotent` says the upstream dedups a
+        repeat of this request (it carries an idempotency key the upstream honours); only
+        such a write may ever be retried.
         """
+        if ids:
+            path = self._path(method, path, ids)
         request = Call(
             method, self._url(path), {**(_JSON_HEADERS if body is not None else {}),
                                       **(headers or {})},
@@ -218,7 +245,8 @@ class SourceClient:
         if scope is not None:
             scope.sources.add(self.source)
             early.replied(scope)  # reads after a write depend on it: not part of a plan
-        result = await self._call(request, route_template(path), self.retries if idempotent else 0)
+        result = await self._call(request, self.routes.label(path),
+                                  self.retries if idempotent else 0)
         self.cache.clear()
         return result
 

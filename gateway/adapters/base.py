@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import re
-from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -48,6 +48,7 @@ from gateway.events import InvoiceEvent
 from gateway.http import Params, SourceClient
 from gateway.inputs import CustomerDraft, DocumentDraft, InvoiceChanges, InvoiceDraft, PaymentDraft
 from gateway.lazy import LazyTuple
+from gateway.routes import IdShape
 from gateway.state import StateStore
 
 T = TypeVar("T")
@@ -182,12 +183,19 @@ class Adapter:
     # subgraph's `@provides`). Empty where the embedded customer may differ (a copy taken
     # when the invoice was issued) or is absent.
     provided_customer_fields: ClassVar[frozenset[str]] = frozenset()
+    # The upstream paths the adapter calls, as templates (`/api/invoices/{id}`), and the
+    # shape of the upstream's ids (docs/upstreams/). The client checks and encodes every
+    # id against it (an id that cannot exist is not found, with no request) and labels its
+    # metrics with these templates only.
+    routes: ClassVar[frozenset[str]] = frozenset()
+    id_shape: ClassVar[IdShape | None] = None
 
     def __init__(
         self, config: SourceConfig, client: SourceClient, state: StateStore | None = None
     ) -> None:
         self.config = config
         self.client = client
+        client.declare(self.route_templates(), self.id_shape)
         # The gateway's durable state; only adapters that keep something there use it.
         self.state = state
         self.normalized = NormalizedCache(config.cache_size)
@@ -196,6 +204,11 @@ class Adapter:
     @property
     def name(self) -> str:
         return self.config.name
+
+    def route_templates(self) -> Iterable[str]:
+        """The declared `routes` (an adapter whose paths depend on its configuration
+        builds them here)."""
+        return self.routes
 
     @classmethod
     def headers(cls, config: SourceConfig) -> dict[str, str]:
@@ -211,26 +224,28 @@ class Adapter:
         params: Params | None,
         normalize: Callable[[Any], T],
         variant: Hashable = None,
+        **ids: str,
     ) -> T:
-        """GET `path` through the client's read cache and normalize the reply, reusing the
-        normalized result for as long as the cache hands back the very same reply.
+        """GET `path` (a template, its `{name}`s filled from `ids` by the client) through
+        the client's read cache and normalize the reply, reusing the normalized result for
+        as long as the cache hands back the very same reply.
 
         `variant` tells apart normalizations of one reply that depend on more than it.
         An adapter reaches its upstream with one credential (its client's), so these keys
         are per credential as the read cache's own keys are.
         """
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
-        key = (path, pairs, variant)
+        key = (path, pairs, variant, *ids.items())
         if self.client.cache.ttl <= 0:
             # Nothing is kept (a streamed export must not pile up pages), but reads in
             # flight together share one call and one normalization.
             async def fetch() -> T:
-                return normalize(await self.client.get_json(path, params))
+                return normalize(await self.client.get_json(path, params, **ids))
 
             served = await self.in_flight.get_or_fetch(key, fetch)
             value: T = served.value
             return value
-        body = await self.client.get_json(path, params)
+        body = await self.client.get_json(path, params, **ids)
         return self.normalized.get(key, body, normalize)
 
     def unsupported(self, what: str) -> UpstreamUnsupported:

@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
-from urllib.parse import quote
 
 from gateway.adapters.base import (
     Adapter,
@@ -43,6 +42,7 @@ from gateway.errors import (
 )
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.lazy import LazyTuple
+from gateway.routes import IdShape
 
 JSON = dict[str, Any]
 
@@ -109,6 +109,10 @@ class CloudBillingAdapter(Adapter):
         "email": "email",
     }
     page_size = 100
+    routes = frozenset({"/invoices", "/invoices/{id}", "/customers", "/customers/{id}"})
+    # docs/upstreams/cloudbilling.md: customers and invoices are identified by UUIDs.
+    id_shape = IdShape.of(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
+                          r"[0-9a-fA-F]{12}", "Cloud Billing ids are UUIDs")
 
     @classmethod
     def headers(cls, config: SourceConfig) -> dict[str, str]:
@@ -148,8 +152,8 @@ class CloudBillingAdapter(Adapter):
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         return await self.read(
-            f"/invoices/{quote(remote_id, safe='')}", None,
-            lambda body: self._invoice(self._single(body, "GET /invoices/{id}")),
+            "/invoices/{id}", None,
+            lambda body: self._invoice(self._single(body, "GET /invoices/{id}")), id=remote_id,
         )
 
     # --- customers ------------------------------------------------------------------
@@ -164,8 +168,9 @@ class CloudBillingAdapter(Adapter):
 
     async def get_customer(self, remote_id: str) -> Customer:
         return await self.read(
-            f"/customers/{quote(remote_id, safe='')}", None,
+            "/customers/{id}", None,
             lambda body: self._customer(self._single(body, "GET /customers/{id}")),
+            id=remote_id,
         )
 
     async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
@@ -214,7 +219,7 @@ class CloudBillingAdapter(Adapter):
         return await self._patch(current.remote_id, {"status": WIRE_STATUSES[status]})
 
     async def delete_invoice(self, current: Invoice) -> None:
-        await self.client.send_json("DELETE", f"/invoices/{quote(current.remote_id, safe='')}")
+        await self.client.send_json("DELETE", "/invoices/{id}", id=current.remote_id)
 
     async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
         body = {"name": draft.name, "email": draft.email}
@@ -224,13 +229,11 @@ class CloudBillingAdapter(Adapter):
     async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
         body = {name: value for name, value in (("name", draft.name), ("email", draft.email))
                 if value is not None}
-        path = f"/customers/{quote(current.remote_id, safe='')}"
-        return self._customer(self._single(await self.client.send_json("PATCH", path, body),
-                                           "PATCH /customers/{id}"))
+        reply = await self.client.send_json("PATCH", "/customers/{id}", body, id=current.remote_id)
+        return self._customer(self._single(reply, "PATCH /customers/{id}"))
 
     async def _patch(self, remote_id: str, body: JSON) -> Invoice:
-        path = f"/invoices/{quote(remote_id, safe='')}"
-        reply = await self.client.send_json("PATCH", path, body)
+        reply = await self.client.send_json("PATCH", "/invoices/{id}", body, id=remote_id)
         return self._invoice(self._single(reply, "PATCH /invoices/{id}"))
 
     def refused_fields(self, exc: UpstreamRejected) -> dict[str, list[str]]:

@@ -39,6 +39,7 @@ from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound,
 from gateway.http import SourceClient
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft, PaymentDraft
 from gateway.lazy import LazyTuple
+from gateway.routes import IdShape
 
 JSON = dict[str, Any]
 R = TypeVar("R")
@@ -126,6 +127,12 @@ class InvoicematicAdapter(Adapter):
         "total": "lineItems",
     }
     page_size = 100
+    routes = frozenset({
+        "/api/me", "/api/invoices", "/api/invoices/{id}", "/api/customers",
+        "/api/customers/{id}", "/api/payments", "/api/payments/{id}",
+    })
+    # docs/upstreams/invoicematic.md (Crater): records are identified by integers from 1.
+    id_shape = IdShape.of(r"[1-9][0-9]{0,17}", "Invoicematic ids are positive integers")
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
         super().__init__(config, client)
@@ -163,8 +170,9 @@ class InvoicematicAdapter(Adapter):
         return await self.read("/api/invoices", params, normalize, variant=exact)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
-        path = self._member_path("invoices", remote_id)
-        return await self.read(path, None, lambda body: self._invoice(self._single(body, path)))
+        path = "/api/invoices/{id}"
+        return await self.read(path, None, lambda body: self._invoice(self._single(body, path)),
+                               id=remote_id)
 
     # --- customers ------------------------------------------------------------------
     async def list_customers(self, page: int) -> Page[Customer]:
@@ -177,8 +185,9 @@ class InvoicematicAdapter(Adapter):
         return await self.read("/api/customers", params, normalize)
 
     async def get_customer(self, remote_id: str) -> Customer:
-        path = self._member_path("customers", remote_id)
-        return await self.read(path, None, lambda body: self._customer(self._single(body, path)))
+        path = "/api/customers/{id}"
+        return await self.read(path, None, lambda body: self._customer(self._single(body, path)),
+                               id=remote_id)
 
     async def get_customers(self, remote_ids: Sequence[str]) -> list[Customer | UpstreamError]:
         """Single GETs for a few ids; more than `LIST_READ_THRESHOLD` read the whole list
@@ -203,8 +212,9 @@ class InvoicematicAdapter(Adapter):
         return await self.read("/api/payments", params, normalize)
 
     async def get_payment(self, remote_id: str) -> Payment:
-        path = self._member_path("payments", remote_id)
-        return await self.read(path, None, lambda body: self._payment(self._single(body, path)))
+        path = "/api/payments/{id}"
+        return await self.read(path, None, lambda body: self._payment(self._single(body, path)),
+                               id=remote_id)
 
     async def get_payments(self, remote_ids: Sequence[str]) -> list[Payment | UpstreamError]:
         """As `get_customers`: a few single GETs, or one `limit=all` list read."""
@@ -274,11 +284,12 @@ class InvoicematicAdapter(Adapter):
         if changes.line_items is not None:
             discount = record.get("discount_val") if _is_int(record.get("discount_val")) else 0
             body.update(_document(changes.line_items, discount=discount or 0))
-        path = self._member_path("invoices", current.remote_id)
-        return self._invoice(self._single(await self._send("PUT", path, body, None), path))
+        path = "/api/invoices/{id}"
+        reply = await self._send("PUT", path, body, None, id=current.remote_id)
+        return self._invoice(self._single(reply, path))
 
     async def delete_invoice(self, current: Invoice) -> None:
-        await self.client.send_json("DELETE", self._member_path("invoices", current.remote_id))
+        await self.client.send_json("DELETE", "/api/invoices/{id}", id=current.remote_id)
 
     async def record_payment(
         self, invoice: Invoice, draft: PaymentDraft, key: str | None
@@ -299,16 +310,19 @@ class InvoicematicAdapter(Adapter):
         return self._customer(self._single(reply, "POST /api/customers"))
 
     async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
-        path = self._member_path("customers", current.remote_id)
+        path = "/api/customers/{id}"
         body = _customer_body(draft, current)
-        return self._customer(self._single(await self._send("PUT", path, body, None), path))
+        reply = await self._send("PUT", path, body, None, id=current.remote_id)
+        return self._customer(self._single(reply, path))
 
-    async def _send(self, method: str, path: str, body: JSON, key: str | None) -> Any:
+    async def _send(
+        self, method: str, path: str, body: JSON, key: str | None, **ids: str
+    ) -> Any:
         # invoicematic.md: `Idempotency-Key` on POST and PUT; a retry with it within 24 h
         # returns the first response, so such a request is safe to repeat.
         headers = {"Idempotency-Key": key} if key else None
         return await self.client.send_json(
-            method, path, body, headers=headers, idempotent=key is not None
+            method, path, body, headers=headers, idempotent=key is not None, **ids
         )
 
     def input_path(self, wire: str) -> tuple[str, ...] | None:
@@ -327,11 +341,6 @@ class InvoicematicAdapter(Adapter):
         delivery_id = invoicematic_events.delivery_id(headers)
         events, signed_at = invoicematic_events.parse_events(self.name, body)
         return WebhookDelivery(events, signed_at, delivery_id)
-
-    def _member_path(self, resource: str, remote_id: str) -> str:
-        if not remote_id.isdigit():  # ids are integers; anything else cannot exist
-            raise UpstreamNotFound(self.name, f"{resource[:-1]} {remote_id!r} not found")
-        return f"/api/{resource}/{remote_id}"
 
     def _missing(self, what: str, remote_id: str) -> UpstreamNotFound:
         return UpstreamNotFound(self.name, f"{what} {remote_id} not found", status=404)

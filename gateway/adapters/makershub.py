@@ -51,6 +51,7 @@ from gateway.events import InvoiceEvent, InvoiceEventType
 from gateway.http import SourceClient
 from gateway.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.lazy import LazyTuple
+from gateway.routes import IdShape
 
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
 # the invoice returned always carries the id that was asked for.
@@ -129,6 +130,9 @@ class MakersHubAdapter(Adapter):
     }
     # Each listed id is one GET, so pages are small: a short `first` reads few of them.
     page_size = 25
+    routes = frozenset({"/v1/invoices", "/v1/invoices/{id}"})
+    # docs/upstreams/makershub.md: `invoiceId` is an integer >= 1.
+    id_shape = IdShape.of(_ID.pattern, "MakersHub invoice ids are positive integers")
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
         super().__init__(config, client)
@@ -208,13 +212,9 @@ class MakersHubAdapter(Adapter):
 
     async def _fetch(self, remote_id: str) -> tuple[Invoice, int | None]:
         """The invoice, and the id of its group when it is a child fetched by its own id."""
-        if not _ID.fullmatch(remote_id):
-            raise UpstreamNotFound(
-                self.name,
-                f"no invoice {remote_id[:40]!r}: MakersHub invoice ids are positive integers",
-            )
+        reply = await self.client.get_json("/v1/invoices/{id}", id=remote_id)
         where = f"GET /v1/invoices/{remote_id}"
-        records = _result(self.name, where, await self.client.get_json(f"/v1/invoices/{remote_id}"))
+        records = _result(self.name, where, reply)
         requested = int(remote_id)
         ids = [_Reader(self.name, where, record).integer("id") for record in records]
         if len(records) == 1 and ids[0] == requested:
@@ -249,7 +249,7 @@ class MakersHubAdapter(Adapter):
                        changes.purchase_order_number, changes.terms, changes.line_items)
         # The lock is MakersHub's own: the version given, else the hash just read.
         body["hash_id"] = version if version is not None else current.version
-        return await self._one_written("PATCH", f"/v1/invoices/{current.remote_id}", body)
+        return await self._one_written("PATCH", "/v1/invoices/{id}", body, current.remote_id)
 
     async def submit_document(self, draft: DocumentDraft, key: str | None) -> Invoice:
         body = {"data": draft.content_base64, "filename": draft.filename,
@@ -263,9 +263,13 @@ class MakersHubAdapter(Adapter):
         # makershub.md: a GET of the new id returns the invoice, empty until OCR is done.
         return await self.get_invoice(str(new_id))
 
-    async def _one_written(self, method: str, path: str, body: dict[str, Any]) -> Invoice:
+    async def _one_written(
+        self, method: str, path: str, body: dict[str, Any], remote_id: str | None = None
+    ) -> Invoice:
         where = f"{method} {path}"
-        records = _result(self.name, where, await self.client.send_json(method, path, body))
+        reply = await (self.client.send_json(method, path, body) if remote_id is None else
+                       self.client.send_json(method, path, body, id=remote_id))
+        records = _result(self.name, where, reply)
         if len(records) != 1:
             raise UpstreamBadResponse(self.name, f"{where}: expected one invoice in 'result'")
         return self._invoice(records[0], where)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, Generic, TypeVar
@@ -39,6 +39,7 @@ from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound,
 from gateway.http import SourceClient
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.lazy import LazyTuple
+from gateway.routes import IdShape
 
 JSONDict = dict[str, Any]
 Params = list[tuple[str, str | int]]
@@ -135,11 +136,18 @@ class MakiniAdapter(Adapter):
         "name": "name",
     }
     page_size = UPSTREAM_PAGE
+    # Below the configured prefix (`/api` or `/api/erp`).
+    routes = frozenset({
+        "/invoices", "/invoices/{id}", "/invoices/{id}/status", "/customers",
+        "/customers/{id}", "/vendors", "/vendors/{id}", "/currencies", "/statuses/invoices",
+    })
+    # docs/upstreams/makini.md: keys are 14-digit numeric strings.
+    id_shape = IdShape.of(r"[0-9]{14}", "Makini keys are 14 digits")
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
-        super().__init__(config, client)
         # makini.md: the v3 pages use /api, the current OpenAPI files /api/erp.
         self.prefix = "/" + (config.path_prefix or "/api").strip("/")
+        super().__init__(config, client)
         self._statuses = _Memo(REFERENCE_TTL, lambda: self._reference("statuses/invoices"))
         self._currencies = _Memo(REFERENCE_TTL, lambda: self._reference("currencies"))
 
@@ -350,17 +358,17 @@ class MakiniAdapter(Adapter):
             body["poKey"] = changes.purchase_order_number
         if changes.line_items is not None:
             body["lineItem"] = _wire_lines(changes.line_items)
-        path = f"{self.prefix}/invoices/{current.remote_id}"
-        return await self._written_invoice(await self.client.send_json("PUT", path, body),
-                                           "PUT invoices/{key}")
+        reply = await self.client.send_json("PUT", f"{self.prefix}/invoices/{{id}}", body,
+                                            id=current.remote_id)
+        return await self._written_invoice(reply, "PUT invoices/{key}")
 
     async def set_invoice_status(
         self, current: Invoice, status: InvoiceStatus, version: str | None
     ) -> Invoice:
         body = {"status": await self._status_key(status)}
-        path = f"{self.prefix}/invoices/{current.remote_id}/status"
-        return await self._written_invoice(await self.client.send_json("PUT", path, body),
-                                           "PUT invoices/{key}/status")
+        reply = await self.client.send_json("PUT", f"{self.prefix}/invoices/{{id}}/status",
+                                            body, id=current.remote_id)
+        return await self._written_invoice(reply, "PUT invoices/{key}/status")
 
     async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
         reply = await self.client.send_json("POST", f"{self.prefix}/customers",
@@ -368,8 +376,8 @@ class MakiniAdapter(Adapter):
         return self._customer(_data(self.name, reply, "POST customers"))
 
     async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
-        path = f"{self.prefix}/customers/{current.remote_id}"
-        reply = await self.client.send_json("PUT", path, {"name": draft.name})
+        reply = await self.client.send_json("PUT", f"{self.prefix}/customers/{{id}}",
+                                            {"name": draft.name}, id=current.remote_id)
         return self._customer(_data(self.name, reply, "PUT customers/{key}"))
 
     async def _written_invoice(self, reply: Any, where: str) -> Invoice:
@@ -419,6 +427,9 @@ class MakiniAdapter(Adapter):
         path = f"{self.prefix}/{resource}"
         return await self.read(path, _list_params(page, None), to_page)
 
+    def route_templates(self) -> Iterable[str]:
+        return {self.prefix + route for route in self.routes}
+
     def _envelope(self, body: Any, resource: str) -> tuple[list[Any], tuple[int, bool]]:
         where = f"{resource} list"
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
@@ -436,7 +447,7 @@ class MakiniAdapter(Adapter):
         return body["data"], (numbers["total"], more)
 
     async def _get_one(self, resource: str, remote_id: str) -> Any:
-        body = await self.client.get_json(f"{self.prefix}/{resource}/{remote_id}")
+        body = await self.client.get_json(f"{self.prefix}/{resource}/{{id}}", id=remote_id)
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
             raise UpstreamBadResponse(self.name, f"{resource} {remote_id}: reply has no 'data'")
         return body["data"]
