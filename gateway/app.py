@@ -25,7 +25,7 @@ from gateway import webhooks
 from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
 from gateway.backfill import backfill
-from gateway.config import GatewayConfig, parse_config
+from gateway.config import CorsConfig, GatewayConfig, parse_config
 from gateway.cors import BrowserOrigins, OriginPolicy
 from gateway.early import EarlyReads
 from gateway.event_hub import EventHub
@@ -51,10 +51,15 @@ logger = logging.getLogger("invoice_gateway")
 NOBODY = Identity("nobody", frozenset(), frozenset())
 
 
-def demo_config(group: SimulatorGroup, **overrides: Any) -> GatewayConfig:
-    """A configuration with one source per running simulator."""
+def demo_config(
+    group: SimulatorGroup, cors: CorsConfig | None = None, **overrides: Any
+) -> GatewayConfig:
+    """A configuration with one source per running simulator (and `cors`, when given)."""
     blocks = [{**block, **overrides} for block in group.source_blocks()]
-    return parse_config({"sources": blocks}, {})
+    top: dict[str, Any] = {"sources": blocks}
+    if cors is not None:
+        top["cors"] = cors.model_dump()
+    return parse_config(top, {})
 
 
 def create_app(
@@ -64,13 +69,15 @@ def create_app(
     http_transport: HttpTransport = "aiohttp",
     tracer_provider: TracerProvider | None = None,
     demo_url: str | None = None,
+    demo_cors: CorsConfig | None = None,
 ) -> FastAPI:
     """The gateway app: against `config`, or (demo) against simulators it starts itself.
 
     Traces go to `tracer_provider` when given (tests pass one with an in-memory exporter),
     else to an OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nowhere.
     `demo_url` is where the demo gateway will be reachable (`http://127.0.0.1:8000`): its
-    simulators send their webhooks there, so writes show up in subscriptions.
+    simulators send their webhooks there, so writes show up in subscriptions. `demo_cors`
+    lets browser apps on other origins call the demo (`demo --cors-origin`).
     """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
@@ -86,7 +93,7 @@ def create_app(
         effective = config
         if effective is None:
             group = await SimulatorGroup.start(seed=demo_seed or 7)
-            effective = demo_config(group)
+            effective = demo_config(group, demo_cors)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
         store = open_state(effective.state)

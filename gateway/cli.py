@@ -38,6 +38,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo = commands.add_parser("demo", help="the gateway with four simulated upstreams built in")
     _listen_args(demo, DEFAULT_PORT)
     demo.add_argument("--seed", type=int, default=7, help="simulator data seed (default 7)")
+    demo.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
+                      help="a browser app's origin that may call the demo, e.g. "
+                           "http://localhost:5173 (CORS; repeatable)")
 
     serve = commands.add_parser("serve", help="the gateway against the configured upstreams")
     serve.add_argument("--config", required=True, metavar="FILE", help="YAML configuration")
@@ -108,7 +111,7 @@ def _listen_args(parser: argparse.ArgumentParser, port: int, note: str = "") -> 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
-    from gateway.config import LimitsConfig, load_config
+    from gateway.config import LimitsConfig, cors_origins, load_config
     from gateway.serving import server_options
     from gateway.simulators.runner import bind_socket
 
@@ -132,7 +135,8 @@ def _serve(args: argparse.Namespace) -> int:
         own = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         own = f"[{own}]" if ":" in own else own
         port = sock.getsockname()[1]
-        app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}")
+        app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}",
+                         demo_cors=cors_origins(args.cors_origin))
     _json_request_log()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)

@@ -281,6 +281,15 @@ class GatewayConfig(BaseModel):
         raise KeyError(name)
 
 
+def cors_origins(origins: list[str], origin: str = "--cors-origin") -> CorsConfig:
+    """A `CorsConfig` for these origins (the demo's `--cors-origin`); `ConfigError` naming
+    a bad one."""
+    try:
+        return CorsConfig(origins=origins)
+    except ValidationError as exc:
+        raise ConfigError(f"{origin}: {_describe_error(exc)}") from None
+
+
 def load_config(path: str | Path, environ: dict[str, str] | None = None) -> GatewayConfig:
     """Read and validate a configuration file; raise `ConfigError` with a precise message."""
     path = Path(path)

@@ -6,6 +6,8 @@ origin."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -14,7 +16,8 @@ import pytest
 import websockets
 from websockets.exceptions import InvalidStatus
 
-from gateway.config import parse_config
+from gateway.app import create_app
+from gateway.config import cors_origins, parse_config
 from gateway.errors import ConfigError
 from tests.conftest import GatewayClient, gateway_app, open_gateway
 from tests.tools import serve_live
@@ -224,3 +227,28 @@ async def test_a_browser_websocket_only_from_an_allowed_or_the_gateways_own_orig
         with pytest.raises(InvalidStatus) as refused:
             await acknowledged(ws_url, origin)
         assert refused.value.response.status_code == 403, origin
+
+
+# --- the demo --------------------------------------------------------------------------
+
+async def test_the_demo_takes_browser_origins_from_the_command_line():
+    app = create_app(demo_seed=7, demo_cors=cors_origins(["http://localhost:5173"]))
+    async with open_gateway(app) as demo:
+        answer = await demo.http.options("/graphql", headers=preflight("http://localhost:5173"))
+        assert answer.status_code == 200
+        assert answer.headers["access-control-allow-origin"] == "http://localhost:5173"
+        served = await demo.http.post("/graphql", json={"query": QUERY},
+                                      headers={"Origin": "http://localhost:5173"})
+        assert served.json()["data"]["invoices"]["nodes"]
+        assert served.headers["access-control-allow-origin"] == "http://localhost:5173"
+
+
+def test_the_demo_refuses_a_bad_origin_naming_it():
+    done = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "demo", "--port", "0",
+         "--cors-origin", "http://localhost:5173/"],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+    assert done.returncode == 2
+    assert "--cors-origin: key 'origins': 'http://localhost:5173/' is not an origin" \
+        in done.stderr
