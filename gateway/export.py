@@ -9,7 +9,9 @@ mistaken for a whole one.
 
 Columns (CSV header and NDJSON keys, in this order) are `INVOICE_COLUMNS`; NDJSON adds
 `line_items` (an array of objects with `LINE_COLUMNS` minus the invoice's keys). The lines
-CSV has one row per line item with `LINE_COLUMNS`.
+CSV has one row per line item with `LINE_COLUMNS`. One format per column: instants as
+`INSTANT_FORMAT` (UTC, microseconds, Z), dates as `YYYY-MM-DD`, amounts, quantities and
+rates as plain decimal strings.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 from gateway.adapters import Adapter
@@ -41,6 +44,7 @@ LINE_COLUMNS = (
     "quantity", "unit_price", "tax_rate", "tax_amount", "total",
 )
 FORMATS = ("csv", "ndjson", "lines-csv")
+INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # created_at, updated_at
 
 
 class ExportFailed(Exception):
@@ -51,13 +55,20 @@ class ExportFailed(Exception):
         self.errors = list(errors)
 
 
+def _decimal(value: Decimal | None) -> str | None:
+    """A decimal string as written by hand: never a float, never exponent notation."""
+    return None if value is None else format(value, "f")
+
+
 def _amount(money: Money | None) -> str | None:
-    return None if money is None else str(money.amount)
+    return None if money is None else _decimal(money.amount)
 
 
 def _instant(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, as GraphQL's DateTime."""
-    return None if moment is None else moment.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    """ISO 8601 in UTC, always with six fractional digits and a Z
+    (`2026-01-15T08:00:00.000000Z`): one format per column whatever the upstream sent, so
+    that tools parsing the column with one format (pandas' `parse_dates`) read every row."""
+    return None if moment is None else moment.astimezone(UTC).strftime(INSTANT_FORMAT)
 
 
 def invoice_record(invoice: Invoice) -> dict[str, Any]:
@@ -101,9 +112,9 @@ def line_record(invoice: Invoice, line: LineItem) -> dict[str, Any]:
         "line_id": line.id,
         "description": line.description,
         "sku": line.sku,
-        "quantity": None if line.quantity is None else str(line.quantity),
+        "quantity": _decimal(line.quantity),
         "unit_price": _amount(line.unit_price),
-        "tax_rate": None if line.tax_rate is None else str(line.tax_rate),
+        "tax_rate": _decimal(line.tax_rate),
         "tax_amount": _amount(line.tax_amount),
         "total": _amount(line.total),
     }

@@ -6,9 +6,12 @@ import csv
 import io
 import json
 import random
+import re
 import subprocess
 import sys
 import tracemalloc
+from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +38,14 @@ def amount(money: dict[str, str] | None) -> str | None:
     return money and money["amount"]
 
 
+# One format for every instant of the export: UTC, six fractional digits, Z.
+INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def instant(text: str | None) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(text)
+
+
 async def test_ndjson_export_matches_the_paged_read_row_for_row(gateway):
     nodes = await read_all(gateway)
     response = await gateway.http.get("/export/invoices", params={"format": "ndjson"})
@@ -50,7 +61,9 @@ async def test_ndjson_export_matches_the_paged_read_row_for_row(gateway):
             node["status"], node["type"], node["currency"])
         assert (row["issue_date"], row["due_date"]) == (node["issueDate"], node["dueDate"])
         assert row["total"] == amount(node["total"])
-        assert row["created_at"] == node["createdAt"]
+        assert instant(row["created_at"]) == instant(node["createdAt"])
+        assert row["created_at"] is None or INSTANT.fullmatch(row["created_at"])
+        assert row["updated_at"] is None or INSTANT.fullmatch(row["updated_at"])
         assert row["amount_due"] == amount(node["amountDue"])
         assert row["customer_id"] == (node["customer"] and node["customer"]["id"])
         assert [(line["description"], line["quantity"], line["total"])
@@ -82,6 +95,32 @@ async def test_csv_export_and_lines_csv_with_a_filter(gateway):
     expected = [(node["id"], line["description"], amount(line["total"]) or "")
                 for node in nodes for line in node["lineItems"]]
     assert [(r["invoice_id"], r["description"], r["total"]) for r in line_rows] == expected
+
+
+async def test_pandas_reads_the_csv_export_with_typed_dates_and_exact_amounts(gateway):
+    import pandas as pd
+
+    nodes = await read_all(gateway)
+    response = await gateway.http.get("/export/invoices", params={"format": "csv"})
+    assert response.status_code == 200
+    amounts = ["subtotal", "tax_total", "total", "amount_due"]
+    frame = pd.read_csv(io.StringIO(response.text), parse_dates=["created_at", "updated_at"],
+                        dtype=dict.fromkeys(amounts, str), keep_default_na=False,
+                        na_values={"created_at": [""], "updated_at": [""]})
+    for column in ("created_at", "updated_at"):
+        assert pd.api.types.is_datetime64_any_dtype(frame[column]), frame[column].dtype
+        assert str(frame[column].dt.tz) == "UTC"
+    assert len(frame) == len(nodes)
+    # Every source's instants, Cloud Billing's microseconds included, are read exactly.
+    assert {node["source"] for node in nodes if node["createdAt"]} >= {"cloud", "billing"}
+    for stamp, node in zip(frame["created_at"], nodes, strict=True):
+        if node["createdAt"] is None:
+            assert pd.isna(stamp)
+        else:
+            assert stamp.to_pydatetime() == datetime.fromisoformat(node["createdAt"])
+    # Amounts are decimal strings: read as text, they are exactly GraphQL's Decimal.
+    assert [Decimal(t) if t else None for t in frame["total"]] == [
+        Decimal(node["total"]["amount"]) if node["total"] else None for node in nodes]
 
 
 async def test_bad_export_parameters_are_named(gateway):
