@@ -3,7 +3,9 @@
 Credentials arrive as `Authorization: Bearer <credential>`: an API key from the `clients`
 list (compared by SHA-256 digest in constant time, so the file may hold only the digest)
 or a JWT from an identity provider, verified with PyJWT (signature against the JWKS URL's
-keys or the HS256 secret, then issuer, audience and expiry). Without any configured
+keys or the HS256 secret, then issuer, audience and expiry); a JWT's caller is
+`jwt:<iss>#<sub>` (`jwt.subject_claim` names another claim than `sub`), and a token that
+names no caller is refused. Without any configured
 credential, callers are served anonymously, but only from loopback addresses unless
 `allow_anonymous: true`. This module knows neither FastAPI nor strawberry: the app's front
 door asks `Authenticator.identify` and puts the `Identity` on the request context.
@@ -172,9 +174,21 @@ class JwtVerifier:
         readable = frozenset(name for name in named if name in self.sources)
         scopes = self._names(claims.get("scope", claims.get("scp")))
         writable = readable if config.write_scope in scopes else frozenset()
-        subject = claims.get("sub")
-        return Identity(f"jwt:{subject}" if isinstance(subject, str) else "jwt", readable,
-                        writable)
+        return Identity(self._caller(claims), readable, writable)
+
+    def _caller(self, claims: dict[str, Any]) -> str:
+        """`jwt:<iss>#<subject>`: who the token speaks for, distinct per issuer and subject
+        (so that two users never share idempotency records or early reads)."""
+        name = self.config.subject_claim
+        subject = claims.get(name)
+        if not isinstance(subject, str | int) or isinstance(subject, bool) or not (
+            0 < len(str(subject)) <= 255
+        ):
+            raise Unauthenticated(
+                f"invalid token: no '{name}' claim naming the caller (configure "
+                "jwt.subject_claim to use another claim)")
+        issuer = claims.get("iss")
+        return f"jwt:{issuer if isinstance(issuer, str) else ''}#{subject}"
 
     def _names(self, value: Any) -> list[str]:
         """A claim holding names: a list of strings or one space-separated string."""

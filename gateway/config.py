@@ -118,6 +118,9 @@ class JwtConfig(BaseModel):
     audience: str | None = None
     sources_claim: str = "invoice_sources"
     write_scope: str = "invoices:write"
+    # The claim naming the caller (with `iss`, its identity: idempotency keys are scoped by
+    # it). A token without it is refused; `client_id`, say, for client-credential tokens.
+    subject_claim: str = Field(default="sub", min_length=1, max_length=100)
 
     @model_validator(mode="after")
     def _one_keyset(self) -> JwtConfig:
