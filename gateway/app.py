@@ -96,7 +96,7 @@ def create_app(
             effective = demo_config(group, demo_cors)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
-        store = open_state(effective.state)
+        store = open_state(effective.state, effective.state_timeout)
         adapters = build_adapters(
             effective.sources, http_transport, metrics=metrics, tracer=tracer, state=store
         )

@@ -72,6 +72,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     fill.add_argument("--concurrency", type=int, default=8, metavar="N",
                       help="ids probed at once (default 8)")
 
+    resolve = commands.add_parser(
+        "resolve-write", help="list or resolve write claims of unknown outcome (docs/writes.md)"
+    )
+    from gateway import resolve_cli
+
+    resolve_cli.add_arguments(resolve)
+
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
@@ -86,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "backfill":
             return asyncio.run(_backfill(args))
+        if args.command == "resolve-write":
+            return asyncio.run(resolve_cli.run(args))
         if args.command == "export":
             from gateway.export_cli import run_export
 
@@ -179,7 +188,7 @@ async def _backfill(args: argparse.Namespace) -> int:
     if not 1 <= args.concurrency <= 100:
         print("invoice-gateway: --concurrency must be between 1 and 100", file=sys.stderr)
         return 2
-    store = open_state(config.state)
+    store = open_state(config.state, config.state_timeout)
     adapter = build_adapter(source, state=store)
     try:
         await store.start()

@@ -38,6 +38,7 @@ _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
     "persisted_queries", "request_timeout", "early_reads", "cors", "metrics",
+    "state_timeout",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -259,6 +260,9 @@ class GatewayConfig(BaseModel):
     sources: list[SourceConfig]
     # The state store (contract "State store (v2)"): sqlite:///PATH or postgresql://...
     state: str = Field(default=MEMORY_STATE, pattern=r"^(sqlite:///|postgres(ql)?://).+")
+    # Seconds a state-store operation may take (waiting for a connection included) before
+    # the request is answered STATE_UNAVAILABLE (docs/writes.md).
+    state_timeout: float = Field(default=3.0, gt=0, le=60)
     clients: list[ClientConfig] = Field(default_factory=list)
     jwt: JwtConfig | None = None
     allow_anonymous: bool = False

@@ -13,6 +13,9 @@
           +-- UpstreamBadResponse     a reply that is not what the wire contract says
           +-- UpstreamRejected        a 4xx refusing what we sent, with field messages
           +-- UpstreamUnsupported     the source cannot do this at all (no such endpoint)
+          +-- WriteOutcomeUnknown     a create that may or may not have reached the upstream
+          +-- StateUnavailable        the gateway's state store did not answer (source: whose
+                                      data needed it, or "state")
      +-- WriteRefused                 a write the client can fix (becomes `userErrors`)
 
 Adapters raise these; resolvers turn them into GraphQL errors carrying `code`, `source`
@@ -61,6 +64,7 @@ class UpstreamError(GatewayError):
         status: int | None = None,
         field_errors: dict[str, list[str]] | None = None,
         retry_after: float | None = None,
+        unsent: bool = False,
     ) -> None:
         super().__init__(message)
         self.source = source
@@ -68,6 +72,9 @@ class UpstreamError(GatewayError):
         self.status = status
         self.field_errors = field_errors or {}
         self.retry_after = retry_after
+        # True only where the request provably never left (connection refused, name not
+        # resolved, breaker open, budget spent before sending): a write then did nothing.
+        self.unsent = unsent
 
     def __str__(self) -> str:
         return f"{self.source}: {self.message}"
@@ -107,6 +114,38 @@ class UpstreamRejected(UpstreamError):
 
 class UpstreamUnsupported(UpstreamError):
     code = "UPSTREAM_UNSUPPORTED"
+
+
+class WriteOutcomeUnknown(UpstreamError):
+    """A keyed create whose request may have reached the upstream, and which the gateway
+    could not (yet) find there: nothing is created again until it is reconciled."""
+
+    code = "WRITE_OUTCOME_UNKNOWN"
+
+    def __init__(
+        self, source: str, message: str, idempotency_key: str, cause: str | None = None
+    ) -> None:
+        super().__init__(source, message)
+        self.idempotency_key = idempotency_key
+        self.cause = cause  # the code of the failure that left the outcome unknown
+
+
+class StateUnavailable(UpstreamError):
+    """The gateway's own state store (SQLite, PostgreSQL) failed or did not answer in time.
+
+    `store` names it (without a password); `source` is the source whose request needed it,
+    or "state" where no source is concerned."""
+
+    code = "STATE_UNAVAILABLE"
+
+    def __init__(self, store: str, reason: str, source: str = "state") -> None:
+        super().__init__(source, f"state store {store} is unavailable: {reason}")
+        self.store = store
+        self.reason = reason
+
+    def for_source(self, source: str) -> StateUnavailable:
+        """The same failure, attributed to the source whose request needed the store."""
+        return StateUnavailable(self.store, self.reason, source)
 
 
 def for_status(status: int) -> type[UpstreamError]:

@@ -64,7 +64,7 @@ async def run_export(args: argparse.Namespace) -> int:
     params = {FILTER_FLAGS[flag]: [value] for flag in FILTER_FLAGS
               if (value := getattr(args, flag)) is not None}
     # The state store holds the MakersHub index, which is what lists MakersHub invoices.
-    store = open_state(config.state)
+    store = open_state(config.state, config.state_timeout)
     adapters = build_adapters(config.sources, state=store)
     try:
         await store.start()

@@ -265,15 +265,18 @@ class SourceClient:
         if left is not None:
             end = min(end, time.monotonic() + left)
         attempt = 0
+        maybe_sent = False
         while True:
             budget = end - time.monotonic()
+            # (`unsent`: this request never left, nor did an earlier attempt of it)
             if budget <= 0:
-                raise UpstreamTimeout(self.source, f"{where}: the request's time budget is spent")
+                raise UpstreamTimeout(self.source, f"{where}: the request's time budget is spent",
+                                      unsent=not maybe_sent)
             breaker = self.breaker
             if breaker is not None and not breaker.allow():
                 raise UpstreamUnavailable(
                     self.source, f"{where}: not called, circuit breaker open after repeated "
-                    f"failures (next probe in {breaker.retry_in():.0f}s)"
+                    f"failures (next probe in {breaker.retry_in():.0f}s)", unsent=not maybe_sent
                 )
             try:
                 result = await self._attempt(request, where, route, budget)
@@ -282,6 +285,8 @@ class SourceClient:
                     breaker.failure()
                 elif breaker is not None:
                     breaker.success()  # any other answer (a 404, a 422) proves it alive
+                maybe_sent = maybe_sent or not exc.unsent
+                exc.unsent = not maybe_sent
                 delay = _retry_delay(exc, attempt) if attempt < retries else None
                 if delay is None or time.monotonic() + delay >= end:
                     raise
@@ -318,15 +323,18 @@ class SourceClient:
                         )
                     outcome = str(reply.status)
                     span.set_attribute("http.response.status_code", reply.status)
-            except (TimeoutError, WireTimeout):
+            except (TimeoutError, WireTimeout) as exc:
                 outcome = "timeout"
                 span.set_status(StatusCode.ERROR, "timeout")
+                # Sent unless the wire says otherwise, or the budget ran out before sending.
+                unsent = started is None or (isinstance(exc, WireError) and exc.unsent)
                 raise UpstreamTimeout(
-                    self.source, f"{where}: no answer within {budget:.3g}s"
+                    self.source, f"{where}: no answer within {budget:.3g}s", unsent=unsent
                 ) from None
             except WireError as exc:
                 raise UpstreamUnavailable(
-                    self.source, f"{where}: connection failed ({exc.description})"
+                    self.source, f"{where}: connection failed ({exc.description})",
+                    unsent=exc.unsent,
                 ) from None
             finally:
                 if started is not None:

@@ -34,16 +34,17 @@ import logging
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, WatchError
 
 from gateway.adapters import Adapter
 from gateway.cache import ReadCache
-from gateway.state import IDEMPOTENCY_TTL, IdempotencyRecord, StateStore
+from gateway.state import IDEMPOTENCY_TTL, Claim, IdempotencyRecord, StateStore
 
 logger = logging.getLogger("invoice_gateway.scaleout")
 T = TypeVar("T")
@@ -273,11 +274,13 @@ class SharedIdempotency(StateStore):
         return f"{self.link.prefix}:idempotency:{digest}"
 
     async def claim_idempotency(
-        self, scope: str, key: str, fingerprint: str, now: float | None = None
+        self, scope: str, key: str, fingerprint: str, now: float | None = None, *,
+        reference: str = "", owner: str = "", lease: float = 300.0,
     ) -> IdempotencyRecord | None:
         at = time.time() if now is None else now
         name = self._name(scope, key)
-        record = json.dumps({"fingerprint": fingerprint, "result": None, "created_at": at})
+        record = json.dumps(IdempotencyRecord(
+            fingerprint, None, at, reference, owner, at + lease).to_json())
 
         async def claim(redis: Redis) -> IdempotencyRecord | None:
             if await redis.set(name, record, nx=True, px=int(IDEMPOTENCY_TTL * 1000)):
@@ -285,44 +288,88 @@ class SharedIdempotency(StateStore):
             stored = await redis.get(name)
             if stored is None:  # expired in between: claim again
                 return await claim(redis)
-            found = json.loads(stored)
-            return IdempotencyRecord(found["fingerprint"], found["result"], found["created_at"])
+            return IdempotencyRecord.from_json(json.loads(stored))
 
         found = await self.link.call(claim)
         if found is not None:
             return found
         # New in Redis (or Redis unavailable): the durable store has the last word, since
         # it may hold a claim made while Redis was down or before Redis lost its data.
-        existing = await self.inner.claim_idempotency(scope, key, fingerprint, now)
+        existing = await self.inner.claim_idempotency(
+            scope, key, fingerprint, now, reference=reference, owner=owner, lease=lease)
         if existing is not None:
-            copy = json.dumps({"fingerprint": existing.fingerprint, "result": existing.result,
-                               "created_at": existing.created_at})
+            copy = json.dumps(existing.to_json())
             ttl = max(1, int((existing.created_at + IDEMPOTENCY_TTL - at) * 1000))
             await self.link.call(lambda redis: redis.set(name, copy, px=ttl))
         return existing
 
-    async def complete_idempotency(self, scope: str, key: str, result: str) -> None:
+    async def _update(
+        self, scope: str, key: str,
+        change: Callable[[IdempotencyRecord], IdempotencyRecord | None],
+    ) -> bool | None:
+        """Apply `change` to the Redis copy of a claim atomically (WATCH): None without
+        Redis or without a copy, False when `change` declined (None) or lost a race."""
         name = self._name(scope, key)
 
-        async def complete(redis: Redis) -> None:
-            stored = await redis.get(name)
-            if stored is not None:
-                record = {**json.loads(stored), "result": result}
-                await redis.set(name, json.dumps(record), xx=True, keepttl=True)
+        async def update(redis: Redis) -> bool | None:
+            async with redis.pipeline(transaction=True) as pipe:
+                await pipe.watch(name)
+                stored = await pipe.get(name)
+                if stored is None:
+                    return None
+                changed = change(IdempotencyRecord.from_json(json.loads(stored)))
+                if changed is None:
+                    return False
+                pipe.multi()  # type: ignore[no-untyped-call]
+                pipe.set(name, json.dumps(changed.to_json()), xx=True, keepttl=True)
+                try:
+                    await pipe.execute()
+                except WatchError:
+                    return False
+                return True
 
-        await self.link.call(complete)
+        return await self.link.call(update)
+
+    async def complete_idempotency(self, scope: str, key: str, result: str) -> None:
+        await self._update(scope, key, lambda record: replace(record, result=result,
+                                                               unknown=False))
         await self.inner.complete_idempotency(scope, key, result)
 
-    async def release_idempotency(self, scope: str, key: str) -> None:
+    async def release_idempotency(self, scope: str, key: str, owner: str | None = None) -> None:
         name = self._name(scope, key)
 
         async def release(redis: Redis) -> None:
             stored = await redis.get(name)
-            if stored is not None and json.loads(stored)["result"] is None:
+            if stored is None:
+                return
+            record = IdempotencyRecord.from_json(json.loads(stored))
+            if record.result is None and owner in (None, record.owner):
                 await redis.delete(name)
 
         await self.link.call(release)
-        await self.inner.release_idempotency(scope, key)
+        await self.inner.release_idempotency(scope, key, owner)
+
+    async def mark_unknown(self, scope: str, key: str, owner: str) -> None:
+        await self._update(scope, key, lambda record: replace(
+            record, unknown=True, lease_until=0.0
+        ) if record.result is None and record.owner == owner else None)
+        await self.inner.mark_unknown(scope, key, owner)
+
+    async def take_over(
+        self, scope: str, key: str, seen: IdempotencyRecord, owner: str, lease_until: float
+    ) -> bool:
+        def take(record: IdempotencyRecord) -> IdempotencyRecord | None:
+            same = (record.result is None and record.owner == seen.owner
+                    and record.lease_until == seen.lease_until and record.unknown == seen.unknown)
+            return replace(record, owner=owner, lease_until=lease_until) if same else None
+
+        shared = await self._update(scope, key, take)
+        durable = await self.inner.take_over(scope, key, seen, owner, lease_until)
+        # Redis decides where it holds the claim (replicas may each keep their own SQLite).
+        return durable if shared is None else shared
+
+    async def unfinished_claims(self) -> list[Claim]:
+        return await self.inner.unfinished_claims()
 
     async def remember_delivery(
         self, source: str, delivery_id: str, now: float | None = None

@@ -11,15 +11,27 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
 
+import psycopg
 from psycopg import AsyncConnection
-from psycopg_pool import AsyncConnectionPool
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
-from gateway.errors import ConfigError
-from gateway.state import DELIVERY_TTL, IDEMPOTENCY_TTL, IdempotencyRecord, StateStore
+from gateway.errors import ConfigError, StateUnavailable
+from gateway.state import (
+    _RECORD,
+    CLAIM_COLUMNS,
+    DELIVERY_TTL,
+    IDEMPOTENCY_TTL,
+    STATE_TIMEOUT,
+    Claim,
+    IdempotencyRecord,
+    StateStore,
+    record_of,
+)
 
 # Taken while creating tables: an arbitrary constant shared by every replica.
 _SCHEMA_LOCK = 0x1D3A_5E7E
@@ -33,16 +45,22 @@ CREATE TABLE IF NOT EXISTS deliveries (
 CREATE TABLE IF NOT EXISTS invoice_index (
     source TEXT NOT NULL, remote_id BIGINT NOT NULL, PRIMARY KEY (source, remote_id));
 """
+_MIGRATE = "".join(
+    f"ALTER TABLE idempotency ADD COLUMN IF NOT EXISTS {name} {kind};\n"
+    for name, kind in CLAIM_COLUMNS
+)
 # A new claim inserts; an expired record is taken over; a live one is left alone (no row).
 _CLAIM = """
-INSERT INTO idempotency AS old (scope, key, fingerprint, result, created_at)
-VALUES (%s, %s, %s, NULL, %s)
+INSERT INTO idempotency AS old
+    (scope, key, fingerprint, result, created_at, reference, owner, lease_until, unknown)
+VALUES (%s, %s, %s, NULL, %s, %s, %s, %s, FALSE)
 ON CONFLICT (scope, key) DO UPDATE
-    SET fingerprint = EXCLUDED.fingerprint, result = NULL, created_at = EXCLUDED.created_at
+    SET fingerprint = EXCLUDED.fingerprint, result = NULL, created_at = EXCLUDED.created_at,
+        reference = EXCLUDED.reference, owner = EXCLUDED.owner,
+        lease_until = EXCLUDED.lease_until, unknown = FALSE
     WHERE old.created_at <= EXCLUDED.created_at - %s
 RETURNING 1
 """
-CONNECT_TIMEOUT = 10
 
 
 def redacted(url: str) -> str:
@@ -57,11 +75,18 @@ def redacted(url: str) -> str:
 class PostgresState(StateStore):
     """State in a PostgreSQL database, shared by every replica configured with it."""
 
-    def __init__(self, url: str, max_size: int = 10) -> None:
+    def __init__(self, url: str, max_size: int = 10, timeout: float = STATE_TIMEOUT) -> None:
         self.url = url
+        self.timeout = timeout
+        # Short timeouts: a database that is down costs a request `timeout` seconds at most
+        # (waiting for a connection, connecting, or a statement), then STATE_UNAVAILABLE.
+        # Each connection is checked as it is handed out, so a pool whose connections a
+        # database restart broke recovers on the next request, with no restart of ours.
         self._pool = AsyncConnectionPool(
-            url, min_size=1, max_size=max_size, open=False, timeout=CONNECT_TIMEOUT,
-            kwargs={"autocommit": True},
+            url, min_size=1, max_size=max_size, open=False, timeout=timeout,
+            check=AsyncConnectionPool.check_connection, reconnect_timeout=0,
+            kwargs={"autocommit": True, "connect_timeout": max(1, round(timeout))},
+            configure=self._configure,
         )
         self._started = False
         self._starting = asyncio.Lock()
@@ -74,11 +99,13 @@ class PostgresState(StateStore):
             try:
                 # One direct connection first: its error names the cause (refused, unknown
                 # database, authentication) where the pool would only report a timeout.
-                db = await AsyncConnection.connect(self.url, connect_timeout=CONNECT_TIMEOUT)
+                db = await AsyncConnection.connect(
+                    self.url, connect_timeout=max(1, round(self.timeout)))
                 async with db, db.transaction():
                     await db.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                     await db.execute(_SCHEMA)
-                await self._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+                    await db.execute(_MIGRATE)
+                await self._pool.open(wait=True, timeout=max(self.timeout, 5.0))
             except Exception as exc:
                 await self._pool.close()
                 text = str(exc).strip()
@@ -88,50 +115,91 @@ class PostgresState(StateStore):
                 ) from None
             self._started = True
 
-    async def _db(self) -> AsyncConnectionPool[AsyncConnection[Any]]:
-        if not self._started:
-            await self.start()
-        return self._pool
+    async def _configure(self, db: AsyncConnection[Any]) -> None:
+        # A statement the database cannot finish in time fails instead of hanging.
+        await db.execute(f"SET statement_timeout = {int(self.timeout * 1000)}")
+
+    @asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A pooled connection; any failure of the database leaves as StateUnavailable."""
+        try:
+            if not self._started:
+                await self.start()
+            async with self._pool.connection() as db:
+                yield db
+        except ConfigError as exc:
+            raise StateUnavailable(redacted(self.url), str(exc).split(": ", 2)[-1]) from None
+        except PoolTimeout:
+            raise StateUnavailable(
+                redacted(self.url), f"no connection within {self.timeout:g}s") from None
+        except (psycopg.Error, OSError) as exc:
+            text = str(exc).strip()
+            reason = text.splitlines()[0] if text else type(exc).__name__
+            raise StateUnavailable(redacted(self.url), reason) from None
 
     async def claim_idempotency(
-        self, scope: str, key: str, fingerprint: str, now: float | None = None
+        self, scope: str, key: str, fingerprint: str, now: float | None = None, *,
+        reference: str = "", owner: str = "", lease: float = 300.0,
     ) -> IdempotencyRecord | None:
         at = time.time() if now is None else now
-        pool = await self._db()
-        async with pool.connection() as db:
+        async with self._connection() as db:
             # Loops only when a concurrent release removes the live record between the two
             # statements; the next claim then inserts.
             while True:
-                claimed = await db.execute(_CLAIM, (scope, key, fingerprint, at, IDEMPOTENCY_TTL))
+                claimed = await db.execute(_CLAIM, (scope, key, fingerprint, at, reference,
+                                                    owner, at + lease, IDEMPOTENCY_TTL))
                 if await claimed.fetchone() is not None:
                     return None
                 found = await db.execute(
-                    "SELECT fingerprint, result, created_at FROM idempotency"
-                    " WHERE scope = %s AND key = %s",
+                    f"SELECT {_RECORD} FROM idempotency WHERE scope = %s AND key = %s",
                     (scope, key),
                 )
                 row = await found.fetchone()
                 if row is not None:
-                    return IdempotencyRecord(row[0], row[1], float(row[2]))
+                    return record_of(row)
 
     async def complete_idempotency(self, scope: str, key: str, result: str) -> None:
         await self._exec(
-            "UPDATE idempotency SET result = %s WHERE scope = %s AND key = %s",
+            "UPDATE idempotency SET result = %s, unknown = FALSE WHERE scope = %s AND key = %s",
             (result, scope, key),
         )
 
-    async def release_idempotency(self, scope: str, key: str) -> None:
+    async def release_idempotency(self, scope: str, key: str, owner: str | None = None) -> None:
         await self._exec(
-            "DELETE FROM idempotency WHERE scope = %s AND key = %s AND result IS NULL",
-            (scope, key),
+            "DELETE FROM idempotency WHERE scope = %s AND key = %s AND result IS NULL"
+            " AND (%s::text IS NULL OR owner = %s)",
+            (scope, key, owner, owner),
         )
+
+    async def mark_unknown(self, scope: str, key: str, owner: str) -> None:
+        await self._exec(
+            "UPDATE idempotency SET unknown = TRUE, lease_until = 0 WHERE scope = %s"
+            " AND key = %s AND result IS NULL AND owner = %s", (scope, key, owner)
+        )
+
+    async def take_over(
+        self, scope: str, key: str, seen: IdempotencyRecord, owner: str, lease_until: float
+    ) -> bool:
+        async with self._connection() as db:
+            cursor = await db.execute(
+                "UPDATE idempotency SET owner = %s, lease_until = %s WHERE scope = %s"
+                " AND key = %s AND result IS NULL AND owner = %s AND lease_until = %s"
+                " AND unknown = %s",
+                (owner, lease_until, scope, key, seen.owner, seen.lease_until, seen.unknown),
+            )
+            return cursor.rowcount == 1
+
+    async def unfinished_claims(self) -> list[Claim]:
+        rows = await self._fetch(
+            f"SELECT scope, key, {_RECORD} FROM idempotency WHERE result IS NULL"
+            " AND created_at > %s ORDER BY created_at", (time.time() - IDEMPOTENCY_TTL,))
+        return [Claim(row[0], row[1], record_of(row[2:])) for row in rows]
 
     async def remember_delivery(
         self, source: str, delivery_id: str, now: float | None = None
     ) -> bool:
         at = time.time() if now is None else now
-        pool = await self._db()
-        async with pool.connection() as db:
+        async with self._connection() as db:
             await db.execute("DELETE FROM deliveries WHERE accepted_at < %s", (at - DELIVERY_TTL,))
             cursor = await db.execute(
                 "INSERT INTO deliveries VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
@@ -142,8 +210,7 @@ class PostgresState(StateStore):
     async def index_add(self, source: str, remote_ids: Iterable[int]) -> None:
         rows = [(source, int(remote_id)) for remote_id in remote_ids]
         if rows:
-            pool = await self._db()
-            async with pool.connection() as db, db.cursor() as cursor:
+            async with self._connection() as db, db.cursor() as cursor:
                 await cursor.executemany(
                     "INSERT INTO invoice_index VALUES (%s, %s) ON CONFLICT DO NOTHING", rows
                 )
@@ -177,13 +244,11 @@ class PostgresState(StateStore):
         await self._pool.close()
 
     async def _exec(self, sql: str, params: Sequence[Any]) -> None:
-        pool = await self._db()
-        async with pool.connection() as db:
+        async with self._connection() as db:
             await db.execute(sql, params)
 
     async def _fetch(self, sql: str, params: Sequence[Any]) -> list[Any]:
-        pool = await self._db()
-        async with pool.connection() as db:
+        async with self._connection() as db:
             cursor = await db.execute(sql, params)
             return await cursor.fetchall()
 

@@ -9,6 +9,8 @@ accepted before; the state store remembers both these and delivery ids, and anyt
 before is `200 {"duplicate": true}` with no effect. The event hub drops cached reads, keeps
 the MakersHub index and publishes. A refused delivery changes nothing and is answered with the
 status the contract names and a message saying what was wrong (never the secret).
+While the state store is unavailable a delivery is answered 503 with `Retry-After`, so
+that the sender retries it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from fastapi.responses import JSONResponse
 
 from gateway.adapters.base import SIGNED_TIME_TOLERANCE
 from gateway.bodies import CLOSE, BodyTooLarge, read_capped
-from gateway.errors import WebhookRefused
+from gateway.errors import StateUnavailable, WebhookRefused
 
 logger = logging.getLogger("invoice_gateway.webhooks")
 
@@ -54,12 +56,19 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
         return _refuse(source, exc)
     store = request.app.state.store
     content = delivery.event_id or "sha256:" + hashlib.sha256(body).hexdigest()
-    seen = [key for key in (delivery.delivery_id, f"event:{content}")
-            if key is not None and not await store.remember_delivery(source, key)]
-    if seen:
-        logger.info("webhook %s: %s seen before, ignored", source, seen[0][:80])
-        return JSONResponse({"duplicate": True}, 200)
-    published = await request.app.state.events.accept(source, delivery.events)
+    try:
+        seen = [key for key in (delivery.delivery_id, f"event:{content}")
+                if key is not None and not await store.remember_delivery(source, key)]
+        if seen:
+            logger.info("webhook %s: %s seen before, ignored", source, seen[0][:80])
+            return JSONResponse({"duplicate": True}, 200)
+        published = await request.app.state.events.accept(source, delivery.events)
+    except StateUnavailable as exc:
+        # The replay guard or the index could not be kept: 503, so the sender delivers it
+        # again later.
+        logger.warning("webhook %s not accepted: %s", source, exc)
+        return JSONResponse({"error": str(exc.message), "code": exc.code}, 503,
+                            headers={"Retry-After": "5"})
     logger.info("webhook %s accepted: %d event(s), %d published",
                 source, len(delivery.events), published)
     return JSONResponse(

@@ -40,9 +40,12 @@ class Reply:
 class WireError(Exception):
     """The exchange failed: the connection, or a reply that is not HTTP."""
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, description: str, *, unsent: bool = False) -> None:
         super().__init__(description)
         self.description = description
+        # The request provably never left: no connection was made (refused, name not
+        # resolved, connect timeout). A write that fails so did nothing upstream.
+        self.unsent = unsent
 
 
 class WireTimeout(WireError):
@@ -105,8 +108,12 @@ class AiohttpWire:
             ) as response:
                 payload = await response.read()
                 return Reply(response.status, response.headers, payload)
+        except aiohttp.ConnectionTimeoutError as exc:  # before anything was sent
+            raise WireTimeout(describe(exc), unsent=True) from None
         except TimeoutError as exc:  # aiohttp's ServerTimeoutError is one
             raise WireTimeout(describe(exc)) from None
+        except aiohttp.ClientConnectorError as exc:  # refused, unreachable, DNS
+            raise WireError(describe(exc), unsent=True) from None
         except (aiohttp.ClientError, OSError) as exc:
             raise WireError(describe(exc)) from None
 
@@ -139,9 +146,12 @@ class HttpxWire:
         try:
             response = await self._http.request(method, url, headers=headers, content=body)
         except httpx.TimeoutException as exc:
+            unsent = isinstance(exc, httpx.ConnectTimeout)
             if isinstance(exc.__cause__, asyncio.TimeoutError) or exc.__cause__ is None:
-                raise WireTimeout(describe(exc)) from None
-            raise WireError(describe(exc)) from None
+                raise WireTimeout(describe(exc), unsent=unsent) from None
+            raise WireError(describe(exc), unsent=unsent) from None
+        except httpx.ConnectError as exc:
+            raise WireError(describe(exc), unsent=True) from None
         except httpx.HTTPError as exc:
             raise WireError(describe(exc)) from None
         return Reply(response.status_code, response.headers, response.content)

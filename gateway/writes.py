@@ -6,7 +6,9 @@ to that source) all come before any upstream request, so a refusal there costs n
 upstream. Then, per record, one write at a time in this process: the current record is
 read fresh, `version` compared where the upstream does not lock itself, and the adapter
 writes. Creating writes with an `idempotencyKey` are claimed in the state store first, so
-a retry returns the first result and never makes a second record upstream.
+a retry returns the first result and never makes a second record upstream, also when the
+first write's outcome is unknown (a timeout after sending, a gateway killed mid-write):
+such a claim is reconciled with the upstream first (docs/writes.md).
 
 What the client can fix leaves as `WriteRefused` (user errors); transport failures, 5xx and
 upstream auth failures leave as `UpstreamError` (GraphQL errors), exactly as for reads.
@@ -20,7 +22,11 @@ import base64
 import binascii
 import hashlib
 import json
+import logging
+import os
+import socket
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -30,10 +36,13 @@ from typing import Any, Protocol, TypeVar
 from gateway.adapters import Adapter, Capability
 from gateway.domain import ISO_4217, Customer, Invoice, InvoiceStatus, InvoiceType, Payment
 from gateway.errors import (
+    StateUnavailable,
     UpstreamError,
     UpstreamNotFound,
+    UpstreamRateLimited,
     UpstreamRejected,
     UserProblem,
+    WriteOutcomeUnknown,
     WriteRefused,
 )
 from gateway.event_hub import EventHub
@@ -50,9 +59,10 @@ from gateway.inputs import (
     given,
     input_name,
 )
-from gateway.state import IdempotencyRecord, StateStore
+from gateway.state import StateStore
 
 T = TypeVar("T")
+logger = logging.getLogger("invoice_gateway.writes")
 
 
 class _Remote(Protocol):
@@ -62,9 +72,13 @@ class _Remote(Protocol):
 
 R = TypeVar("R", bound=_Remote)
 ANONYMOUS = "anonymous"
-# A claim still unfinished after this many seconds was left by a gateway that stopped
-# mid-write (every write times out long before): a retry may claim the key again.
-ABANDONED_AFTER = 300.0
+# Who holds a claim: this process. Its lease covers the longest write (a payment reads its
+# invoice, then writes: two calls, each bounded by the source's timeout) plus a margin;
+# past it, the process is presumed dead and the claim's outcome unknown.
+OWNER = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+LEASE_MARGIN = 5.0
+REFERENCE_PREFIX = "gw-"
+REFERENCE_DIGITS = 24
 MAX_DIGITS = 15  # what a JSON number (an IEEE double) holds exactly
 
 
@@ -138,8 +152,9 @@ class Writes:
 
         invoice = await self._once(
             caller, adapter, "createInvoice", resolved, key,
-            lambda upstream_key: adapter.create_invoice(resolved, upstream_key),
+            lambda reference: adapter.create_invoice(resolved, reference),
             adapter.get_invoice,
+            lambda reference: adapter.find_invoice(resolved, reference),
         )
         await self._written(adapter, "invoice.created", invoice.remote_id)
         return invoice
@@ -210,8 +225,9 @@ class Writes:
 
         invoice = await self._once(
             caller, adapter, "submitInvoiceDocument", draft, key,
-            lambda upstream_key: adapter.submit_document(draft, upstream_key),
+            lambda reference: adapter.submit_document(draft, reference),
             adapter.get_invoice,
+            lambda reference: adapter.find_document(draft, reference),
         )
         await self._written(adapter, "invoice.created", invoice.remote_id)
         return invoice
@@ -226,13 +242,14 @@ class Writes:
             raise WriteRefused.one("VALIDATION_FAILED", "must be greater than 0", "amount")
         resolved = _replace(draft, invoice_id=invoice_id)
 
-        async def write(upstream_key: str | None) -> Payment:
+        async def write(reference: str | None) -> Payment:
             async with self.locks.hold((adapter.name, invoice_id)):
                 invoice = await self._current(adapter, invoice_id, None, field="invoiceId")
-                return await adapter.record_payment(invoice, resolved, upstream_key)
+                return await adapter.record_payment(invoice, resolved, reference)
 
         payment = await self._once(
-            caller, adapter, "recordPayment", resolved, key, write, adapter.get_payment
+            caller, adapter, "recordPayment", resolved, key, write, adapter.get_payment,
+            lambda reference: adapter.find_payment(resolved, reference),
         )
         await self._written(adapter, "invoice.paid", invoice_id)
         return payment
@@ -249,8 +266,9 @@ class Writes:
 
         customer = await self._once(
             caller, adapter, "createCustomer", draft, key,
-            lambda upstream_key: adapter.create_customer(draft, upstream_key),
+            lambda reference: adapter.create_customer(draft, reference),
             adapter.get_customer,
+            lambda reference: adapter.find_customer(draft, reference),
         )
         await self._written(adapter, "customer.created", customer.remote_id)
         return customer
@@ -344,15 +362,20 @@ class Writes:
         key: str | None,
         write: Callable[[str | None], Awaitable[R]],
         replay: Callable[[str], Awaitable[R]],
+        find: Callable[[str], Awaitable[R | None]],
     ) -> R:
-        """Run a creating `write` (an adapter call, given the key to pass upstream, if any)
-        at most once per (caller, source, key) within 24 hours.
+        """Run a creating `write` at most once per (caller, source, key) within 24 hours,
+        through unknown outcomes and crashes (docs/writes.md).
 
-        The first write's result is recorded as its remote id; a retry re-reads that record.
-        Where the upstream honours keys it gets one too (derived from scope, key and input,
-        so two callers' keys never collide upstream), which also covers a gateway that died
-        between the upstream's answer and recording it. A write that failed releases the
-        key: nothing was made, and a corrected input may use it.
+        The claim is stored before the upstream request, with the `reference` the write
+        sends along (given to `write`): the upstream's own idempotency key where it has
+        one, else a value the adapter puts in a field the upstream stores and can be
+        searched by. A write that provably did nothing (refused, never sent) releases the
+        claim; one whose request may have arrived marks it *unknown*. A retry of an unknown
+        claim, or of one whose owner's lease ran out (a gateway that died mid-write), first
+        reconciles: `find(reference)` returns the record made (the claim completes with
+        it), None when the upstream provably has none (the write is made now), or fails,
+        and the retry is answered WRITE_OUTCOME_UNKNOWN; never is a second record made.
         """
         if key is None:
             return await _upstream(adapter, write(None))
@@ -361,48 +384,82 @@ class Writes:
                                    "idempotencyKey")
         scope = f"{caller}\n{adapter.name}"
         fingerprint = hashlib.sha256(f"{operation}\n{draft!r}".encode()).hexdigest()
-        record = await self.store.claim_idempotency(scope, key, fingerprint)
+        # The input is part of it: an upstream replays whatever it answered first,
+        # refusals included, and a refused write releases the key for a fixed input.
+        reference = REFERENCE_PREFIX + hashlib.sha256(
+            f"{scope}\n{key}\n{fingerprint}".encode()).hexdigest()[:REFERENCE_DIGITS]
+        lease = lease_seconds(adapter)
+        record = await _state(adapter, self.store.claim_idempotency(
+            scope, key, fingerprint, reference=reference, owner=OWNER, lease=lease))
         if record is not None:
             if record.fingerprint != fingerprint:
                 raise WriteRefused.one(
                     "IDEMPOTENCY_KEY_REUSED",
                     "this idempotencyKey was used with a different input; use a new key",
                     "idempotencyKey")
-            if record.result is None:
-                record = await self._reclaim(scope, key, fingerprint, record)
-            if record is not None and record.result is not None:
+            if record.result is not None:
                 return await replay(json.loads(record.result)["remoteId"])
-        upstream_key = None
-        if adapter.write_rules.upstream_idempotency:
-            # The input is part of it: the upstream replays whatever it answered first,
-            # refusals included, and a refused write releases the key for a fixed input.
-            upstream_key = hashlib.sha256(f"{scope}\n{key}\n{fingerprint}".encode()).hexdigest()
+            if not record.unknown and record.lease_until > time.time():
+                raise WriteRefused.one(
+                    "CONFLICT", "the first write with this idempotencyKey is still running; "
+                    "retry shortly", "idempotencyKey")
+            taken = await _state(adapter, self.store.take_over(
+                scope, key, record, OWNER, time.time() + lease))
+            if not taken:  # another retry is reconciling it this moment
+                raise WriteRefused.one(
+                    "CONFLICT", "a retry with this idempotencyKey is being reconciled; "
+                    "retry shortly", "idempotencyKey")
+            reference = record.reference or reference
+            found = await self._reconcile(adapter, scope, key, reference, find)
+            if found is not None:
+                await self._complete(adapter, scope, key, operation, found)
+                return found
         try:
-            result = await _upstream(adapter, write(upstream_key))
-        except BaseException:
-            await self.store.release_idempotency(scope, key)
+            result = await _upstream(adapter, write(reference))
+        except BaseException as exc:
+            if _did_nothing(exc):
+                await _quietly(adapter, self.store.release_idempotency(scope, key, OWNER))
+                raise
+            await _quietly(adapter, self.store.mark_unknown(scope, key, OWNER))
+            if isinstance(exc, UpstreamError):
+                raise WriteOutcomeUnknown(
+                    adapter.name, f"{exc.message}; the create may have reached "
+                    f"{adapter.name}: retry with the same idempotencyKey, which finds it "
+                    "there (or, when it is provably not there, creates it once)", key,
+                    cause=exc.code,
+                ) from None
             raise
-        await self.store.complete_idempotency(
-            scope, key, json.dumps({"operation": operation, "remoteId": result.remote_id})
-        )
+        await self._complete(adapter, scope, key, operation, result)
         return result
 
-    async def _reclaim(
-        self, scope: str, key: str, fingerprint: str, pending: IdempotencyRecord
-    ) -> IdempotencyRecord | None:
-        """A claim whose write never finished: still running (CONFLICT), or, past
-        `ABANDONED_AFTER`, left by a gateway that stopped mid-write, which is claimed anew."""
-        if time.time() - pending.created_at < ABANDONED_AFTER:
-            raise WriteRefused.one(
-                "CONFLICT", "the first write with this idempotencyKey is still running; "
-                "retry shortly", "idempotencyKey")
-        await self.store.release_idempotency(scope, key)
-        record = await self.store.claim_idempotency(scope, key, fingerprint)
-        if record is not None and record.result is None:
-            raise WriteRefused.one(  # another retry reclaimed it a moment before
-                "CONFLICT", "the first write with this idempotencyKey is still running; "
-                "retry shortly", "idempotencyKey")
-        return record
+    async def _reconcile(
+        self, adapter: Adapter, scope: str, key: str, reference: str,
+        find: Callable[[str], Awaitable[R | None]],
+    ) -> R | None:
+        """The record a claim of unknown outcome made upstream, or None when there is
+        provably none (the write may be made now). Where the upstream honours idempotency
+        keys, sending the write again with the same key is that proof: it answers the
+        first result or makes the record once."""
+        if adapter.write_rules.upstream_idempotency:
+            return None
+        try:
+            return await find(reference)
+        except UpstreamError as exc:
+            await _quietly(adapter, self.store.mark_unknown(scope, key, OWNER))
+            raise WriteOutcomeUnknown(
+                adapter.name, f"an earlier create with this idempotencyKey may have reached "
+                f"{adapter.name}, and looking for it there failed ({exc.message}); retry "
+                "later, or see docs/writes.md (invoice-gateway resolve-write)", key,
+                cause=exc.code,
+            ) from None
+
+    async def _complete(
+        self, adapter: Adapter, scope: str, key: str, operation: str, result: _Remote
+    ) -> None:
+        """Record the result; a store failing now loses nothing: the claim stays
+        unfinished and a retry after its lease reconciles it to this very record."""
+        await _quietly(adapter, self.store.complete_idempotency(
+            scope, key, json.dumps({"operation": operation, "remoteId": result.remote_id})))
 
     async def _written(self, adapter: Adapter, event: str, remote_id: str) -> None:
         """After every successful write: the one place its consequences happen.
@@ -525,6 +582,43 @@ def _check_invoice_fields(draft: InvoiceDraft | InvoiceChanges) -> list[UserProb
     if issued is not None and draft.due_date is not None and draft.due_date < issued:
         problems.append(_invalid("must not be before issueDate", "dueDate"))
     return problems
+
+
+def lease_seconds(adapter: Adapter) -> float:
+    """How long a claim's owner may take for its write before it is presumed dead."""
+    return 2 * adapter.config.timeout + LEASE_MARGIN
+
+
+def _did_nothing(exc: BaseException) -> bool:
+    """Whether a failed write provably made nothing upstream: refused (a 4xx, or the
+    gateway's own refusal), never sent, rate-limited, or a 503 (the server did not take
+    the request). Anything else (a timeout after sending, a dropped connection, another
+    5xx, a reply that cannot be read, a cancelled request) may have made the record."""
+    if isinstance(exc, WriteRefused):
+        return True
+    if not isinstance(exc, UpstreamError):
+        return False
+    if exc.unsent or isinstance(exc, UpstreamRateLimited):
+        return True
+    return exc.status is not None and (400 <= exc.status < 500 or exc.status == 503)
+
+
+async def _state(adapter: Adapter, call: Awaitable[T]) -> T:
+    """Await a state-store call; its failure is STATE_UNAVAILABLE for this source."""
+    try:
+        return await call
+    except StateUnavailable as exc:
+        raise exc.for_source(adapter.name) from None
+
+
+async def _quietly(adapter: Adapter, call: Awaitable[None]) -> None:
+    """A claim update that may fail without harm: the claim's lease then runs out, and a
+    retry reconciles it (nothing is created twice, nothing is stranded for longer)."""
+    try:
+        await call
+    except StateUnavailable as exc:
+        logger.warning("%s: claim not updated (%s); a retry after its lease reconciles it",
+                       adapter.name, exc)
 
 
 async def _upstream(adapter: Adapter, call: Awaitable[T]) -> T:

@@ -21,7 +21,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
 from gateway.access import SourceForbidden
-from gateway.errors import GatewayError, UpstreamError
+from gateway.errors import GatewayError, UpstreamError, WriteOutcomeUnknown
 from gateway.events import SubscriberOverflow
 from gateway.ids import InvalidCursor, InvalidId
 from gateway.paging import InvalidPaging
@@ -48,6 +48,10 @@ def upstream_extensions(exc: UpstreamError) -> dict[str, Any]:
         extensions["fields"] = exc.field_errors
     if exc.retry_after is not None:
         extensions["retryAfter"] = exc.retry_after
+    if isinstance(exc, WriteOutcomeUnknown):
+        extensions["idempotencyKey"] = exc.idempotency_key
+        if exc.cause is not None:
+            extensions["cause"] = exc.cause
     return extensions
 
 

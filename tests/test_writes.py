@@ -191,28 +191,33 @@ async def test_sources_list_their_write_capabilities(gateway):
     assert "invoices.delete" not in caps["erp"] and "invoices.status" in caps["erp"]
 
 
-async def test_an_unfinished_claim_is_conflict_until_it_is_abandoned(make_gateway, simulators, tmp_path):
+async def test_an_unfinished_claim_is_conflict_until_its_lease_ends_then_reconciled(
+    make_gateway, simulators, tmp_path
+):
     path = tmp_path / "state.sqlite3"
     gateway = await make_gateway(top={"state": f"sqlite:///{path}"})
-    name, input, route = await creating(gateway, "cloudbilling")
+    name, input, _route = await creating(gateway, "cloudbilling")
     input = {**input, "idempotencyKey": "crashed"}
-    await written(gateway, name, input)
+    made = await written(gateway, name, input)
 
-    def unfinish(age: float) -> None:
-        # what a gateway that stopped between claiming the key and recording the result leaves
+    def unfinish(lease_left: float) -> None:
+        # what a gateway that stopped between its upstream write and recording the result
+        # leaves: the claim, its reference and its owner's lease
         with sqlite3.connect(path) as db:
-            db.execute("UPDATE idempotency SET result = NULL, created_at = ?", (time.time() - age,))
+            db.execute("UPDATE idempotency SET result = NULL, owner = 'dead', lease_until = ?",
+                       (time.time() + lease_left,))
 
-    unfinish(5)
+    unfinish(60)
     zero_counts(simulators)
     running = await refused(gateway, name, input)
     assert codes(running) == ["CONFLICT"] and fields(running) == [["input", "idempotencyKey"]]
     assert upstream_writes(simulators, "cloudbilling") == {}
-    unfinish(3600)
-    taken_over = await written(gateway, name, input)
-    assert upstream_writes(simulators, "cloudbilling") == {route: 1}
-    assert (await written(gateway, name, input)) == taken_over
-    assert upstream_writes(simulators, "cloudbilling") == {route: 1}
+    unfinish(-1)
+    # The lease ran out: the claim is reconciled (the record the dead owner made is found
+    # by the reference it sent), never taken over by a second create.
+    assert (await written(gateway, name, input)) == made
+    assert (await written(gateway, name, input)) == made
+    assert upstream_writes(simulators, "cloudbilling") == {}
 
 
 async def test_a_payment_with_a_key_is_recorded_once(gateway, simulators):

@@ -105,7 +105,7 @@ async def test_idempotency_key_is_passed_upstream(gateway, simulators):
     replays = simulators.running["invoicematic"].simulator.replays
     assert len(replays) == 1  # the upstream holds the key too (derived from caller+key)
     (stored_key,) = [key for _, key in replays]
-    assert stored_key != "cust-1" and len(stored_key) == 64
+    assert stored_key != "cust-1" and stored_key.startswith("gw-") and len(stored_key) == 27
 
 
 async def test_upstream_422_maps_onto_the_input_path(gateway, simulators):

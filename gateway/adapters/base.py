@@ -375,6 +375,25 @@ class Adapter:
     async def submit_document(self, draft: DocumentDraft, key: str | None) -> Invoice:
         raise self.unsupported("submit an invoice document")
 
+    # --- finding a create of unknown outcome (docs/writes.md) ----------------------------
+    # A keyed create passes `key`, the gateway's reference for it, to the create method
+    # above: the upstream's idempotency key where `write_rules.upstream_idempotency`, else
+    # stored in a field the upstream keeps and can be searched by. After an unknown
+    # outcome, these find the record by it: the record, None when the upstream provably
+    # has none, or an `UpstreamError` when that cannot be told (UpstreamUnsupported where
+    # the upstream keeps nothing to find it by).
+    async def find_invoice(self, draft: InvoiceDraft, reference: str) -> Invoice | None:
+        raise self.unsupported("find a created invoice again (it keeps no reference)")
+
+    async def find_customer(self, draft: CustomerDraft, reference: str) -> Customer | None:
+        raise self.unsupported("find a created customer again (it keeps no reference)")
+
+    async def find_payment(self, draft: PaymentDraft, reference: str) -> Payment | None:
+        raise self.unsupported("find a recorded payment again (it keeps no reference)")
+
+    async def find_document(self, draft: DocumentDraft, reference: str) -> Invoice | None:
+        raise self.unsupported("find a submitted document again (it keeps no reference)")
+
     # --- refusals ----------------------------------------------------------------------
     def refusal(self, exc: UpstreamRejected) -> WriteRefused:
         """The user errors for an upstream's 4xx refusal of a write: each field message on

@@ -39,6 +39,7 @@ from gateway.errors import (
     UpstreamError,
     UpstreamNotFound,
     UpstreamRejected,
+    UpstreamUnsupported,
 )
 from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.lazy import LazyTuple
@@ -198,6 +199,10 @@ class CloudBillingAdapter(Adapter):
             body["status"] = WIRE_STATUSES[draft.status]
         if draft.number is not None:
             body["number"] = draft.number
+        elif key is not None:
+            # Cloud Billing stores nothing else of the gateway's: a keyed create without a
+            # number carries the gateway's reference as its number (docs/writes.md).
+            body["number"] = key
         if draft.currency is not None:
             body["currency"] = draft.currency.upper()
         if draft.issue_date is not None:
@@ -206,6 +211,31 @@ class CloudBillingAdapter(Adapter):
             body["due_date"] = draft.due_date.isoformat()
         reply = await self.client.send_json("POST", "/invoices", body)
         return self._invoice(self._single(reply, "POST /invoices"))
+
+    async def find_invoice(self, draft: InvoiceDraft, reference: str) -> Invoice | None:
+        """The invoice numbered as the create sent it (the client's number, else the
+        reference) for the same customer. No filter takes a number, so the list is read
+        from its end (newest last) to its start; a full read without it proves none."""
+        number = draft.number if draft.number is not None else reference
+        self.client.cache.clear()  # the upstream as it is now
+        first = await self.client.get_json("/invoices", {"limit": self.page_size, "offset": 0})
+        _, total, _ = self._page_of(first, "GET /invoices", 0)
+        if total is None:
+            raise UpstreamUnsupported(self.name, "GET /invoices answers no meta.total, so "
+                                      "a created invoice cannot be looked for")
+        offset = max(0, total - self.page_size)
+        while True:
+            body = first if offset == 0 else await self.client.get_json(
+                "/invoices", {"limit": self.page_size, "offset": offset})
+            records, _, _ = self._page_of(body, "GET /invoices", 0)
+            for record in reversed(records):
+                if record.get("number") == number and (
+                    record.get("customer_id") == draft.customer_id
+                ):
+                    return self._invoice(record)
+            if offset == 0:
+                return None
+            offset = max(0, offset - self.page_size)
 
     async def update_invoice(
         self, current: Invoice, changes: InvoiceChanges, version: str | None

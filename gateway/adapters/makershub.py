@@ -9,6 +9,7 @@ it has seen (lookups, its own creates, webhook events), kept in the state store.
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from gateway.domain import (
     parse_utc,
 )
 from gateway.errors import (
+    StateUnavailable,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamNotFound,
@@ -56,6 +58,11 @@ from gateway.routes import IdShape
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
 # the invoice returned always carries the id that was asked for.
 _ID = re.compile(r"[1-9][0-9]{0,17}")
+# Finding a create again: unknown ids in a row after which no later id is looked at, and
+# the most ids read before giving up (the outcome then stays unknown).
+PROBE_GAP = 25
+PROBE_LIMIT = 500
+logger = logging.getLogger("invoice_gateway.makershub")
 # makershub.md: a 400's `msg` names the field first ("invoice_items[2].qty must be a number").
 _FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[A-Za-z_]+)?) (?:must|is) ")
 # makershub.md (Assumed responses): the 400s that mean the record moved under us.
@@ -189,7 +196,13 @@ class MakersHubAdapter(Adapter):
         """Index ids seen in lookups (a child's group instead of the child)."""
         new = set(remote_ids) - self._indexed
         if new and self.state is not None:
-            await self.state.index_add(self.name, sorted(new))
+            try:
+                await self.state.index_add(self.name, sorted(new))
+            except StateUnavailable as exc:
+                # A lookup needs no state: it is answered, and the ids join the index the
+                # next time they are seen.
+                logger.warning("%s: ids not indexed (%s)", self.name, exc)
+                return
             self._indexed.update(new)
 
     async def on_event(self, event: InvoiceEvent) -> None:
@@ -240,7 +253,38 @@ class MakersHubAdapter(Adapter):
                     "VALIDATION_FAILED", "this vendor has no MakersHub supplierId (it is "
                     "known by name only), so a bill cannot name it", "vendorId")
             body["supplier_info"] = {"supplierId": draft.vendor_id}
+        if key is not None:
+            body["tags"] = key  # the gateway's reference (docs/writes.md)
         return await self._one_written("POST", "/v1/invoices", body)
+
+    async def find_invoice(self, draft: InvoiceDraft, reference: str) -> Invoice | None:
+        """The invoice tagged with the reference. MakersHub lists nothing: the ids after
+        the highest the index holds are read one by one (ids are assigned in increasing
+        order, Assumed) until `PROBE_GAP` in a row are unknown, which proves none."""
+        if self.state is None:
+            raise self.unsupported("find a created invoice without the gateway's state store")
+        try:
+            count = await self.state.index_count(self.name)
+            last = await self.state.index_page(self.name, count - 1, 1) if count else []
+        except StateUnavailable as exc:
+            raise exc.for_source(self.name) from None
+        if not last:
+            raise self.unsupported("find a created invoice before any id is indexed")
+        self.client.cache.clear()
+        remote_id, misses = last[0], 0
+        for _ in range(PROBE_LIMIT):
+            if misses >= PROBE_GAP:
+                return None
+            remote_id += 1
+            try:
+                invoice = await self.get_invoice(str(remote_id))
+            except UpstreamNotFound:
+                misses += 1
+                continue
+            misses = 0
+            if reference in invoice.tags:
+                return invoice
+        raise self.unsupported(f"find a created invoice within {PROBE_LIMIT} ids of the index")
 
     async def update_invoice(
         self, current: Invoice, changes: InvoiceChanges, version: str | None

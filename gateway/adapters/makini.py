@@ -325,6 +325,8 @@ class MakiniAdapter(Adapter):
         # makini.md: the create body names the lines `lineItem`, singular. A missing
         # number or date is left for Makini to refuse (422, mapped onto the input).
         body: JSONDict = {"lineItem": _wire_lines(draft.line_items)}
+        if key is not None:
+            body["title"] = key  # the gateway's reference (docs/writes.md); unused otherwise
         if draft.number is not None:
             body["invoiceNumber"] = draft.number
         if draft.issue_date is not None:
@@ -371,9 +373,28 @@ class MakiniAdapter(Adapter):
         return await self._written_invoice(reply, "PUT invoices/{key}/status")
 
     async def create_customer(self, draft: CustomerDraft, key: str | None) -> Customer:
-        reply = await self.client.send_json("POST", f"{self.prefix}/customers",
-                                            {"name": draft.name})
+        body: JSONDict = {"name": draft.name}
+        if key is not None:
+            body["code"] = key  # the gateway's reference (docs/writes.md); unique in Makini
+        reply = await self.client.send_json("POST", f"{self.prefix}/customers", body)
         return self._customer(_data(self.name, reply, "POST customers"))
+
+    async def find_invoice(self, draft: InvoiceDraft, reference: str) -> Invoice | None:
+        records = await self._found("invoices", "title", reference)
+        if not records:
+            return None
+        statuses, currencies = await self._tables()
+        return self._invoice(records[0], statuses, currencies)
+
+    async def find_customer(self, draft: CustomerDraft, reference: str) -> Customer | None:
+        records = await self._found("customers", "code", reference)
+        return self._customer(records[0]) if records else None
+
+    async def _found(self, resource: str, field: str, reference: str) -> list[Any]:
+        """The records whose `field` equals the reference (Makini's exact filter)."""
+        self.client.cache.clear()  # the upstream as it is now
+        records, _ = await self._list_page(resource, 0, [(f"filter[{field}]", reference)])
+        return records
 
     async def update_customer(self, current: Customer, draft: CustomerDraft) -> Customer:
         reply = await self.client.send_json("PUT", f"{self.prefix}/customers/{{id}}",
