@@ -474,7 +474,13 @@ class Writes:
             return  # customer writes carry no invoice event
         if event == "invoice.paid":
             kind = await _paid_or_updated(adapter, remote_id)
-        await self.events.publish_write(adapter.name, remote_id, kind, event)
+        try:
+            await self.events.publish_write(adapter.name, remote_id, kind, event)
+        except StateUnavailable as exc:
+            # The write is made: it is answered. (MakersHub's index learns the id when
+            # it is next seen.)
+            logger.warning("%s: event of %s %s not published (%s)", adapter.name, event,
+                           remote_id, exc)
 
 
 async def _paid_or_updated(adapter: Adapter, remote_id: str) -> InvoiceEventType:

@@ -158,8 +158,11 @@ class MakersHubAdapter(Adapter):
         if query.type is InvoiceType.RECEIVABLE or query.customer_id is not None:
             return Page([], 0, False)  # payables only, no customers
         size = self.page_size
-        ids = await self.state.index_page(self.name, page * size, size)
-        count = await self.state.index_count(self.name)
+        try:
+            ids = await self.state.index_page(self.name, page * size, size)
+            count = await self.state.index_count(self.name)
+        except StateUnavailable as exc:
+            raise exc.for_source(self.name) from None
         self._indexed.update(ids)
         found = await gather_each([str(i) for i in ids], self._fetch)
         items: list[Invoice] = []
@@ -192,13 +195,16 @@ class MakersHubAdapter(Adapter):
         await self._remember(seen)
         return [result if isinstance(result, UpstreamError) else result[0] for result in found]
 
-    async def _remember(self, remote_ids: Sequence[int]) -> None:
-        """Index ids seen in lookups (a child's group instead of the child)."""
+    async def _remember(self, remote_ids: Sequence[int], strict: bool = False) -> None:
+        """Index ids seen in lookups (a child's group instead of the child); `strict`
+        (an event) fails when the store does, else the ids are indexed when next seen."""
         new = set(remote_ids) - self._indexed
         if new and self.state is not None:
             try:
                 await self.state.index_add(self.name, sorted(new))
             except StateUnavailable as exc:
+                if strict:
+                    raise exc.for_source(self.name) from None
                 # A lookup needs no state: it is answered, and the ids join the index the
                 # next time they are seen.
                 logger.warning("%s: ids not indexed (%s)", self.name, exc)
@@ -214,7 +220,7 @@ class MakersHubAdapter(Adapter):
             await self.state.index_remove(self.name, [remote_id])
             self._indexed.discard(remote_id)
         else:
-            await self._remember([remote_id])
+            await self._remember([remote_id], strict=True)
 
     def read_webhook(
         self, headers: Mapping[str, str], body: bytes, now: float
