@@ -399,7 +399,9 @@ class Writes:
                     "idempotencyKey")
             if record.result is not None:
                 return await replay(json.loads(record.result)["remoteId"])
-            if not record.unknown and record.lease_until > time.time():
+            if not record.unknown and record.lease_until > time.time() and (
+                not _owner_gone(record.owner)
+            ):
                 raise WriteRefused.one(
                     "CONFLICT", "the first write with this idempotencyKey is still running; "
                     "retry shortly", "idempotencyKey")
@@ -593,6 +595,22 @@ def _check_invoice_fields(draft: InvoiceDraft | InvoiceChanges) -> list[UserProb
 def lease_seconds(adapter: Adapter) -> float:
     """How long a claim's owner may take for its write before it is presumed dead."""
     return 2 * adapter.config.timeout + LEASE_MARGIN
+
+
+def _owner_gone(owner: str) -> bool:
+    """Whether a claim's owner is a process of this host that no longer runs (a gateway
+    killed and restarted): its claim need not wait for the lease to run out."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
 
 
 def _did_nothing(exc: BaseException) -> bool:

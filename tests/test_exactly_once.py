@@ -171,3 +171,21 @@ async def test_operators_list_and_resolve_unfinished_claims(simulators, tmp_path
     done = await store.claim_idempotency("finance-web\ncloud", "order-43", "fp")
     assert done is not None and done.result is not None and "inv-7" in done.result
     await store.close()
+
+
+async def test_a_payment_retried_after_an_unknown_outcome_is_recorded_once(simulators):
+    async with proxied_gateway(simulators, "invoicematic") as (gateway, proxy):
+        invoice = await first_id(gateway, "invoices", "billing", status=["OPEN"])
+        input = {"invoiceId": invoice, "amount": "1.00", "date": "2026-11-05",
+                 "number": "PAY-EO-1", "idempotencyKey": "pay-unknown"}
+        zero_counts(simulators)
+        proxy.hold_next(b"POST ", HOLD)
+        body = await mutate_raw(gateway, "recordPayment", input)
+        assert body["errors"][0]["extensions"]["code"] == "WRITE_OUTCOME_UNKNOWN"
+        await asyncio.sleep(HOLD)
+        first = (await written(gateway, "recordPayment", input))["payment"]
+        again = (await written(gateway, "recordPayment", input))["payment"]
+        assert first == again
+        # the retry carried the same Idempotency-Key: Invoicematic replayed its first answer
+        assert upstream_writes(simulators, "invoicematic") == {"POST /api/payments": 2}
+        assert len(simulators.running["invoicematic"].simulator.replays) == 1
