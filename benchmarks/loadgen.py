@@ -6,6 +6,7 @@ import json
 import re
 import subprocess
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,38 @@ SCRIPT = """\
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.body = {body}
+"""
+# Several bodies: each request takes the next one in turn (per wrk thread).
+MANY = """\
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+local bodies = {{ {bodies} }}
+local sent = 0
+function request()
+  sent = sent + 1
+  return wrk.format(nil, nil, nil, bodies[(sent % #bodies) + 1])
+end
+"""
+# A 200 answer whose body carries GraphQL errors is a failed response too (wrk itself counts
+# only statuses); the total is printed as "GraphQL errors: N".
+COUNT_ERRORS = """\
+errors = 0
+local threads = {}
+function setup(thread)
+  table.insert(threads, thread)
+end
+function response(status, headers, body)
+  if status == 200 and string.find(body, '"errors"', 1, true) then
+    errors = errors + 1
+  end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, thread in ipairs(threads) do
+    total = total + thread:get("errors")
+  end
+  io.write(string.format("GraphQL errors: %d\\n", total))
+end
 """
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
 
@@ -27,9 +60,15 @@ class Load:
     errors: int
 
 
-def lua_script(payload: dict[str, Any]) -> str:
+def lua_script(payload: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
+    """The wrk script posting `payload` (or several payloads in turn), counting answers
+    with GraphQL errors."""
     # A JSON string is also a valid Lua string literal for the ASCII bodies used here.
-    return SCRIPT.format(body=json.dumps(json.dumps(payload)))
+    if isinstance(payload, dict):
+        head = SCRIPT.format(body=json.dumps(json.dumps(payload)))
+    else:
+        head = MANY.format(bodies=", ".join(json.dumps(json.dumps(p)) for p in payload))
+    return head + COUNT_ERRORS
 
 
 def parse_wrk(output: str) -> Load:
@@ -50,12 +89,17 @@ def parse_wrk(output: str) -> Load:
                        output)
     if socket is not None:
         errors += sum(int(n) for n in socket.groups())
+    graphql = re.search(r"^GraphQL errors: (\d+)", output, re.M)
+    if graphql is not None:
+        errors += int(graphql.group(1))
     return Load(float(rate.group(1)), latency("50"), latency("99"), int(done.group(1)), errors)
 
 
-def run_wrk(wrk: str, url: str, payload: dict[str, Any], *, seconds: float, clients: int,
-            threads: int = 1) -> Load:
-    """`clients` keep-alive connections posting `payload` for `seconds`."""
+def run_wrk(wrk: str, url: str, payload: dict[str, Any] | Sequence[dict[str, Any]], *,
+            seconds: float, clients: int, threads: int = 1) -> Load:
+    """`clients` keep-alive connections posting `payload` (or several in turn) for
+    `seconds`. `Load.errors` counts every failed response: non-2xx, socket errors and
+    answers with GraphQL errors."""
     if not url.startswith("http://127.0.0.1:"):
         raise ValueError("load is only ever generated against 127.0.0.1")
     with tempfile.TemporaryDirectory() as folder:

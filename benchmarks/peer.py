@@ -4,12 +4,17 @@ Serves the project's Invoicematic simulator (5 ms injected latency) through Hive
 (OpenAPI source, request-deduplication plugin, one process) and through invoice-gateway
 (`invoice-gateway serve`, one process, read cache off and on), checks that both answer the
 same data for "50 invoices with their customers", then measures them in alternating rounds
-with wrk and prints medians and ratios. Then, on invoice-gateway alone: the big-page
+with wrk and prints medians and ratios: `--mode repeated` asks that one query over and over,
+`--mode varied` asks 40 distinct pages (10, 25 and 50 invoices with their customers) over
+1,000 invoices in turn (`benchmarks.varied`), `--mode both` (the default) does both. Any
+failed response (non-2xx, socket error, GraphQL errors) in any round stops the benchmark
+with a non-zero exit. Then, on invoice-gateway alone: the big-page
 scenario (1,000 invoices with line items and customers as two pages of 500, warm cache),
 the latency bound (20 ms upstream latency, cold query p50 against its critical path) and,
 with `--workers N`, the multi-process figures.
 
-    python -m benchmarks.peer [--seconds 5] [--rounds 3] [--clients 10] [--workers 2]
+    python -m benchmarks.peer [--mode both|repeated|varied] [--seconds 5] [--rounds 3]
+                              [--clients 10] [--workers 2]
 
 Every run is bounded (wrk duration, request counts) and talks to 127.0.0.1 only.
 """
@@ -27,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks import peer_setup
+from benchmarks import peer_setup, varied
 from benchmarks.loadgen import Load, run_wrk
 from benchmarks.peer_processes import Processes, Simulators
 
@@ -49,13 +54,15 @@ BIG_INVOICES = 1000
 class Target:
     label: str
     url: str
-    payload: dict[str, Any]
+    payload: dict[str, Any] | list[dict[str, Any]]
     loads: list[Load]
     calls: list[float]
 
 
-def same_data(ours: dict[str, Any], hive: dict[str, Any]) -> None:
-    """Both gateways answer the same 50 invoices with the same customers, or SystemExit."""
+def same_data(ours: dict[str, Any], hive: dict[str, Any], count: int = 50,
+              quiet: bool = False) -> None:
+    """Both gateways answer the same `count` invoices with the same customers, or
+    SystemExit."""
 
     def from_ours(node: dict[str, Any]) -> tuple[str, ...]:
         customer = node["customer"]
@@ -73,11 +80,13 @@ def same_data(ours: dict[str, Any], hive: dict[str, Any]) -> None:
         raise SystemExit(f"a gateway answered errors: {ours.get('errors') or hive.get('errors')}")
     mine = [from_ours(node) for node in ours["data"]["invoices"]["nodes"]]
     theirs = [from_hive(row) for row in hive["data"]["listInvoices"]["data"]]
-    if mine != theirs or len(mine) != 50:
+    if mine != theirs or len(mine) != count:
         diff = next((pair for pair in zip(mine, theirs, strict=False) if pair[0] != pair[1]),
                     (len(mine), len(theirs)))
         raise SystemExit(f"the gateways disagree: {diff}")
-    print(f"check: both gateways answer the same {len(mine)} invoices and customers", flush=True)
+    if not quiet:
+        print(f"check: both gateways answer the same {len(mine)} invoices and customers",
+              flush=True)
 
 
 def measure(target: Target, sims: Simulators, wrk: str, seconds: float, clients: int) -> None:
@@ -92,9 +101,17 @@ def measure(target: Target, sims: Simulators, wrk: str, seconds: float, clients:
           f"  p99 {load.p99_ms:6.1f} ms  {calls:5.2f} calls/query", flush=True)
 
 
-def report(targets: list[Target], rounds: int, clients: int, latency_ms: int) -> None:
+WHAT = {
+    "repeated": "50 invoices with their customers (one query, repeated)",
+    "varied": f"{varied.PAGES} distinct pages of 10, 25 and 50 invoices with their customers "
+              f"over {varied.INVOICES:,} invoices",
+}
+
+
+def report(targets: list[Target], rounds: int, clients: int, latency_ms: int,
+           mode: str = "repeated") -> None:
     hive = targets[0]
-    print(f"\n50 invoices with their customers; {clients} clients; {latency_ms} ms upstream "
+    print(f"\n{WHAT[mode]}; {clients} clients; {latency_ms} ms upstream "
           f"latency; medians of {rounds} alternating rounds")
     print(f"{'gateway':<36}{'req/s':>8}{'p50 ms':>9}{'p99 ms':>9}{'calls/q':>9}"
           f"{'vs Hive':>9}")
@@ -108,19 +125,37 @@ def report(targets: list[Target], rounds: int, clients: int, latency_ms: int) ->
               f"{statistics.median(target.calls):9.2f}{statistics.median(ratios):8.2f}x")
 
 
-def peer_rounds(procs: Processes, sims: Simulators, wrk: str, args: argparse.Namespace) -> None:
+def varied_payloads(procs: Processes) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The varied mode's payloads for invoice-gateway and for Hive, after checking that
+    both answer every page alike."""
+    specs = varied.pages()
+    url = procs.gateway_url("off")
+    ours = varied.our_payloads(specs, varied.cursors(
+        lambda text, variables: procs.query(url, text, variables)))
+    hive = varied.hive_payloads(specs)
+    for spec, mine, theirs in zip(specs, ours, hive, strict=True):
+        same_data(procs.query(url, mine["query"], mine["variables"]),
+                  procs.query(procs.hive_url, theirs["query"]), spec.size, quiet=True)
+    print(f"check: both gateways answer the same invoices and customers on all {len(specs)} "
+          "pages", flush=True)
+    return ours, hive
+
+
+def peer_rounds(procs: Processes, sims: Simulators, wrk: str, args: argparse.Namespace,
+                mode: str = "repeated") -> None:
+    ours: dict[str, Any] | list[dict[str, Any]] = {"query": PEER_QUERY}
+    hive: dict[str, Any] | list[dict[str, Any]] = {"query": HIVE_QUERY}
+    if mode == "varied":
+        ours, hive = varied_payloads(procs)
     targets = [
-        Target("Hive Gateway + dedup", procs.hive_url, {"query": HIVE_QUERY}, [], []),
-        Target("invoice-gateway, cache off", procs.gateway_url("off"),
-               {"query": PEER_QUERY}, [], []),
-        Target("invoice-gateway, cache on", procs.gateway_url("on"),
-               {"query": PEER_QUERY}, [], []),
+        Target("Hive Gateway + dedup", procs.hive_url, hive, [], []),
+        Target("invoice-gateway, cache off", procs.gateway_url("off"), ours, [], []),
+        Target("invoice-gateway, cache on", procs.gateway_url("on"), ours, [], []),
     ]
     if args.workers > 1:
-        for mode in ("off", "on"):
-            targets.append(Target(f"invoice-gateway, cache {mode}, {args.workers} workers",
-                                  procs.gateway_url(f"{mode}-workers"),
-                                  {"query": PEER_QUERY}, [], []))
+        for cache in ("off", "on"):
+            targets.append(Target(f"invoice-gateway, cache {cache}, {args.workers} workers",
+                                  procs.gateway_url(f"{cache}-workers"), ours, [], []))
     for target in targets:  # warm-up: JIT, connection pools, caches
         run_wrk(wrk, target.url, target.payload, seconds=1, clients=args.clients)
     for number in range(args.rounds):
@@ -129,11 +164,11 @@ def peer_rounds(procs: Processes, sims: Simulators, wrk: str, args: argparse.Nam
         for target in order:
             measure(target, sims, wrk, args.seconds, args.clients)
     # The multi-process rows are measured in the same rounds but compared separately.
-    report(targets[:3], args.rounds, args.clients, args.latency)
+    report(targets[:3], args.rounds, args.clients, args.latency, mode)
     if args.workers > 1:
         print(f"\nwith --workers {args.workers} (multi-process; not part of the single-process "
               "ratio above):")
-        report([targets[0], *targets[3:]], args.rounds, args.clients, args.latency)
+        report([targets[0], *targets[3:]], args.rounds, args.clients, args.latency, mode)
 
 
 def big_pages(procs: Processes, sims: Simulators, repeats: int) -> None:
@@ -203,6 +238,8 @@ def latency_bound(procs: Processes, sims: Simulators, wrk: str, seconds: float,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=("both", "repeated", "varied"), default="both",
+                        help="one query repeated, 40 distinct pages, or both (default)")
     parser.add_argument("--seconds", type=float, default=5, help="length of each measurement")
     parser.add_argument("--rounds", type=int, default=3, help="alternating rounds")
     parser.add_argument("--clients", type=int, default=10, help="concurrent connections")
@@ -230,8 +267,12 @@ def main() -> None:
             print(f"peer: {versions}")
             same_data(procs.query(procs.gateway_url("off"), PEER_QUERY),
                       procs.query(procs.hive_url, HIVE_QUERY))
+            modes = ("repeated", "varied") if args.mode == "both" else (args.mode,)
+            if "varied" in modes:
+                sims.grow_invoices(varied.INVOICES)
             sims.set_latency(args.latency)
-            peer_rounds(procs, sims, wrk, args)
+            for mode in modes:
+                peer_rounds(procs, sims, wrk, args, mode)
             sims.set_latency(0)
         latency_bound(procs, sims, wrk, args.seconds, args.latency_rounds)
         big_pages(procs, sims, args.big_repeats)

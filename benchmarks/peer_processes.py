@@ -236,8 +236,12 @@ class Processes:
         fields = Path(f"/proc/{self.pids[mode]}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
-    def query(self, url: str, query: str) -> dict[str, Any]:
-        body: dict[str, Any] = self.http.post(url, json={"query": query}).json()
+    def query(self, url: str, query: str,
+              variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        payload: dict[str, Any] = {"query": query}
+        if variables is not None:
+            payload["variables"] = variables
+        body: dict[str, Any] = self.http.post(url, json=payload).json()
         return body
 
     def wait_ready(self, url: str, timeout: float = 90) -> None:

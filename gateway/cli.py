@@ -120,7 +120,7 @@ def _listen_args(parser: argparse.ArgumentParser, port: int, note: str = "") -> 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
-    from gateway.config import LimitsConfig, cors_origins, load_config
+    from gateway.config import GatewayConfig, LimitsConfig, cors_origins, load_config
     from gateway.serving import server_options
     from gateway.simulators.runner import bind_socket
 
@@ -146,13 +146,14 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}",
                          demo_cors=cors_origins(args.cors_origin))
+        pacing = bool(GatewayConfig.model_fields["gc_pacing"].default)  # the demo's default
     _json_request_log()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
     if workers > 1:
         _serve_workers(str(Path(args.config).resolve()), sock, workers, log_level, limits)
         return 0
-    tune_gc()
+    tune_gc(pacing)
     server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
                             **server_options(limits))
     uvicorn.Server(server).run(sockets=[sock])
@@ -241,26 +242,29 @@ def worker_app() -> FastAPI:
     from gateway.config import load_config
 
     _json_request_log()
-    app = create_app(load_config(os.environ[WORKER_CONFIG_ENV]))
-    tune_gc()
+    config = load_config(os.environ[WORKER_CONFIG_ENV])
+    app = create_app(config)
+    tune_gc(config.gc_pacing)
     return app
 
 
-def tune_gc() -> None:
-    """Collect garbage when a serving process has time for it, once its app is built.
+def tune_gc(pacing: bool = False) -> None:
+    """Take what start-up built out of every later collection, once the app is built; with
+    `pacing` (top-level `gc_pacing`), collect while every request waits on an upstream.
 
     A cold 50-invoice query allocates some tens of thousands of objects (parsed upstream
     JSON, records, views) and leaves cyclic garbage behind; with CPython's defaults that
     starts many young collections and regularly a full one over every object the process
     holds (schema, modules, caches), in the middle of requests. Freezing what exists after
-    start-up takes those long-lived objects out of every later collection; the pacer
+    start-up takes those long-lived objects out of every later collection. The pacer
     (`gateway.gcpace`) collects while every request waits on an upstream, with a larger
-    young generation as the backstop (docs/performance-levers.md)."""
+    young generation as the backstop (docs/performance.md says when that pays)."""
     from gateway.gcpace import PACER
 
     gc.collect()
     gc.freeze()
-    PACER.enable()
+    if pacing:
+        PACER.enable()
 
 
 def _json_request_log() -> None:

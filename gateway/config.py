@@ -37,7 +37,7 @@ _KIND_KEYS: dict[str, str] = {
 _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
-    "persisted_queries", "request_timeout", "early_reads", "cors", "metrics",
+    "persisted_queries", "request_timeout", "early_reads", "gc_pacing", "cors", "metrics",
     "state_timeout",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
@@ -272,7 +272,13 @@ class GatewayConfig(BaseModel):
     # One deadline per GraphQL request: every upstream call it causes ends by then.
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     # A repeated request's first upstream reads start as soon as it is let in (gateway.early).
-    early_reads: bool = True
+    # Off by default: on varied traffic it did not earn its place (docs/performance.md).
+    early_reads: bool = False
+    # Young garbage collections paced to moments every HTTP request waits on an upstream,
+    # with a larger automatic threshold as the backstop (gateway.gcpace). Off by default:
+    # a saturated process is never idle, and the backstop's large young generation then
+    # collects in single long pauses that stall every connection (docs/performance.md).
+    gc_pacing: bool = False
     cors: CorsConfig = Field(default_factory=CorsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 

@@ -119,6 +119,7 @@ class FrontDoor:
                 await _internal_error(scope, send_with_id, started=bool(status["code"]))
             finally:
                 state.early.finish(request)
+                request.end()
                 if request.operation:
                     span.update_name(f"graphql {request.operation}")
                     span.set_attribute("graphql.operation.name", request.operation)

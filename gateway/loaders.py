@@ -129,6 +129,13 @@ class SourceLoaders:
         # Not primed here: that would normalize every record of the page (`Page.lazy`).
         return result
 
+    def release(self) -> None:
+        """Drop every record and page these loaders hold (the request has ended)."""
+        for loader in (self.invoice, self.customer, self.vendor, self.payment,
+                       self.invoice_payments, self.page):
+            loader.clear_all()
+        self._all_customers = None
+
     def forget(self, key: tuple[str, Hashable, int]) -> None:
         """Drop a page: a walk over a whole list (summaries, exports) reads each page once,
         and keeping them all would hold the whole list. A walk primes nothing."""
@@ -141,6 +148,15 @@ class Loaders:
     def __init__(self, adapters: Mapping[str, Adapter]) -> None:
         self._adapters = adapters
         self._by_source: dict[str, SourceLoaders] = {}
+
+    def release(self) -> None:
+        """At the request's end: drop what its loaders hold. The loaders refer to themselves
+        (their batch functions are their own methods), so without this every record a
+        request read would wait for a garbage collection, and a busy process's collections
+        would grow with every request in between."""
+        for loaders in self._by_source.values():
+            loaders.release()
+        self._by_source.clear()
 
     def source(self, name: str) -> SourceLoaders:
         loaders = self._by_source.get(name)

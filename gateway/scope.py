@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -46,6 +46,18 @@ class RequestScope:
     first_reads: list[Any] | None = None
     early: dict[Any, Any] | None = None
     replied: bool = False
+    # Called when the request has been answered (gateway.frontdoor): releases what it held.
+    ends: list[Callable[[], None]] = field(default_factory=list)
+
+    def at_end(self, release: Callable[[], None]) -> None:
+        """Call `release` once the request has been answered (its response sent)."""
+        self.ends.append(release)
+
+    def end(self) -> None:
+        """Run the `at_end` callbacks (the front door, as the request ends)."""
+        ends, self.ends = self.ends, []
+        for release in ends:
+            release()
 
     def remaining(self) -> float | None:
         """Seconds left before the deadline (None: no deadline)."""

@@ -13,6 +13,7 @@ from gateway.adapters import Adapter
 from gateway.config import LimitsConfig
 from gateway.event_hub import EventHub
 from gateway.loaders import Loaders
+from gateway.scope import current_scope
 from gateway.writes import ANONYMOUS, Writes
 
 
@@ -53,7 +54,18 @@ class Context(BaseContext):
         }
         # Who is asking: scopes idempotency keys per client.
         self.caller = identity.client
+        previous = getattr(self, "loaders", None)
         self.loaders = Loaders(self.adapters)
+        if previous is not None:
+            previous.release()
+        # Released when the request has been answered (for a WebSocket: when it closes).
+        scope = current_scope()
+        if scope is not None:
+            scope.at_end(self.release)
+
+    def release(self) -> None:
+        """Drop the records this request's loaders hold (gateway.loaders.Loaders.release)."""
+        self.loaders.release()
 
     def adapter(self, source: str) -> Adapter:
         """The adapter of a source the caller may read; `SourceForbidden` for a configured

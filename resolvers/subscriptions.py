@@ -95,6 +95,7 @@ class Subscription:
             async for event in subscriber:
                 # The connection's context lives as long as the socket: fresh loaders and
                 # errors per event, so no event sees another's cached records.
-                context.loaders = Loaders(context.adapters)
+                previous, context.loaders = context.loaders, Loaders(context.adapters)
+                previous.release()  # the previous event has been sent
                 context.partial_errors = []
                 yield InvoiceEvent(event=event)

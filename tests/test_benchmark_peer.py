@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from benchmarks import varied
 from benchmarks.invoicematic_openapi import openapi
 from benchmarks.loadgen import lua_script, parse_wrk
 from benchmarks.peer import same_data
@@ -43,7 +44,7 @@ def test_parse_wrk_refuses_output_without_figures() -> None:
 def test_lua_script_posts_the_payload_as_json() -> None:
     payload = {"query": '{ a(b: "c") }'}
     script = lua_script(payload)
-    body = script.split("wrk.body = ", 1)[1].strip()
+    body = script.split("wrk.body = ", 1)[1].split("\n", 1)[0]
     assert json.loads(json.loads(body)) == payload
     assert 'wrk.method = "POST"' in script
 
@@ -73,3 +74,38 @@ def test_openapi_describes_the_two_operations_the_peer_uses() -> None:
     assert operations == {"listInvoices", "getCustomer"}
     invoice = spec["components"]["schemas"]["Invoice"]["properties"]
     assert {"invoice_number", "total", "currency_id", "customer_id", "items"} <= set(invoice)
+
+
+def test_parse_wrk_counts_answers_with_graphql_errors_as_failed() -> None:
+    load = parse_wrk(WRK_OUTPUT.replace("Requests/sec", "GraphQL errors: 4\nRequests/sec"))
+    assert load.errors == 3 + 4
+
+
+def test_lua_script_takes_several_bodies_in_turn_and_counts_graphql_errors() -> None:
+    payloads = [{"query": "{ a }"}, {"query": "{ b }", "variables": {"after": "x"}}]
+    script = lua_script(payloads)
+    assert "function request()" in script and "wrk.body =" not in script
+    bodies = script.split("local bodies = {", 1)[1].split("}\n", 1)[0]
+    assert [json.loads(json.loads(b)) for b in bodies.strip(" {").split(", \"")[:1]] == [
+        payloads[0]]
+    assert '\\"after\\"' in script  # the second body, escaped as a Lua string
+    # A 200 answer with errors in its body is counted, and the total printed for parse_wrk.
+    assert 'string.find(body, \'"errors"\'' in script and "GraphQL errors: %d" in script
+    assert "GraphQL errors: %d" in lua_script(payloads[0])
+
+
+def test_varied_pages_are_forty_distinct_pages_of_three_sizes_within_the_invoices() -> None:
+    specs = varied.pages()
+    assert len(set(specs)) == 40
+    assert {spec.size for spec in specs} == {10, 25, 50}
+    assert all(spec.offset >= 0 and spec.offset + spec.size <= 1000 for spec in specs)
+
+
+def test_varied_payloads_page_alike_with_cursors_and_page_numbers() -> None:
+    specs = [varied.PageSpec(10, 1), varied.PageSpec(25, 3)]
+    by_offset = [f"c{i}" for i in range(1000)]
+    ours = varied.our_payloads(specs, by_offset)
+    assert [p["variables"] for p in ours] == [{"first": 10, "after": None},
+                                             {"first": 25, "after": "c49"}]
+    hive = varied.hive_payloads(specs)
+    assert 'limit: "25", page: 3' in hive[1]["query"]

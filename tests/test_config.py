@@ -113,3 +113,13 @@ def test_serve_with_bad_config_exits_with_message(tmp_path):
     assert "configuration error" in result.stderr
     assert "source 'erp': key 'kind'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_early_reads_and_gc_pacing_are_off_unless_asked_for(tmp_path):
+    config = load_config(write(tmp_path, GOOD), ENV)
+    assert (config.early_reads, config.gc_pacing) == (False, False)
+    on = load_config(write(tmp_path, GOOD + "early_reads: true\ngc_pacing: true\n"), ENV)
+    assert (on.early_reads, on.gc_pacing) == (True, True)
+    with pytest.raises(ConfigError) as caught:
+        load_config(write(tmp_path, GOOD + "gc_pacing: sometimes\n"), ENV)
+    assert "gc_pacing" in str(caught.value)

@@ -40,7 +40,7 @@ async def post(gateway: Any, client: str | None = None) -> dict[str, Any]:
 
 
 async def test_a_repeated_request_joins_the_read_it_started_early(make_gateway, simulators):
-    gateway = await make_gateway()
+    gateway = await make_gateway(top={"early_reads": True})
     zero_counts(simulators)
     first = await post(gateway)
     assert early(gateway, "used") == 0  # nothing known of this body yet
@@ -53,7 +53,7 @@ async def test_a_repeated_request_joins_the_read_it_started_early(make_gateway, 
 
 
 async def test_a_plan_is_the_callers_own(make_gateway, simulators):
-    gateway = await make_gateway(top={"clients": CLIENTS})
+    gateway = await make_gateway(top={"clients": CLIENTS, "early_reads": True})
     await post(gateway, "finance")
     await post(gateway, "ops")  # the same body from another caller: nothing started early
     assert early(gateway, "used") == 0
@@ -64,7 +64,7 @@ async def test_a_plan_is_the_callers_own(make_gateway, simulators):
 async def test_an_early_read_not_asked_for_is_cancelled_and_its_plan_forgotten(
     make_gateway, simulators
 ):
-    gateway = await make_gateway()
+    gateway = await make_gateway(top={"early_reads": True})
     expected = await post(gateway)
     plans = gateway.app.state.early._plans
     key = plan_key("anonymous", "POST", BODY)
@@ -79,7 +79,7 @@ async def test_an_early_read_not_asked_for_is_cancelled_and_its_plan_forgotten(
 
 
 async def test_a_failing_early_read_fails_the_request_as_a_late_one(make_gateway, simulators):
-    gateway = await make_gateway(retries=0, stale_ttl=0)
+    gateway = await make_gateway(retries=0, stale_ttl=0, top={"early_reads": True})
     late = await make_gateway(retries=0, stale_ttl=0, top={"early_reads": False})
     await post(gateway)
     await post(late)
@@ -94,8 +94,9 @@ async def test_a_failing_early_read_fails_the_request_as_a_late_one(make_gateway
     assert answers[0]["errors"][0]["extensions"]["code"] == "UPSTREAM_UNAVAILABLE"
 
 
-async def test_switched_off_nothing_is_started_early(make_gateway, simulators):
-    gateway = await make_gateway(top={"early_reads": False})
+@pytest.mark.parametrize("top", [{"early_reads": False}, {}], ids=["off", "default"])
+async def test_switched_off_nothing_is_started_early(make_gateway, simulators, top):
+    gateway = await make_gateway(top=top)
     for _ in range(2):
         await post(gateway)
     assert early(gateway, "used") == 0

@@ -139,7 +139,7 @@ CHILD = textwrap.dedent("""
     async def main(group):
         sim_control(group.running["invoicematic"], "PUT", "/_sim/latency", {"ms": 30})
         async with open_gateway(gateway_app(group)) as gateway:
-            tune_gc()
+            tune_gc(pacing=True)
             for _ in range(12):
                 body = await gateway.query(QUERY)
                 assert not body.get("errors"), body

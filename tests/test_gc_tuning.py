@@ -16,7 +16,7 @@ CHILD = textwrap.dedent("""
     class Node:
         pass
 
-    tune_gc()
+    tune_gc(pacing=True)
     assert gc.get_threshold() == GC_THRESHOLD, gc.get_threshold()
     assert gc.get_freeze_count() > 1000, gc.get_freeze_count()  # start-up objects frozen
     assert gc.isenabled()
