@@ -137,6 +137,7 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(gateway_config)
         limits = gateway_config.limits
         sock = bind_socket(args.host, args.port)
+        pacing = gateway_config.gc_pacing
     else:
         limits = LimitsConfig()
         sock = bind_socket(args.host, args.port)
