@@ -5,10 +5,17 @@ stable order. A cursor is the position just after a record in its source's (push
 upstream list, so paging to the end yields every matching record exactly once, even when
 the gateway filters part of the query itself. Pages are read through the per-request page
 loader (and the process-wide read cache), aligned to the adapter's fixed page size.
+
+The first page of every source a slice may reach is asked for at once: those reads run in
+parallel within the request's one deadline, so several slow or hanging sources cost one
+timeout rather than one each (issue 19 item 10), and a page drawing on several sources
+waits for one round trip instead of one per source.
 """
 
 from __future__ import annotations
 
+import asyncio
+from asyncio import Future
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +92,8 @@ async def read_slice(
     found: list[tuple[Any, str]] = []
     errors: list[UpstreamError] = []
     want = limit + 1  # one more than asked, to know whether a next page exists
+    if limit > 0:
+        _start_first_pages(loaders, adapters, request, start_index, start_offset)
     for index in range(start_index, len(request.sources)):
         if len(found) >= want:
             break
@@ -95,6 +104,25 @@ async def read_slice(
         except UpstreamError as exc:
             errors.append(exc)
     return Slice(found[:limit], len(found) > limit, errors)
+
+
+def _start_first_pages(
+    loaders: Loaders, adapters: Mapping[str, Adapter], request: ListRequest,
+    start_index: int, start_offset: int,
+) -> None:
+    """Ask for the first page each source of the slice would read, all at once (the page
+    loader sends a read as soon as it is asked for; `_scan` then joins it)."""
+    for index in range(start_index, len(request.sources)):
+        name = request.sources[index]
+        offset = start_offset if index == start_index else 0
+        number = offset // adapters[name].page_size
+        future = loaders.source(name).page.load((request.resource, request.query, number))
+        future.add_done_callback(_retrieved)  # a page no scan reaches fails silently
+
+
+def _retrieved(future: Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _scan(
@@ -133,14 +161,17 @@ async def _scan(
 
 async def total_count(loaders: Loaders, request: ListRequest) -> int | None:
     """The number of records in the whole list, or None where a source cannot say."""
+    pages = await asyncio.gather(
+        *(loaders.source(name).page.load((request.resource, request.query, 0))
+          for name in request.sources),
+        return_exceptions=True,
+    )
     total = 0
-    for name in request.sources:
-        try:
-            page: Page[Any] = await loaders.source(name).page.load(
-                (request.resource, request.query, 0)
-            )
-        except UpstreamError:
+    for page in pages:
+        if isinstance(page, UpstreamError):
             return None
+        if isinstance(page, BaseException):
+            raise page
         if page.total is None:
             return None
         total += page.total
