@@ -32,7 +32,9 @@ METHODS = ("GET", "POST", "OPTIONS")
 # CSRF-prevention header, a request id to correlate with our log. Safelisted headers
 # (Accept, Content-Type with form types) need no listing; JSON's Content-Type does.
 HEADERS = ("content-type", "authorization", "apollo-require-preflight", "x-request-id")
-EXPOSED = ("x-request-id",)
+# The request id (for a support ticket; our log has the same), and what an export download
+# needs: its file name and, where the sources say, how many rows follow.
+EXPOSED = ("x-request-id", "content-disposition", "x-total-count")
 
 
 def origin_pattern(origins: list[str]) -> re.Pattern[str] | None:

@@ -1,7 +1,8 @@
 """A browser app on another origin, the gateway's first named user: a page served from a
 second local origin uses Apollo Client in headless Debian chromium to run a query with an
-API key and to receive an `invoiceEvents` event over graphql-ws; the same page from an
-origin not in `cors.origins` is refused by the browser (CORS), its socket by the gateway."""
+API key and to receive an `invoiceEvents` event over graphql-ws, and downloads the CSV
+export; the same page from an origin not in `cors.origins` is refused by the browser
+(CORS), its socket by the gateway."""
 
 from __future__ import annotations
 
@@ -91,6 +92,10 @@ def test_an_apollo_client_app_on_an_allowed_origin_queries_and_subscribes(
     assert len(app["invoices"]) == 2
     assert {invoice["source"] for invoice in app["invoices"]} == {"billing"}
     assert all(request_id for request_id in app["requestIds"]), "X-Request-Id is exposed"
+    download = app["download"]
+    assert (download["status"], download["disposition"]) == (
+        200, 'attachment; filename="invoices.csv"'), download
+    assert download["header"].startswith("id,") and download["rows"] == int(download["total"])
     event = app["event"]
     assert (event["type"], event["source"], event["origin"]) == ("UPDATED", "billing", "GATEWAY")
     assert event["invoiceId"] == app["invoices"][0]["id"]
@@ -102,6 +107,7 @@ def test_an_apollo_client_app_on_an_allowed_origin_queries_and_subscribes(
     assert blocked["origin"] == other
     assert "invoices" not in blocked
     assert blocked["queryError"]["message"] == "Failed to fetch", blocked
+    assert blocked["download"]["error"]["message"] == "Failed to fetch"
     assert any("blocked by CORS policy" in line and other in line
                for line in refused["console"]), refused["console"]
     assert "connected" not in blocked["socket"], "the gateway refused the page's socket"

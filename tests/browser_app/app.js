@@ -116,6 +116,25 @@ async function subscriptionOutcome(client) {
   })).catch((error) => ({ timeout: describe(error) }));
 }
 
+// The CSV export as a page downloads it: its name and row count come from exposed headers.
+async function download(gateway, key) {
+  try {
+    const response = await fetch(`${gateway}/export/invoices?format=csv&sources=billing`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const text = await response.text();
+    return {
+      status: response.status,
+      disposition: response.headers.get("content-disposition"),
+      total: response.headers.get("x-total-count"),
+      header: text.split("\n", 1)[0],
+      rows: text.trim().split("\n").length - 1,
+    };
+  } catch (error) {
+    return { error: describe(error) };
+  }
+}
+
 async function main() {
   const params = new URLSearchParams(window.location.search);
   const out = { origin: window.location.origin, requestIds: [], socket: [], writes: [], errors: [] };
@@ -127,6 +146,7 @@ async function main() {
     } catch (error) {
       out.queryError = describe(error);
     }
+    out.download = await download(params.get("gateway"), params.get("key"));
     if (out.invoices && out.invoices.length) {
       out.event = await eventAfterWrites(client, out.invoices[0], out);
     } else {
