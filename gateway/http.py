@@ -155,11 +155,12 @@ class SourceClient:
         the early read the request started for it, `gateway.early`). `path` is a template:
         each `{name}` in it is replaced by the id `ids[name]`, checked and encoded as one
         path segment."""
+        route = self.routes.label(path)  # the template itself, where it is declared
         if ids:
             path = self._path("GET", path, ids)
         scope = current_scope()
         if scope is None:
-            return await self.read(path, params)
+            return await self.read(path, params, route)
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
         try:
             started = early.joined(scope, (self.source, path, pairs))
@@ -167,20 +168,24 @@ class SourceClient:
             started = None
         try:
             if started is None:
-                return await self.read(path, params)
+                return await self.read(path, params, route)
             if self._metrics is not None:
                 self._metrics.early_reads.labels(self.source, "used").inc()
             return await started
         finally:
             early.replied(scope)
 
-    async def read(self, path: str, params: Params | None = None) -> Any:
-        """The GET of `get_json` itself: through the cache, never joining an early read."""
+    async def read(
+        self, path: str, params: Params | None = None, route: str | None = None
+    ) -> Any:
+        """The GET of `get_json` itself: through the cache, never joining an early read.
+        `route` is the metric label (by default, the declared template `path` falls under)."""
         request = Call("GET", self._url(path, params), {})
         # Source, credential fingerprint (token and tenant headers) and full URL: replies
         # never cross sources, credentials or tenants, even in a shared cache backend.
         key = f"{self.source}|{self._identity}|{request.text}"
-        route = self.routes.label(path)
+        if route is None:
+            route = self.routes.label(path)
         scope = current_scope()
         if scope is not None:
             scope.sources.add(self.source)
@@ -234,6 +239,7 @@ class SourceClient:
         repeat of this request (it carries an idempotency key the upstream honours); only
         such a write may ever be retried.
         """
+        route = self.routes.label(path)
         if ids:
             path = self._path(method, path, ids)
         request = Call(
@@ -245,8 +251,7 @@ class SourceClient:
         if scope is not None:
             scope.sources.add(self.source)
             early.replied(scope)  # reads after a write depend on it: not part of a plan
-        result = await self._call(request, self.routes.label(path),
-                                  self.retries if idempotent else 0)
+        result = await self._call(request, route, self.retries if idempotent else 0)
         self.cache.clear()
         return result
 
