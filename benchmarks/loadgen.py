@@ -35,17 +35,30 @@ local threads = {}
 function setup(thread)
   table.insert(threads, thread)
 end
+sample = ""
 function response(status, headers, body)
-  if status == 200 and string.find(body, '"errors"', 1, true) then
-    errors = errors + 1
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then
+    if status == 200 then
+      errors = errors + 1
+    end
+    if sample == "" then
+      sample = status .. " " .. string.sub(string.gsub(body, "%s+", " "), 1, 300)
+    end
   end
 end
 function done(summary, latency, requests)
   local total = 0
+  local first = ""
   for _, thread in ipairs(threads) do
     total = total + thread:get("errors")
+    if first == "" then
+      first = thread:get("sample")
+    end
   end
   io.write(string.format("GraphQL errors: %d\\n", total))
+  if first ~= "" then
+    io.write("First failed answer: " .. first .. "\\n")
+  end
 end
 """
 _UNITS = {"us": 1e-3, "ms": 1.0, "s": 1e3, "m": 60e3}
@@ -58,6 +71,7 @@ class Load:
     p99_ms: float
     requests: int
     errors: int
+    failed_sample: str = ""  # the first failed answer: status and the start of its body
 
 
 def lua_script(payload: dict[str, Any] | Sequence[dict[str, Any]]) -> str:
@@ -92,7 +106,9 @@ def parse_wrk(output: str) -> Load:
     graphql = re.search(r"^GraphQL errors: (\d+)", output, re.M)
     if graphql is not None:
         errors += int(graphql.group(1))
-    return Load(float(rate.group(1)), latency("50"), latency("99"), int(done.group(1)), errors)
+    sample = re.search(r"^First failed answer: (.*)$", output, re.M)
+    return Load(float(rate.group(1)), latency("50"), latency("99"), int(done.group(1)), errors,
+                sample.group(1) if sample else "")
 
 
 def run_wrk(wrk: str, url: str, payload: dict[str, Any] | Sequence[dict[str, Any]], *,

@@ -94,7 +94,8 @@ def measure(target: Target, sims: Simulators, wrk: str, seconds: float, clients:
     load = run_wrk(wrk, target.url, target.payload, seconds=seconds, clients=clients)
     calls = sims.count() / max(load.requests, 1)
     if load.errors:
-        raise SystemExit(f"{target.label}: {load.errors} failed requests under load")
+        raise SystemExit(f"{target.label}: {load.errors} failed requests under load"
+                         + (f"; the first: {load.failed_sample}" if load.failed_sample else ""))
     target.loads.append(load)
     target.calls.append(calls)
     print(f"  {target.label:<34}{load.requests_per_second:8.1f} req/s  p50 {load.p50_ms:6.1f} ms"
