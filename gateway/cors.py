@@ -18,6 +18,7 @@ from browsers; strawberry checks their `Origin` (same origin, or what
 from __future__ import annotations
 
 import json
+import logging
 import re
 
 from starlette.datastructures import Headers
@@ -26,6 +27,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import CorsConfig
 
+# The request log (gateway.frontdoor), which a refused preflight never reaches.
+request_log = logging.getLogger("invoice_gateway.requests")
 CORS_PATHS = ("/graphql", "/export/invoices")
 METHODS = ("GET", "POST", "OPTIONS")
 # What browser GraphQL clients send: the credential (`Authorization: Bearer <key>`), Apollo's
@@ -97,6 +100,11 @@ class BrowserOrigins:
             await self._cors(scope, receive, send)
         elif scope["method"] == "OPTIONS" and "access-control-request-method" in headers:
             await _refuse_preflight(send, origin)
+            if request_log.isEnabledFor(logging.INFO):
+                request_log.info(json.dumps({
+                    "method": "OPTIONS", "path": scope["path"], "status": 403,
+                    "outcome": "origin_not_allowed", "origin": origin,
+                }, separators=(",", ":")))
         elif self._cors is not None:
             await self.app(scope, receive, _vary_origin(send))
         else:

@@ -6,6 +6,7 @@ origin."""
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -114,9 +115,13 @@ async def test_patterns_and_ports_match_as_configured(gateway, origin):
     "https://apps.example.com", "https://a.b.apps.example.com", "https://x.apps.example.com.evil",
     "https://xapps.example.com", "http://127.0.0.1:5174", "null",
 ])
-async def test_any_other_origin_gets_no_cors_header(gateway, origin):
-    refused = await gateway.http.options("/graphql", headers=preflight(origin))
+async def test_any_other_origin_gets_no_cors_header(gateway, origin, caplog):
+    with caplog.at_level(logging.INFO, "invoice_gateway.requests"):
+        refused = await gateway.http.options("/graphql", headers=preflight(origin))
     assert refused.status_code == 403
+    logged = [json.loads(record.getMessage()) for record in caplog.records]
+    assert {"status": 403, "outcome": "origin_not_allowed", "origin": origin}.items() \
+        <= logged[-1].items(), "the operator sees which origin a frontend calls from"
     assert cors_headers(refused) == {}
     error = refused.json()["errors"][0]
     assert error["extensions"]["code"] == "ORIGIN_NOT_ALLOWED"
