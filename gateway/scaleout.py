@@ -361,7 +361,8 @@ class SharedIdempotency(StateStore):
         def take(record: IdempotencyRecord) -> IdempotencyRecord | None:
             same = (record.result is None and record.owner == seen.owner
                     and record.lease_until == seen.lease_until and record.unknown == seen.unknown)
-            return replace(record, owner=owner, lease_until=lease_until) if same else None
+            return replace(record, owner=owner, lease_until=lease_until,
+                           unknown=False) if same else None
 
         shared = await self._update(scope, key, take)
         durable = await self.inner.take_over(scope, key, seen, owner, lease_until)

@@ -117,7 +117,8 @@ class StateStore(abc.ABC):
         self, scope: str, key: str, seen: IdempotencyRecord, owner: str, lease_until: float
     ) -> bool:
         """Hold an unfinished claim (unknown, or its lease expired) for reconciling: True
-        when it was still exactly as `seen` and is now `owner`'s until `lease_until`."""
+        when it was still exactly as `seen` and is now `owner`'s until `lease_until`
+        (pending again: a concurrent retry is told it is running)."""
 
     @abc.abstractmethod
     async def unfinished_claims(self) -> list[Claim]:
@@ -268,7 +269,8 @@ class SqliteState(StateStore):
     ) -> bool:
         def work(db: sqlite3.Connection) -> bool:
             cursor = db.execute(
-                "UPDATE idempotency SET owner = ?, lease_until = ? WHERE scope = ? AND key = ?"
+                "UPDATE idempotency SET owner = ?, lease_until = ?, unknown = FALSE"
+                " WHERE scope = ? AND key = ?"
                 " AND result IS NULL AND owner = ? AND lease_until = ? AND unknown = ?",
                 (owner, lease_until, scope, key, seen.owner, seen.lease_until, seen.unknown),
             )

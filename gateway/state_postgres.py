@@ -182,9 +182,9 @@ class PostgresState(StateStore):
     ) -> bool:
         async with self._connection() as db:
             cursor = await db.execute(
-                "UPDATE idempotency SET owner = %s, lease_until = %s WHERE scope = %s"
-                " AND key = %s AND result IS NULL AND owner = %s AND lease_until = %s"
-                " AND unknown = %s",
+                "UPDATE idempotency SET owner = %s, lease_until = %s, unknown = FALSE"
+                " WHERE scope = %s AND key = %s AND result IS NULL AND owner = %s"
+                " AND lease_until = %s AND unknown = %s",
                 (owner, lease_until, scope, key, seen.owner, seen.lease_until, seen.unknown),
             )
             return cursor.rowcount == 1

@@ -184,3 +184,21 @@ async def test_fan_out_reaches_the_other_replicas_only(redis_url, prefix):
     alone = await ScaleOut.start(None, {})
     assert await alone.publish("events", {"x": 1}) is False, "no Redis: nothing carried"
     await alone.close()
+
+
+async def test_a_claim_of_unknown_outcome_is_taken_over_by_one_replica(redis_url, prefix):
+    replicas = [SharedIdempotency(open_state("sqlite:///:memory:"), RedisLink(redis_url, prefix=prefix))
+                for _ in range(2)]
+    first, second = replicas
+    assert await first.claim_idempotency("web:erp", "k", "fp", reference="gw-1", owner="a") is None
+    await first.mark_unknown("web:erp", "k", owner="a")
+    seen = await second.claim_idempotency("web:erp", "k", "fp", owner="b")
+    assert seen is not None and seen.unknown and seen.reference == "gw-1"
+    # both replicas reconcile the same moment: Redis lets one take it over
+    assert await second.take_over("web:erp", "k", seen, "b", 1e12) is True
+    assert await first.take_over("web:erp", "k", seen, "a", 1e12) is False
+    held = await first.claim_idempotency("web:erp", "k", "fp")
+    assert held is not None and held.owner == "b" and not held.unknown
+    for replica in replicas:
+        await replica.close()
+        await replica.link.close()

@@ -139,3 +139,45 @@ def test_serve_refuses_to_start_on_an_unusable_state_store(tmp_path: Path) -> No
     assert done.returncode == 2
     assert "configuration error: state store postgresql://gw:***@127.0.0.1:1/nowhere" in done.stderr
     assert "Traceback" not in done.stderr and "s3cret-pw" not in done.stderr
+
+
+async def test_an_unfinished_claim_keeps_its_reference_and_is_taken_over_once(state_url) -> None:
+    store = await opened(state_url)
+    assert await store.claim_idempotency("web\nerp", "k", "fp", reference="gw-1", owner="a",
+                                         lease=60) is None
+    pending = await store.claim_idempotency("web\nerp", "k", "fp", owner="b")
+    assert pending is not None and (pending.reference, pending.owner) == ("gw-1", "a")
+    assert not pending.unknown and pending.lease_until > 0
+    await store.release_idempotency("web\nerp", "k", owner="b")  # not b's: kept
+    await store.mark_unknown("web\nerp", "k", owner="b")  # not b's: unchanged
+    assert await store.claim_idempotency("web\nerp", "k", "fp") == pending
+    await store.mark_unknown("web\nerp", "k", owner="a")
+    unknown = await store.claim_idempotency("web\nerp", "k", "fp")
+    assert unknown is not None and unknown.unknown and unknown.lease_until == 0
+    (claim,) = await store.unfinished_claims()
+    assert (claim.scope, claim.key, claim.record) == ("web\nerp", "k", unknown)
+    # two retries reconcile at once: only the first takes it over
+    assert await store.take_over("web\nerp", "k", unknown, "b", 1e12) is True
+    assert await store.take_over("web\nerp", "k", unknown, "c", 1e12) is False
+    held = await store.claim_idempotency("web\nerp", "k", "fp")
+    assert held is not None and (held.owner, held.lease_until, held.unknown) == ("b", 1e12, False)
+    await store.complete_idempotency("web\nerp", "k", '{"remoteId": "7"}')
+    assert await store.unfinished_claims() == []
+    await store.close()
+
+
+async def test_a_store_made_before_claims_had_leases_is_migrated(tmp_path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the 0.2.4 table, with a claim left unfinished
+        db.execute("CREATE TABLE idempotency (scope TEXT NOT NULL, key TEXT NOT NULL,"
+                   " fingerprint TEXT NOT NULL, result TEXT, created_at REAL NOT NULL,"
+                   " PRIMARY KEY (scope, key))")
+        db.execute("INSERT INTO idempotency VALUES ('s', 'k', 'fp', NULL, ?)",
+                   (__import__("time").time(),))
+    store = await opened(f"sqlite:///{path}")
+    old = await store.claim_idempotency("s", "k", "fp")
+    # an older gateway's unfinished claim is one whose lease has run out: it is reconciled
+    assert old is not None and old.result is None and old.lease_until == 0 and old.owner == ""
+    await store.close()
