@@ -7,14 +7,17 @@ the others as a `CancelledError` they did not ask for, an HTTP 500 (issue 18, it
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from typing import Any
 
 import pytest
 
 from gateway.cache import ReadCache
+from gateway.scaleout import SharedReadCache
 from gateway.shared import SharedCall, SharedCalls
 from tests.conftest import sim_control
+from tests.tools import require_tool
 
 
 async def test_a_cancelled_waiter_stops_only_its_own_waiting() -> None:
@@ -128,16 +131,36 @@ async def test_concurrent_clients_some_abandoning_never_see_a_5xx(
     requests are abandoned part way (a client-side timeout cancels the request). Every
     request that is not abandoned answers 200 with exactly a lone client's answer."""
     gateway = await make_gateway(cache_ttl=cache_ttl, top={"early_reads": True})
+    await storm([gateway], simulators)
+
+
+async def test_replicas_sharing_redis_some_abandoning_never_see_a_5xx(
+    make_gateway: Any, simulators: Any
+) -> None:
+    """The same across two replicas sharing a read cache in Redis, where a replica's read
+    may wait for the other's fetch of the same URL (a Redis wait inside the shared read)."""
+    url = os.environ.get("REDIS_URL", "")
+    require_tool(url.startswith("redis://"), "REDIS_URL is not set to a redis:// URL",
+                 ".ci/run sets it")
+    top = {"early_reads": True, "redis_url": url}
+    replicas = [await make_gateway(cache_ttl=5, top=top) for _ in range(2)]
+    for replica in replicas:
+        assert isinstance(replica.app.state.adapters["billing"].client.cache, SharedReadCache)
+    await storm(replicas, simulators)
+
+
+async def storm(gateways: list[Any], simulators: Any) -> None:
     expected = []
     for query, variables in QUERIES:
-        expected.append(await gateway.data(query, variables))
+        expected.append(await gateways[0].data(query, variables))
     # Upstream latency keeps reads in flight (and shared) for most of a request's life.
     for kind in ("invoicematic", "cloudbilling"):
         sim_control(simulators.running[kind], "PUT", "/_sim/latency", {"ms": 30})
     rng = random.Random(18)
     # Abandon requests at any moment of a round: spread over the time a round takes.
     started = asyncio.get_running_loop().time()
-    await asyncio.gather(*(gateway.data(query, variables) for query, variables in QUERIES * 8))
+    await asyncio.gather(*(gateways[0].data(query, variables)
+                           for query, variables in QUERIES * 8))
     spread = asyncio.get_running_loop().time() - started
     failures: list[str] = []
     abandoned = 0
@@ -147,6 +170,7 @@ async def test_concurrent_clients_some_abandoning_never_see_a_5xx(
         which = index % len(QUERIES) if index % 3 else 0  # a third all the same query
         query, variables = QUERIES[which]
         await asyncio.sleep(rng.uniform(0, 0.06))  # arrivals spread: any of them may lead
+        gateway = gateways[index % len(gateways)]
         send = gateway.http.post("/graphql", json={"query": query, "variables": variables})
         if rng.random() < 0.33:
             try:
@@ -164,7 +188,11 @@ async def test_concurrent_clients_some_abandoning_never_see_a_5xx(
         elif response.json() != {"data": expected[which]}:
             failures.append(f"request {index}: {response.text[:300]}")
 
-    for _ in range(4):
+    for _ in range(8):
+        for gateway in gateways:  # every round starts cold: reads are fetched and shared
+            for adapter in gateway.app.state.adapters.values():
+                adapter.client.cache.clear()
+        await asyncio.sleep(0.05)  # (a shared cache's drop reaches Redis in the background)
         await asyncio.gather(*(client(index) for index in range(60)))
     assert not failures, failures[:5]
     assert abandoned > 0
