@@ -81,7 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     level = getattr(args, "log_level", "info").upper()
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler])
     # httpx logs every upstream request at INFO: a line per call is noise at this level
     # (and measurable CPU under load); its warnings still show.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
@@ -266,6 +268,15 @@ def tune_gc(pacing: bool = False) -> None:
     gc.freeze()
     if pacing:
         PACER.enable()
+
+
+class OneLineFormatter(logging.Formatter):
+    """One line per record, so that a log shipper never splits one: a traceback (or a
+    message holding line breaks) keeps its text with each break written as `\\n`. The
+    request log's records are JSON already, with a traceback as one field."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return super().format(record).replace("\r", "\\r").replace("\n", "\\n")
 
 
 def _json_request_log() -> None:

@@ -183,3 +183,50 @@ async def test_a_resolver_failure_logs_its_traceback_on_the_request_line(gateway
     assert "ZeroDivisionError: forced resolver failure" in line["traceback"]
     assert not any(r.exc_info for r in caplog.records), "tracebacks only as a JSON field"
     assert all("\n" not in r.getMessage() for r in caplog.records), "one line per record"
+
+
+def test_the_server_log_has_one_line_per_record_even_with_a_traceback():
+    from gateway.cli import OneLineFormatter
+
+    formatter = OneLineFormatter("%(levelname)s %(name)s: %(message)s")
+    try:
+        raise ValueError("first line\nsecond line")
+    except ValueError:
+        import sys
+
+        record = logging.LogRecord("invoice_gateway.x", logging.ERROR, __file__, 1,
+                                   "failed:\n%s", ("detail",), sys.exc_info())
+    text = formatter.format(record)
+    assert "\n" not in text and "\r" not in text
+    assert text.startswith("ERROR invoice_gateway.x: failed:\\ndetail\\nTraceback")
+    assert "ValueError: first line\\nsecond line" in text
+
+
+def test_a_served_gateway_answers_every_malformed_input_and_logs_no_traceback(
+    simulators, tmp_path
+):
+    """The same inputs over real HTTP to `invoice-gateway serve`: 4xx each, and a log of
+    one record per line, none of them a traceback."""
+    import httpx
+
+    from tests.tools import GatewayProcess
+
+    process = GatewayProcess({"sources": simulators.source_blocks()}, tmp_path).start()
+    try:
+        with httpx.Client(base_url=process.url, timeout=30) as http:
+            for case, (body, expected) in POST_CASES.items():
+                response = http.post("/graphql", content=body, headers=JSON)
+                assert response.status_code == 400, (case, response.text)
+                assert expected in response.json()["errors"][0]["message"], case
+                assert response.headers["x-request-id"], case
+            for case, (params, expected) in GET_CASES.items():
+                response = http.get("/graphql", params=params)
+                assert response.status_code == 400, (case, response.text)
+                assert expected in response.json()["errors"][0]["message"], case
+    finally:
+        process.stop()
+    log = process.log_path.read_text(encoding="utf-8", errors="replace")
+    requests = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    assert len(requests) >= len(POST_CASES) + len(GET_CASES)
+    assert {line["status"] for line in requests if line["path"] == "/graphql"} == {400}
+    assert "Traceback" not in log, log[-3000:]
