@@ -9,7 +9,8 @@ and every task started for it inherits it). Per request it:
   the ASGI scope's state for the GraphQL context; `/metrics` takes only its own key
   (`gateway.probes.authorize_metrics`);
 - refuses a `/graphql` body over `limits.max_body_bytes` (413, `OPERATION_LIMIT`);
-- sets a GraphQL request's deadline (`request_timeout`) for every upstream call it causes;
+- sets a GraphQL request's deadline (`request_timeout`) for every upstream call it causes
+  (not a subscription's: a WebSocket or a stream lives as long as its client stays);
 - opens the OpenTelemetry server span (continuing an incoming `traceparent`);
 - counts GraphQL requests by operation and outcome and writes one JSON log line;
 - answers an exception that escapes the app as a JSON 500 (`INTERNAL_SERVER_ERROR`, with
@@ -37,6 +38,7 @@ from gateway.access import Authenticator, Identity, Unauthenticated
 from gateway.bodies import CLOSE, BodyTooLarge, read_capped
 from gateway.early import plan_key
 from gateway.gcpace import PACER
+from gateway.graphql_http import wants_stream
 from gateway.metrics import GatewayMetrics
 from gateway.probes import MetricsRefused, authorize_metrics
 from gateway.scope import RequestScope, request_scope
@@ -83,9 +85,12 @@ class FrontDoor:
         if _REQUEST_ID.match(incoming):
             request.request_id = incoming
         path: str = scope["path"]
-        if path == "/graphql":
-            # One deadline per GraphQL request; an export streams for as long as it takes,
-            # each upstream call still bounded by its source's timeout.
+        if path == "/graphql" and scope["type"] == "http" and not wants_stream(
+            headers.get("accept")
+        ):
+            # One deadline per GraphQL request. A subscription (a WebSocket, or a multipart
+            # or SSE stream) lives as long as its client stays, and an export streams for
+            # as long as it takes: their upstream calls are bounded by the source's timeout.
             request.deadline = time.monotonic() + state.config.request_timeout
         started = time.perf_counter()
         status = {"code": 0}

@@ -35,10 +35,19 @@ from typing import Any
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from fastapi import Request, Response, WebSocket
 from fastapi.responses import HTMLResponse
-from strawberry.exceptions import ConnectionRejectionError
+from strawberry.exceptions import ConnectionRejectionError, MissingQueryError
 from strawberry.fastapi import GraphQLRouter
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.http.streaming import MultipartSubscriptionTransport, SSETransport
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+    MULTIPART_SUBSCRIPTION_PROTOCOL,
+)
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
 from gateway import jsonio
@@ -50,6 +59,17 @@ GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
 ASSETS_PATH = "/static/graphiql"
 _MEDIA_STATE = "graphql_media_type"
+# Subscriptions: over a WebSocket (both subprotocols) or streamed over HTTP, as Apollo's
+# multipart subscriptions or graphql-sse's distinct connections mode.
+SUBSCRIPTION_PROTOCOLS = (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
+                          MULTIPART_SUBSCRIPTION_PROTOCOL, GRAPHQL_SSE_PROTOCOL)
+_STREAMS = (MultipartSubscriptionTransport(), SSETransport())
+NEEDS_STREAM = (
+    "a subscription over HTTP is a stream of events: send 'Accept: "
+    "multipart/mixed;subscriptionSpec=1.0' (multipart subscriptions, as Apollo Client and "
+    "Router do) or 'Accept: text/event-stream' (graphql-sse), or subscribe over a "
+    "WebSocket on /graphql (graphql-transport-ws)"
+)
 _STATUS_STATE = "graphql_status"
 
 
@@ -83,6 +103,15 @@ def preferred_media_type(accept: str | None) -> str:
     return GRAPHQL_RESPONSE_JSON if wanted > 0 and wanted >= legacy else APPLICATION_JSON
 
 
+def wants_stream(accept: str | None) -> bool:
+    """The Accept header asks for a subscription stream (multipart or graphql-sse)."""
+    return any(transport.accepts(accept or "") for transport in _STREAMS)
+
+
+class SubscriptionNeedsStream(Exception):
+    """A subscription sent as a plain request: its one answer could never come."""
+
+
 def is_request_error(result: ExecutionResult) -> bool:
     """No data was produced: every error happened before execution (they carry no path)."""
     return result.data is None and bool(result.errors) and all(
@@ -99,6 +128,10 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
 
     websocket_adapter_class = TextFrameWebSocketAdapter
     graphql_ws_handler_class = LegacyGraphQLWSHandler
+
+    def __init__(self, schema: Any, **options: Any) -> None:
+        options.setdefault("subscription_protocols", SUBSCRIPTION_PROTOCOLS)
+        super().__init__(schema, **options)
 
     def decode_json(self, data: str | bytes) -> object:
         # Also what strawberry's WebSocket handlers read messages with: a RequestJSONError
@@ -141,6 +174,40 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
                     f"if provided; got {_json_kind(item.operation_name)}",
                 )
         return data
+
+    async def execute_single(
+        self,
+        request: Request,
+        request_adapter: AsyncHTTPRequestAdapter,
+        sub_response: Response,
+        context: Any,
+        root_value: Any,
+        request_data: GraphQLRequestData,
+    ) -> ExecutionResult:
+        """A request without a streaming Accept (streams go to `schema.stream`): strawberry's
+        own, except that a subscription is refused (`SubscriptionNeedsStream`, answered 406)
+        instead of run as a query, which fails inside with an internal error."""
+        allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        if not self.allow_queries_via_get and request_adapter.method == "GET":
+            allowed.discard(OperationType.QUERY)
+        try:
+            return await self.schema.execute(
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
+        except InvalidOperationTypeError as exc:
+            if exc.operation_type is OperationType.SUBSCRIPTION:
+                raise SubscriptionNeedsStream from None
+            raise HTTPException(400, exc.as_http_error_reason(request_adapter.method)) from None
+        except CannotGetOperationTypeError as exc:
+            raise HTTPException(400, exc.as_http_error_reason()) from None
+        except MissingQueryError:
+            raise HTTPException(400, "No GraphQL query found in the request") from None
 
     def encode_json(self, data: object) -> bytes:
         return jsonio.dumps(data)
@@ -202,6 +269,8 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             response = await super().run(request, context, root_value)
         except HTTPException as exc:
             return _error_response(request, exc.status_code, exc.reason)
+        except SubscriptionNeedsStream:
+            return _error_response(request, 406, NEEDS_STREAM, "INVALID_ACCEPT_HEADER")
         body = getattr(response, "body", None)  # streamed results (multipart, SSE) have none
         limit = request.app.state.config.limits.max_response_bytes
         if isinstance(body, bytes) and len(body) > limit:
@@ -237,10 +306,12 @@ def response_too_large(size: int, limit: int) -> bytes:
         "code": "RESPONSE_TOO_LARGE", "limit": "max_response_bytes"}}]})
 
 
-def _error_response(request: Request, status: int, message: str) -> Response:
+def _error_response(
+    request: Request, status: int, message: str, code: str | None = None
+) -> Response:
     """A request refused before execution, as a GraphQL response with one coded error."""
     media = preferred_media_type(request.headers.get("accept"))
-    code = {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND"}.get(status, "BAD_REQUEST")
+    code = code or {405: "METHOD_NOT_ALLOWED", 404: "NOT_FOUND"}.get(status, "BAD_REQUEST")
     if status >= 500:  # strawberry raises HTTPExceptions for client errors only, but
         status, code = 400, "BAD_REQUEST"  # nothing a client sends is ever a 5xx
     body = json.dumps({"errors": [{"message": message, "extensions": {"code": code}}]})

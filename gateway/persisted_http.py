@@ -42,7 +42,7 @@ class PersistedQueryMiddleware:
                 body = _resolve_post(body, persisted)
                 headers = [(k, v) for k, v in scope["headers"] if k != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
-                await self.app({**scope, "headers": headers}, _replay(body), send)
+                await self.app({**scope, "headers": headers}, _replay(body, receive), send)
                 return
         except PersistedQueryError as exc:
             await _error(send, exc)
@@ -112,17 +112,19 @@ async def _read(receive: Receive, limit: int) -> bytes:
             return b"".join(chunks)
 
 
-def _replay(body: bytes) -> Receive:
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """The body once, then the connection's own messages: a streamed answer (a multipart
+    or SSE subscription) listens for the client's disconnect for as long as it runs."""
     sent = False
 
-    async def receive() -> Message:
+    async def replay() -> Message:
         nonlocal sent
         if sent:
-            return {"type": "http.disconnect"}
+            return await receive()
         sent = True
         return {"type": "http.request", "body": body, "more_body": False}
 
-    return receive
+    return replay
 
 
 def _cacheable(scope: Scope, send: Send) -> Send:
