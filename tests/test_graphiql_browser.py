@@ -4,6 +4,9 @@ with every request to another origin blocked and reported."""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import re
 import shutil
 from pathlib import Path
@@ -11,7 +14,15 @@ from pathlib import Path
 import httpx
 
 from gateway.graphql_http import ASSETS_PATH, graphiql_assets
-from tests.tools import TEST_OUTPUT, GatewayProcess, require_tool, run_node
+from tests.live import live_gateway
+from tests.tools import (
+    NODE_MODULES,
+    NODE_SCRIPTS,
+    TEST_OUTPUT,
+    GatewayProcess,
+    require_tool,
+    run_node,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 QUERY = """{
@@ -72,3 +83,52 @@ def test_graphiql_runs_a_typed_query_in_headless_chromium(simulators, tmp_path, 
     assert len(nodes) == 3
     assert run["result"] == expected, "the result pane shows what the gateway answers"
     assert screenshot.stat().st_size > 10_000
+
+
+SUBSCRIPTION = """subscription {
+  invoiceEvents(sources: ["billing"]) { type remoteId origin invoice { number } }
+}"""
+
+
+async def test_graphiql_runs_a_subscription_from_its_editor(tmp_path, report):
+    """The README's live-events walkthrough: a subscription typed into GraphiQL runs (over a
+    WebSocket, graphql-transport-ws), a write happens, and the event shows in the result
+    pane."""
+    require_tool(CHROMIUM.exists(), f"{CHROMIUM} (Debian's chromium) is not installed")
+    require_tool(shutil.which("node") is not None, "node is not installed")
+    require_tool((NODE_MODULES / "playwright-core").is_dir(), "playwright-core not in .cache/node")
+    TEST_OUTPUT.mkdir(parents=True, exist_ok=True)
+    screenshot = TEST_OUTPUT / "graphiql-subscription.png"
+    screenshot.unlink(missing_ok=True)
+    async with live_gateway() as live:
+        process = await asyncio.create_subprocess_exec(
+            "node", str(NODE_SCRIPTS / "graphiql-subscribe.cjs"), live.url + "/graphql",
+            SUBSCRIPTION, "INV-GRAPHIQL-4", str(screenshot), str(tmp_path / "profile"),
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        )
+        try:
+            for _ in range(3000):  # until the page's subscription runs
+                if live.hub.bus.subscriber_count or process.returncode is not None:
+                    break
+                await asyncio.sleep(0.02)
+            if not live.hub.bus.subscriber_count:
+                out, err = await asyncio.wait_for(process.communicate(), 30)
+                raise AssertionError(f"GraphiQL never subscribed: {out.decode()[-2000:]} "
+                                     f"{err.decode()[-2000:]}")
+            await live.mutate_number(4, "INV-GRAPHIQL-4")
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+        finally:
+            if process.returncode is None:
+                process.kill()
+                await process.wait()
+    report(f"GraphiQL subscription in headless chromium: screenshot {screenshot}")
+    lines = out.decode().strip().splitlines()
+    assert lines, f"graphiql-subscribe.cjs printed nothing; stderr: {err.decode()[-2000:]}"
+    run = json.loads(lines[-1])
+    assert process.returncode == 0 and "error" not in run, run
+    assert run["offsite"] == [] and run["pageErrors"] == []
+    assert run["sockets"] == [live.ws_url], "the subscription went over the WebSocket"
+    assert run["result"] == {"data": {"invoiceEvents": {
+        "type": "UPDATED", "remoteId": "4", "origin": "GATEWAY",
+        "invoice": {"number": "INV-GRAPHIQL-4"}}}}

@@ -6,43 +6,24 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from gateway.app import create_app
 from gateway.ids import encode_id
-from gateway.simulators.runner import bind_socket
 from tests.conftest import invoicematic_delivery, makershub_delivery
-from tests.tools import serve_live
+from tests.live import LiveGateway, live_gateway
 
 EVENT_FIELDS = """id type source remoteId invoiceId origin occurredAt
                   invoice { id number status total { amount currency } }"""
 
 
-@dataclass
-class LiveGateway:
-    app: Any
-    url: str
-
-    @property
-    def hub(self) -> Any:
-        return self.app.state.events
-
-    def simulator(self, kind: str) -> Any:
-        return self.app.state.simulators.running[kind]
-
-
 @pytest.fixture
 async def live() -> AsyncIterator[LiveGateway]:
-    sock = bind_socket("127.0.0.1", 0)
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    app = create_app(demo_seed=7, demo_url=url)
-    async with serve_live(app, sock):
-        yield LiveGateway(app, url)
+    async with live_gateway() as gateway:
+        yield gateway
 
 
 async def text_frame(ws: Any, timeout: float = 10) -> dict[str, Any]:
@@ -88,19 +69,7 @@ async def subscribe(live: LiveGateway, args: str = "") -> AsyncIterator[Subscrip
 
 
 async def put_invoice(live: LiveGateway, remote_id: int, number: str) -> None:
-    running = live.simulator("invoicematic")
-    api = f"{running.base_url}/api/invoices/{remote_id}"
-    auth = {"Authorization": f"Bearer {running.simulator.token}"}
-    async with httpx.AsyncClient(headers=auth, timeout=10) as http:
-        record = (await http.get(api)).json()["data"]
-        body = {key: record[key] for key in ("invoice_date", "customer_id", "discount",
-                                              "discount_val", "sub_total", "total", "tax",
-                                              "template_name")}
-        body["invoice_number"] = number
-        body["items"] = [{"name": i["name"], "quantity": i["quantity"], "price": i["price"]}
-                         for i in record["items"]]
-        response = await http.put(api, json=body)
-        assert response.status_code == 200, response.text
+    await live.put_invoice(remote_id, number)
 
 
 async def test_a_direct_simulator_write_reaches_a_subscriber_as_one_event(live):
