@@ -8,8 +8,9 @@ uvicorn's own settings so that `serve --workers N` carries them to every worker:
 - `h11_max_incomplete_event_size` (what h11 uses for the same purpose) is the ceiling on a
   request's head, `limits.max_header_bytes`: a longer head is answered 431 and the
   connection closed, before the app sees anything;
-- `limit_concurrency` is `limits.max_connections`: past it, HTTP requests are answered 503
-  by uvicorn and WebSocket upgrades 503 here;
+- `limit_concurrency` is `limits.max_connections`: past it, HTTP requests (by uvicorn's
+  own test) and WebSocket upgrades (which uvicorn does not count) are answered 503
+  `TOO_MANY_CONNECTIONS`;
 - `ws_max_size` is `limits.max_body_bytes`: a WebSocket message is a request too.
 """
 
@@ -78,12 +79,22 @@ class BoundedHttpTools(HttpToolsProtocol):
         if size > self.head_limit:
             self._refuse_head()
             return
-        limit = self.limit_concurrency
-        if limit is not None and self.parser.should_upgrade() and len(self.connections) > limit:
-            self._refuse(503, f"too many open connections (max_connections {limit})",
-                         "TOO_MANY_CONNECTIONS", "max_connections")
+        if self._over_capacity():
+            self._refuse(503, f"too many open connections (max_connections "
+                         f"{self.limit_concurrency})", "TOO_MANY_CONNECTIONS", "max_connections")
             return
         super().on_headers_complete()
+
+    def _over_capacity(self) -> bool:
+        """uvicorn's own `limit_concurrency` test for HTTP requests (answered here, with a
+        code, instead of its plain-text 503), and for WebSocket upgrades, which it skips,
+        the open connections with this one."""
+        limit = self.limit_concurrency
+        if limit is None:
+            return False
+        if self.parser.should_upgrade():
+            return len(self.connections) > limit
+        return len(self.connections) >= limit or len(self.tasks) >= limit
 
     def on_body(self, body: bytes) -> None:
         if not self.refused:

@@ -12,6 +12,7 @@ import os
 import socket
 
 import pytest
+import websockets
 
 from tests.security.hostile import rss_bytes, send_raw
 from tests.tools import GatewayProcess
@@ -38,6 +39,16 @@ def get(path: str, port: int, headers: dict[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+def read_all(port: int, request: bytes) -> bytes:
+    """Send a small request; everything the server answers until it hangs up."""
+    reply = b""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        while chunk := sock.recv(65536):
+            reply += chunk
+    return reply
+
+
 def test_a_50_mb_authorization_header_is_refused_before_it_is_read(gateway):
     assert gateway.proc is not None
     pid, port = gateway.proc.pid, gateway.port
@@ -54,12 +65,7 @@ def test_a_50_mb_authorization_header_is_refused_before_it_is_read(gateway):
 
 def test_a_head_over_max_header_bytes_is_answered_431_with_a_code(gateway):
     port = gateway.port
-    request = get("/healthz", port, {"X-Padding": "p" * 70_000})
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
-        sock.sendall(request)
-        reply = b""
-        while chunk := sock.recv(65536):
-            reply += chunk
+    reply = read_all(port, get("/healthz", port, {"X-Padding": "p" * 70_000}))
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 431 "), head
     assert b"connection: close" in head.lower()
@@ -99,6 +105,9 @@ def test_websockets_past_max_connections_are_refused(simulators, tmp_path):
         opened.append(sock)
         assert reply.startswith(b"HTTP/1.1 503 "), reply
         assert b"TOO_MANY_CONNECTIONS" in reply + sock.recv(65536)
+        # An HTTP request meanwhile is refused the same way, with a code.
+        busy = read_all(process.port, get("/healthz", process.port, {}))
+        assert busy.startswith(b"HTTP/1.1 503 ") and b"TOO_MANY_CONNECTIONS" in busy, busy
         # A closed socket frees its place.
         opened.pop(0).close()
         opened.pop().close()
@@ -111,4 +120,23 @@ def test_websockets_past_max_connections_are_refused(simulators, tmp_path):
     finally:
         for sock in opened:
             sock.close()
+        process.stop()
+
+
+async def test_a_websocket_message_over_max_body_bytes_closes_the_socket(simulators, tmp_path):
+    process = gateway_process(simulators, tmp_path, max_body_bytes=10_000)
+    try:
+        url = process.url.replace("http", "ws") + "/graphql"
+        async with websockets.connect(url, subprotocols=["graphql-transport-ws"],
+                                      max_size=None) as ws:
+            init = {"type": "connection_init", "payload": {"Authorization": "Bearer edge-key"}}
+            await ws.send(json.dumps(init))
+            assert json.loads(await ws.recv())["type"] == "connection_ack"
+            big = {"id": "1", "type": "subscribe",
+                   "payload": {"query": "{ __typename }", "pad": "x" * 20_000}}
+            await ws.send(json.dumps(big))
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1009
+    finally:
         process.stop()
