@@ -1,0 +1,1 @@
+"""BI reads: summaries, aging and the CSV/NDJSON export."""

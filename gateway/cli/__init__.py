@@ -1,0 +1,1 @@
+"""The `invoice-gateway` command line."""

@@ -1,0 +1,1 @@
+"""The unified domain: records, ids, write inputs. Imports nothing of the gateway but errors."""

@@ -1,0 +1,1 @@
+"""Invoice events: the event model and bus, the hub that feeds subscribers, backfill."""

@@ -1,0 +1,1 @@
+"""Reading lists across sources: paging, source selection, per-request loaders."""

@@ -1,0 +1,1 @@
+"""Replicas sharing one Redis: shared read cache, request budget, idempotency, fan-out."""

@@ -1,0 +1,1 @@
+"""Durable gateway state (idempotency claims, cursors): the store interface, SQLite, PostgreSQL."""

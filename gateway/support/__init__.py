@@ -1,0 +1,1 @@
+"""Cross-cutting helpers every layer may use: JSON, metrics, tracing, signing, shared calls."""

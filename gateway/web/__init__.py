@@ -1,0 +1,1 @@
+"""The HTTP front door: requests, access, GraphQL over HTTP and WebSocket, webhooks, export."""

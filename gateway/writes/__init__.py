@@ -1,0 +1,1 @@
+"""Writes through the gateway, exactly once: idempotency claims, reconciliation."""
