@@ -22,10 +22,10 @@ from typing import Any
 
 import httpx
 
+from gateway.adapters.build import HttpTransport
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.simulators import DEMO_NAMES
-from gateway.sources import HttpTransport
 
 LIST_QUERY = """query { invoices(first: 50, filter: {sources: ["billing", "cloud"]}) { nodes {
   id number total { amount currency } amountDue { amount } customer { id name email }
@@ -38,7 +38,7 @@ BY_ID_QUERY = """query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Invoice { nu
 
 def start_simulators() -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "simulate", "--port", "0"],
+        [sys.executable, "-m", "gateway.cli.main", "simulate", "--port", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     assert process.stdout is not None

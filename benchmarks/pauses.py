@@ -88,7 +88,7 @@ def child(config_path: str, port: int, out: str) -> None:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.cli import tune_gc
+    from gateway.cli.main import tune_gc
     from gateway.config import load_config
     from gateway.simulators.runner import bind_socket
 

@@ -63,7 +63,7 @@ class Simulators:
     @contextmanager
     def start(cls) -> Iterator[Simulators]:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "simulate", "--port", "0"],
+            [sys.executable, "-m", "gateway.cli.main", "simulate", "--port", "0"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )
         try:
@@ -204,7 +204,7 @@ class Processes:
                                      "base_url": sims.base_url, "token": sims.token,
                                      "cache_ttl": ttl}],
                     }))
-                    command = [sys.executable, "-m", "gateway.cli", "serve", "--config",
+                    command = [sys.executable, "-m", "gateway.cli.main", "serve", "--config",
                                str(config), "--port", str(port), "--log-level", "warning"]
                     if count > 1:
                         command += ["--workers", str(count)]

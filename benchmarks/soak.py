@@ -92,7 +92,7 @@ def gateway_process(group: SimulatorGroup, folder: Path) -> Iterator[tuple[str, 
                                       "sources": blocks}))
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port",
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config), "--port",
          str(port), "--log-level", "warning"], stdout=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

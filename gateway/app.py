@@ -21,29 +21,31 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from starlette.requests import HTTPConnection
 
-from gateway import webhooks
-from gateway.access import Authenticator, Identity
 from gateway.adapters import Adapter
-from gateway.backfill import backfill
+from gateway.adapters.build import HttpTransport, build_adapters, close_adapters
 from gateway.config import CorsConfig, GatewayConfig, parse_config
-from gateway.cors import BrowserOrigins, OriginPolicy
-from gateway.early import EarlyReads
-from gateway.event_hub import EventHub
-from gateway.events import InvoiceEvent, LocalEventBus
-from gateway.export_route import export_invoices
-from gateway.frontdoor import FrontDoor
-from gateway.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
-from gateway.metrics import CONTENT_TYPE, GatewayMetrics
-from gateway.persisted import persisted_queries
-from gateway.persisted_http import PersistedQueryMiddleware
-from gateway.probes import SourceHealth, find_server, readiness
-from gateway.scaleout import ScaleOut
+from gateway.domain.events import InvoiceEvent
+from gateway.domain.identity import Identity
+from gateway.events.backfill import backfill
+from gateway.events.bus import LocalEventBus
+from gateway.events.hub import EventHub
+from gateway.scaleout.replicas import ScaleOut
 from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
-from gateway.sources import HttpTransport, build_adapters, close_adapters
-from gateway.state import open_state
-from gateway.tracing import tracer_provider_from_env
-from gateway.writes import Writes
+from gateway.state.open import open_state
+from gateway.support.metrics import CONTENT_TYPE, GatewayMetrics
+from gateway.support.tracing import tracer_provider_from_env
+from gateway.upstream.early import EarlyReads
+from gateway.web import webhooks
+from gateway.web.access import Authenticator
+from gateway.web.cors import BrowserOrigins, OriginPolicy
+from gateway.web.export_route import export_invoices
+from gateway.web.frontdoor import FrontDoor
+from gateway.web.graphql_http import ASSETS_PATH, GatewayGraphQLRouter, graphiql_assets
+from gateway.web.persisted import persisted_queries
+from gateway.web.persisted_http import PersistedQueryMiddleware
+from gateway.web.probes import SourceHealth, find_server, readiness
+from gateway.writes.exactly_once import Writes
 from resolvers.context import Context
 from resolvers.schema import schema
 
@@ -175,7 +177,7 @@ def create_app(
 
     app.add_api_route("/export/invoices", export_invoices, methods=["GET"])
 
-    # Probes (gateway/probes.py, docs/operations.md): liveness, this process's readiness,
+    # Probes (gateway/web/probes.py, docs/operations.md): liveness, this process's readiness,
     # and per-source health on /metrics (whose caller the front door has checked).
     @app.get("/healthz")
     async def healthz() -> dict[str, str]:

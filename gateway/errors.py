@@ -188,3 +188,12 @@ class WriteRefused(GatewayError):
     @classmethod
     def one(cls, code: str, message: str, *field: str) -> WriteRefused:
         return cls([UserProblem(code, message, ("input", *field) if field else None)])
+
+
+class Unauthenticated(GatewayError):
+    """A missing or bad credential where one is needed (HTTP 401); the message says which,
+    never echoing the credential."""
+
+
+class SourceForbidden(GatewayError):
+    """The caller named a source it may not use (GraphQL `FORBIDDEN`)."""

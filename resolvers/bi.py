@@ -8,13 +8,15 @@ from typing import Annotated
 
 import strawberry
 
-from gateway import domain, summary
 from gateway.adapters import Capability
+from gateway.bi import summary
+from gateway.bi.summary import Aging, Dimension, PartyRef, Summary, accumulate
+from gateway.domain import records as domain
 from gateway.errors import UpstreamError
-from gateway.summary import Aging, Dimension, PartyRef, Summary, accumulate
+from resolvers.context import Info
 from resolvers.errors import BadInput, partial_error
-from resolvers.queries import InvoiceFilter, _invoice_request
-from resolvers.types import Customer, Info, Money, Vendor
+from resolvers.queries import InvoiceFilter, invoice_list_request
+from resolvers.types import Customer, Money, Vendor
 
 SummaryDimension = strawberry.enum(
     Dimension, name="SummaryDimension",
@@ -161,7 +163,7 @@ class BIQuery:
     async def invoice_summary(
         self, info: Info, group_by: list[Dimension], filter: Filter = None
     ) -> list[InvoiceSummaryRow]:
-        request = _invoice_request(info, filter)
+        request = invoice_list_request(info, filter)
         result, errors = await accumulate(
             info.context.loaders, request, lambda: Summary(group_by)
         )
@@ -177,7 +179,7 @@ class BIQuery:
     ) -> list[AgingRow]:
         if filter is not None and filter.type is not None and filter.type is not type:
             raise BadInput(f"filter.type {filter.type.value} contradicts type {type.value}")
-        request = _invoice_request(info, replace(filter or InvoiceFilter(), type=type))
+        request = invoice_list_request(info, replace(filter or InvoiceFilter(), type=type))
         day = as_of or datetime.now(UTC).date()
         result, errors = await accumulate(info.context.loaders, request, lambda: Aging(day))
         _report(info, errors)

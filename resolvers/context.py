@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import strawberry
 from graphql import GraphQLError
 from strawberry.fastapi import BaseContext
 
-from gateway.access import Identity, SourceForbidden
 from gateway.adapters import Adapter
 from gateway.config import LimitsConfig
-from gateway.event_hub import EventHub
-from gateway.loaders import Loaders
-from gateway.scope import current_scope
-from gateway.writes import ANONYMOUS, Writes
+from gateway.domain.identity import Identity
+from gateway.errors import SourceForbidden
+from gateway.events.hub import EventHub
+from gateway.lists.loaders import Loaders
+from gateway.upstream.scope import current_scope
+from gateway.writes.exactly_once import ANONYMOUS, Writes
 
 
 class Context(BaseContext):
@@ -64,7 +66,7 @@ class Context(BaseContext):
             scope.at_end(self.release)
 
     def release(self) -> None:
-        """Drop the records this request's loaders hold (gateway.loaders.Loaders.release)."""
+        """Drop the records this request's loaders hold (gateway.lists.loaders.Loaders.release)."""
         self.loaders.release()
 
     def adapter(self, source: str) -> Adapter:
@@ -83,3 +85,7 @@ class Context(BaseContext):
 
 class UnknownSource(LookupError):
     """A source name that is not in the configuration."""
+
+
+# What every resolver receives (strawberry.Info with our context).
+Info = strawberry.Info[Context, None]

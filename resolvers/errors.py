@@ -20,13 +20,12 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from gateway.access import SourceForbidden
-from gateway.errors import GatewayError, UpstreamError, WriteOutcomeUnknown
-from gateway.events import SubscriberOverflow
-from gateway.ids import InvalidCursor, InvalidId
-from gateway.paging import InvalidPaging
-from gateway.scope import current_scope
-from gateway.selection import BadSelection
+from gateway.domain.ids import InvalidCursor, InvalidId
+from gateway.errors import GatewayError, SourceForbidden, UpstreamError, WriteOutcomeUnknown
+from gateway.events.bus import SubscriberOverflow
+from gateway.lists.paging import InvalidPaging
+from gateway.lists.selection import BadSelection
+from gateway.upstream.scope import current_scope
 from resolvers.context import UnknownSource
 
 logger = logging.getLogger("invoice_gateway.errors")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import strawberry
 from graphql import DocumentNode, ObjectTypeDefinitionNode, parse, print_ast
 
-from resolvers.types import Info
+from resolvers.context import Info
 
 # Federation's plumbing, which a subgraph's SDL leaves out (as Apollo's printSubgraphSchema
 # does): the router adds it to every subgraph itself.

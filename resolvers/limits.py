@@ -52,7 +52,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from strawberry.extensions import SchemaExtension
 
 from gateway.config import LimitsConfig
-from gateway.paging import DEFAULT_FIRST
+from gateway.lists.paging import DEFAULT_FIRST
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
 

@@ -1,6 +1,6 @@
-"""The root Mutation (contract "Writes (v2)"): thin translations onto `gateway.writes`.
+"""The root Mutation (contract "Writes (v2)"): thin translations onto `gateway.writes.exactly_once`.
 
-Each mutation turns its GraphQL input into a `gateway.inputs` draft, lets the gateway's
+Each mutation turns its GraphQL input into a `gateway.domain.inputs` draft, lets the gateway's
 `Writes` do the work, and answers a payload: the object written, or `userErrors` for what
 the client can fix. Upstream failures (5xx, transport, auth) are raised as for reads and
 become GraphQL errors with `extensions.source`.
@@ -16,11 +16,13 @@ from typing import Any, TypeVar
 
 import strawberry
 
-from gateway import domain, inputs
+from gateway.domain import inputs
+from gateway.domain import records as domain
+from gateway.domain.ids import InvalidId, decode_id
 from gateway.errors import WriteRefused
-from gateway.ids import InvalidId, decode_id
-from gateway.writes import Writes
-from resolvers.types import Customer, Info, Invoice, Payment
+from gateway.writes.exactly_once import Writes
+from resolvers.context import Info
+from resolvers.types import Customer, Invoice, Payment
 
 T = TypeVar("T")
 P = TypeVar("P")

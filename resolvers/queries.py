@@ -8,29 +8,25 @@ from typing import Annotated
 
 import strawberry
 
-from gateway import domain
-from gateway.access import SourceForbidden
 from gateway.adapters import Capability
-from gateway.errors import UpstreamError
-from gateway.ids import GlobalId, decode_id
-from gateway.paging import ListRequest, listing_sources
-from gateway.selection import InvoiceSelection, invoice_request
+from gateway.domain import records as domain
+from gateway.domain.ids import GlobalId, decode_id
+from gateway.errors import SourceForbidden, UpstreamError
+from gateway.lists.paging import ListRequest, listing_sources
+from gateway.lists.selection import InvoiceSelection, invoice_request
+from resolvers.connections import Connection
+from resolvers.context import Info
 from resolvers.errors import BadInput, partial_error
-from resolvers.lists import (
-    customer_connection,
-    invoice_connection,
-    payment_connection,
-    vendor_connection,
-)
+from resolvers.lists import customer_connection, payment_connection, vendor_connection
 from resolvers.types import (
-    Connection,
     Customer,
-    Info,
     Invoice,
     Node,
     Payment,
     Source,
     Vendor,
+    invoice_connection,
+    load_node,
 )
 
 
@@ -59,7 +55,7 @@ class InvoiceFilter:
     )
 
 
-def _invoice_request(info: Info, where: InvoiceFilter | None) -> ListRequest:
+def invoice_list_request(info: Info, where: InvoiceFilter | None) -> ListRequest:
     where = where or InvoiceFilter()
     selection = InvoiceSelection(
         sources=where.sources, statuses=where.status, type=where.type,
@@ -74,18 +70,6 @@ def _list_request(info: Info, resource: str, capability: Capability,
     for name in sources or ():
         info.context.adapter(name)
     return ListRequest(resource, listing_sources(info.context.adapters, capability, sources))
-
-
-async def _load(info: Info, gid: GlobalId) -> Node:
-    adapter = info.context.adapter(gid.source)
-    loaders = info.context.loaders.source(adapter.name)
-    if gid.type_name == "Invoice":
-        return Invoice.of(await loaders.invoice.load(gid.remote_id))
-    if gid.type_name == "Customer":
-        return Customer.of(await loaders.customer.load(gid.remote_id))
-    if gid.type_name == "Vendor":
-        return Vendor.of(await loaders.vendor.load(gid.remote_id))
-    return Payment.of(await loaders.payment.load(gid.remote_id))
 
 
 First = Annotated[
@@ -110,7 +94,7 @@ class Query:
         first: First = None,
         after: After = None,
     ) -> Connection[Invoice]:
-        return await invoice_connection(info, _invoice_request(info, filter), first, after)
+        return await invoice_connection(info, invoice_list_request(info, filter), first, after)
 
     @strawberry.field(description="One invoice: by global `id`, or by `source` and the "
                       "upstream's own `remoteId`. Null (with an error) when not found.")
@@ -129,7 +113,7 @@ class Query:
             gid = GlobalId("Invoice", source, remote_id)
         else:
             raise BadInput("give either 'id' or both 'source' and 'remoteId'")
-        node = await _load(info, gid)
+        node = await load_node(info, gid)
         assert isinstance(node, Invoice)
         return node
 
@@ -146,7 +130,7 @@ class Query:
 
     @strawberry.field(description="One customer by global id.")
     async def customer(self, info: Info, id: strawberry.ID) -> Customer | None:
-        node = await _load(info, decode_id(id, "Customer"))
+        node = await load_node(info, decode_id(id, "Customer"))
         assert isinstance(node, Customer)
         return node
 
@@ -163,7 +147,7 @@ class Query:
 
     @strawberry.field(description="One vendor by global id.")
     async def vendor(self, info: Info, id: strawberry.ID) -> Vendor | None:
-        node = await _load(info, decode_id(id, "Vendor"))
+        node = await load_node(info, decode_id(id, "Vendor"))
         assert isinstance(node, Vendor)
         return node
 
@@ -180,13 +164,13 @@ class Query:
 
     @strawberry.field(description="One payment by global id.")
     async def payment(self, info: Info, id: strawberry.ID) -> Payment | None:
-        node = await _load(info, decode_id(id, "Payment"))
+        node = await load_node(info, decode_id(id, "Payment"))
         assert isinstance(node, Payment)
         return node
 
     @strawberry.field(description="Any object by its global id.")
     async def node(self, info: Info, id: strawberry.ID) -> Node | None:
-        return await _load(info, decode_id(id))
+        return await load_node(info, decode_id(id))
 
     @strawberry.field(description="Many objects by global id, in the order given; an id that "
                       "cannot be resolved gives null at its place and an error.")
@@ -195,7 +179,7 @@ class Query:
 
         async def one(index: int, value: str) -> Node | None:
             try:
-                return await _load(info, decode_id(value))
+                return await load_node(info, decode_id(value))
             except (UpstreamError, SourceForbidden) as exc:
                 info.context.partial_errors.append(partial_error(exc, [*path, index]))
                 return None

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import strawberry
 
-from gateway import events
+from gateway.domain import events
+from gateway.domain.ids import encode_id
 from gateway.errors import UpstreamNotFound
-from gateway.ids import encode_id
-from gateway.loaders import Loaders
+from gateway.lists.loaders import Loaders
+from resolvers.context import Info
 from resolvers.errors import BadInput
-from resolvers.types import Info, Invoice
+from resolvers.types import Invoice
 
 InvoiceEventType = strawberry.enum(
     events.InvoiceEventType,

@@ -2,26 +2,28 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any, Generic, TypeVar, cast
+from typing import Any, TypeVar, cast
 
 import strawberry
 from strawberry.scalars import JSON
+from strawberry.types.nodes import SelectedField, Selection
 
-from gateway import domain
 from gateway.adapters import Capability
-from gateway.domain import InvoiceQuery
+from gateway.domain import records as domain
+from gateway.domain.ids import GlobalId, decode_id, encode_id
+from gateway.domain.lazy import LazyTuple
+from gateway.domain.records import InvoiceQuery
 from gateway.errors import UpstreamError
-from gateway.ids import decode_id, encode_id
-from gateway.lazy import LazyTuple
-from gateway.paging import ListRequest
-from resolvers.context import Context
+from gateway.lists.paging import ListRequest
+from resolvers.connections import Connection, connection
+from resolvers.context import Context, Info
 from resolvers.executor import NOT_HELD, in_place
 
-Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 
 InvoiceStatus = strawberry.enum(
@@ -98,44 +100,6 @@ class LineItem:
     tax_rate: Decimal | None = strawberry.field(description="Tax rate in percent, e.g. \"19\".")
     tax_amount: Money | None = strawberry.field(description="Tax on this line.")
     total: Money | None = strawberry.field(description="Line total as the upstream states it.")
-
-
-@strawberry.type(description="Paging state of a connection.")
-class PageInfo:
-    has_next_page: bool = strawberry.field(description="Whether more records follow.")
-    has_previous_page: bool = strawberry.field(
-        description="Whether this page began after a cursor."
-    )
-    start_cursor: str | None = strawberry.field(description="Cursor of the first edge.")
-    end_cursor: str | None = strawberry.field(
-        description="Cursor of the last edge; pass it as `after` for the next page."
-    )
-
-
-@strawberry.type(description="A record and its cursor.")
-class Edge(Generic[T]):
-    cursor: str = strawberry.field(description="Opaque position just after this record.")
-    node: T = strawberry.field(description="The record.")
-
-
-@strawberry.type(
-    description="A page of a list across sources: sources in configuration order, each in its "
-    "upstream's stable order."
-)
-class Connection(Generic[T]):
-    edges: list[Edge[T]] = strawberry.field(description="The records of this page with cursors.")
-    page_info: PageInfo = strawberry.field(description="Whether and how to get the next page.")
-    # A plain field (the edges' nodes, listed when the page is built), so the executor
-    # completes the list in place rather than through a resolver (`resolvers.executor`).
-    nodes: list[T] = strawberry.field(description="The records of this page (the edges' nodes).")
-    count_all: strawberry.Private[Callable[[], Awaitable[int | None]]]
-
-    @strawberry.field(
-        description="Records in the whole list, or null where a source cannot say (or where "
-        "the gateway filters part of the query itself)."
-    )
-    async def total_count(self) -> int | None:
-        return await self.count_all()
 
 
 @strawberry.type(description="A configured upstream source.")
@@ -316,9 +280,7 @@ async def _then(pending: Awaitable[R], view_of: Callable[[R], W]) -> W:
 
 
 async def _reference(info: Info, id: strawberry.ID, cls: type[NodeT]) -> NodeT:
-    from resolvers.queries import _load
-
-    node = await _load(info, decode_id(id, cls.__name__))
+    node = await load_node(info, decode_id(id, cls.__name__))
     assert isinstance(node, cls)
     return node
 
@@ -326,8 +288,6 @@ async def _reference(info: Info, id: strawberry.ID, cls: type[NodeT]) -> NodeT:
 async def _party_invoices(
     info: Info, source: str, query: InvoiceQuery, first: int | None, after: str | None
 ) -> Connection[Invoice]:
-    from resolvers.lists import invoice_connection
-
     adapter = info.context.adapter(source)
     sources = (source,) if Capability.LIST_INVOICES in adapter.capabilities else ()
     return await invoice_connection(info, ListRequest("invoices", sources, query), first, after)
@@ -456,3 +416,101 @@ class Payment(Node):
         return Customer.of(await loaders.customer.load(self.record.customer_id))
 
     remote_data: JSON = strawberry.field(description="The upstream record exactly as received.")
+
+
+async def invoice_connection(
+    info: Info, request: ListRequest, first: int | None, after: str | None
+) -> Connection[Invoice]:
+    selected = info.selected_fields
+    # Lines are normalized when first read (`gateway.domain.lazy`). Where they are selected they are
+    # read as each invoice is taken, so that a broken line fails its source there (a partial
+    # error naming the field) instead of raising under the non-null `lineItems`, whose null
+    # would void every list above it, up to the whole response.
+    lines = _names_under(selected, *_LINES) is not None
+    customer = _names_under(selected, ("nodes", "customer"), ("edges", "node", "customer"))
+    # Sources whose invoices embed the customer with every field asked for answer
+    # `customer` from the page itself (`Adapter.provided_customer_fields`).
+    adapters = info.context.adapters
+    embedded = frozenset(
+        name for name in request.sources
+        if customer is not None
+        and answered_by_snapshot(customer, adapters[name].provided_customer_fields)
+    )
+
+    def wrap(record: domain.Invoice) -> Invoice:
+        return Invoice.of(record, customer_from_snapshot=record.source in embedded)
+
+    page = asyncio.ensure_future(connection(
+        info, request, first, after, wrap if embedded else Invoice.of,
+        _read_lines if lines else None,
+    ))
+    readers = [name for name in request.sources if name not in embedded]
+    if customer is None or not readers:
+        return await page
+    # The customers are read alongside the page instead of after it, where one read gives
+    # them all: the page's latency and theirs overlap (README, "latency").
+    loaders = info.context.loaders
+    prefetches = [loaders.source(name).prefetch_customers() for name in readers]
+    await asyncio.gather(page, *prefetches)
+    return page.result()
+
+
+_LINES = [
+    (*node, *child, "lineItems")
+    for node in (("nodes",), ("edges", "node"))
+    for child in ((), ("groupedInvoices",))
+]
+
+
+def _read_lines(invoice: domain.Invoice) -> None:
+    for record in (invoice, *invoice.grouped):
+        for _ in record.line_items:
+            pass
+
+
+def _names_under(
+    fields: Sequence[Selection], *paths: tuple[str, ...]
+) -> frozenset[str] | None:
+    """The field names selected under the fields at `paths` (through fragments), or None
+    where none of the paths is selected."""
+    found: set[str] | None = None
+
+    def names(selections: Sequence[Selection]) -> None:
+        assert found is not None
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                found.add(selection.name)
+            else:  # inline fragment or fragment spread
+                names(selection.selections)
+
+    def walk(selections: Sequence[Selection], path: tuple[str, ...]) -> None:
+        nonlocal found
+        for selection in selections:
+            if isinstance(selection, SelectedField):
+                if selection.name != path[0]:
+                    continue
+                if len(path) == 1:
+                    found = found if found is not None else set()
+                    names(selection.selections)
+                else:
+                    walk(selection.selections, path[1:])
+            else:
+                walk(selection.selections, path)
+
+    for field in fields:
+        for path in paths:
+            walk(field.selections, path)
+    return frozenset(found) if found is not None else None
+
+
+async def load_node(info: Info, gid: GlobalId) -> Node:
+    """The object a global id names, through the request's loaders."""
+    adapter = info.context.adapter(gid.source)
+    loaders = info.context.loaders.source(adapter.name)
+    if gid.type_name == "Invoice":
+        return Invoice.of(await loaders.invoice.load(gid.remote_id))
+    if gid.type_name == "Customer":
+        return Customer.of(await loaders.customer.load(gid.remote_id))
+    if gid.type_name == "Vendor":
+        return Vendor.of(await loaders.vendor.load(gid.remote_id))
+    return Payment.of(await loaders.payment.load(gid.remote_id))

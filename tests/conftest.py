@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway import signing
 from gateway.adapters import Adapter
+from gateway.adapters.build import build_adapter
 from gateway.config import SourceConfig
 from gateway.simulators.runner import BackgroundSimulators, RunningSimulator, SimulatorGroup
-from gateway.sources import build_adapter
-from gateway.state import StateStore
+from gateway.state.base import StateStore
+from gateway.support import signing
 
 SEED = 7
 

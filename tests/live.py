@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from gateway.app import create_app
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from gateway.simulators.runner import bind_socket
 from tests.tools import serve_live
 

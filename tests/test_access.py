@@ -17,7 +17,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from gateway.cli import main
+from gateway.cli.main import main
 from tests.conftest import request_counts, zero_counts
 
 FINANCE_KEY = "fin-3c1f0a7e-key"
@@ -262,7 +262,7 @@ async def test_hs256_secret_and_write_scope(make_gateway, simulators):
     assert [s["name"] for s in data["sources"]] == ["erp", "billing"]
     await assert_401(gateway, bearer(token("wrong-secret-but-long-enough-too!", algorithm="HS256",
                                            kid=None)), "invalid token")
-    from gateway.access import Authenticator
+    from gateway.web.access import Authenticator
 
     authenticator = Authenticator(gateway.app.state.config)
     writer = token(secret, algorithm="HS256", kid=None, scope="openid invoices:write")

@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from tests.tools import ROOT, GatewayProcess, require_tool
 
 COMPOSITION = ROOT / ".cache" / "composition"

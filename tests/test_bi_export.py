@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
+from gateway.adapters.build import build_adapters, close_adapters
+from gateway.bi.export import INVOICE_COLUMNS, LINE_COLUMNS, Export
 from gateway.config import parse_config
-from gateway.export import INVOICE_COLUMNS, LINE_COLUMNS, Export
-from gateway.selection import InvoiceSelection, invoice_request
+from gateway.lists.selection import InvoiceSelection, invoice_request
 from gateway.simulators.cloudbilling_data import COMPANIES, Tenant, seed_tenant
 from gateway.simulators.runner import SimulatorGroup
-from gateway.sources import build_adapters, close_adapters
 from tests.conftest import read_all_invoices, sim_control
 
 FIELDS = """id source remoteId number status type currency issueDate dueDate createdAt
@@ -217,7 +217,7 @@ async def test_cli_export_writes_both_files_with_progress(gateway, simulators, t
         nodes = await read_all(gateway, where)
         out, lines = tmp_path / "inv.ndjson", tmp_path / "lines.csv"
         result = subprocess.run(
-            [sys.executable, "-m", "gateway.cli", "export", "--config", str(config),
+            [sys.executable, "-m", "gateway.cli.main", "export", "--config", str(config),
              "--format", "ndjson", "--out", str(out), "--lines", str(lines), *flags],
             capture_output=True, text=True, timeout=120,
         )
@@ -240,7 +240,7 @@ def test_cli_export_failure_names_the_source_and_writes_nothing(simulators, tmp_
                 {"mode": "503", "times": 20, "path": "/invoices"})
     out = tmp_path / "inv.csv"
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "export", "--config", str(config),
+        [sys.executable, "-m", "gateway.cli.main", "export", "--config", str(config),
          "--format", "csv", "--out", str(out)], capture_output=True, text=True, timeout=120,
     )
     assert result.returncode == 1
@@ -248,7 +248,7 @@ def test_cli_export_failure_names_the_source_and_writes_nothing(simulators, tmp_
     assert "Traceback" not in result.stderr and "sim-token" not in result.stderr
     assert list(tmp_path.iterdir()) == [config]
     bad = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "export", "--config", str(config),
+        [sys.executable, "-m", "gateway.cli.main", "export", "--config", str(config),
          "--format", "csv", "--out", str(out), "--status", "LATE"],
         capture_output=True, text=True, timeout=60,
     )
@@ -257,7 +257,7 @@ def test_cli_export_failure_names_the_source_and_writes_nothing(simulators, tmp_
 
 async def test_a_source_failing_part_way_ends_the_export_with_its_error(simulators):
     from gateway.app import demo_config
-    from gateway.export import ExportFailed
+    from gateway.bi.export import ExportFailed
 
     config = demo_config(simulators, cache_ttl=0)
     adapters = build_adapters(config.sources)

@@ -7,8 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from gateway import domain
-from gateway.summary import Aging, Summary, bucket
+from gateway.bi.summary import Aging, Summary, bucket
+from gateway.domain import records as domain
 from tests.conftest import read_all_invoices, request_counts, sim_control, zero_counts
 
 FIELDS = """id source status type currency issueDate dueDate

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from gateway.breaker import CircuitBreaker
+from gateway.upstream.breaker import CircuitBreaker
 
 
 class Clock:

@@ -36,7 +36,7 @@ def process() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def test_simulate_prints_each_simulator_and_serves_documented_envelopes(process):
-    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli", "simulate", "--port", "0"],
+    proc = subprocess.Popen([sys.executable, "-m", "gateway.cli.main", "simulate", "--port", "0"],
                             stdout=subprocess.PIPE, text=True)
     process.append(proc)
     assert proc.stdout is not None
@@ -66,7 +66,7 @@ def test_simulate_prints_each_simulator_and_serves_documented_envelopes(process)
 def test_demo_answers_the_readme_first_query(process):
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli.main", "demo", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )
     process.append(proc)
@@ -94,7 +94,7 @@ def test_serve_with_workers_answers_from_several_processes(process, simulators, 
     config.write_text(yaml.safe_dump({"sources": [block]}))
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config),
          "--port", str(port), "--workers", "2", "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )
@@ -124,7 +124,7 @@ def test_serve_refuses_zero_workers(tmp_path):
     config = tmp_path / "gateway.yaml"
     config.write_text(yaml.safe_dump({"sources": []}))
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config),
          "--workers", "0"], capture_output=True, text=True, timeout=60,
     )
     assert result.returncode == 2

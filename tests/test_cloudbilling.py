@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from gateway.adapters.base import read_all_pages
-from gateway.domain import InvoiceQuery, InvoiceStatus, InvoiceType
+from gateway.domain.records import InvoiceQuery, InvoiceStatus, InvoiceType
 from gateway.errors import UpstreamBadResponse, UpstreamForbidden, UpstreamNotFound
 from gateway.simulators.cloudbilling import sign_jwt, user_token
 from tests.conftest import reset_simulator, sim_control

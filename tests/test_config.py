@@ -106,7 +106,7 @@ def test_not_yaml_and_missing_file(tmp_path):
 def test_serve_with_bad_config_exits_with_message(tmp_path):
     path = write(tmp_path, GOOD.replace("kind: makini", "kind: nope", 1))
     result = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(path)],
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(path)],
         capture_output=True, text=True, timeout=60, env={**ENV, "PATH": "/usr/bin:/bin"},
     )
     assert result.returncode == 2

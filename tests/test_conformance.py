@@ -6,8 +6,7 @@ import pytest
 
 from gateway.adapters import Capability
 from gateway.adapters.base import read_all_pages
-from gateway.backfill import backfill
-from gateway.domain import InvoiceQuery
+from gateway.domain.records import InvoiceQuery
 from gateway.errors import (
     UpstreamBadResponse,
     UpstreamError,
@@ -17,8 +16,9 @@ from gateway.errors import (
     UpstreamUnauthorized,
     UpstreamUnavailable,
 )
+from gateway.events.backfill import backfill
 from gateway.simulators import SIMULATORS
-from gateway.state import open_state
+from gateway.state.open import open_state
 from tests.conftest import sim_control
 
 KINDS = list(SIMULATORS)

@@ -254,7 +254,7 @@ async def test_the_demo_takes_browser_origins_from_the_command_line():
 
 def test_the_demo_refuses_a_bad_origin_naming_it():
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", "0",
+        [sys.executable, "-m", "gateway.cli.main", "demo", "--port", "0",
          "--cors-origin", "http://localhost:5173/"],
         capture_output=True, text=True, timeout=60, check=False,
     )

@@ -1,4 +1,4 @@
-"""Domain records (`gateway.domain.record`): frozen dataclasses built in one step behave as
+"""Domain records (`gateway.domain.records.record`): frozen dataclasses built in one step behave as
 the dataclasses they are."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.domain import Customer, Invoice, InvoiceStatus, InvoiceType, Money
+from gateway.domain.records import Customer, Invoice, InvoiceStatus, InvoiceType, Money
 
 
 def invoice(**changes: object) -> Invoice:

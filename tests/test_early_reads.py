@@ -1,4 +1,4 @@
-"""A repeated request's first reads start as soon as it is let in (gateway.early).
+"""A repeated request's first reads start as soon as it is let in (gateway.upstream.early).
 
 Through the app with the simulators over real HTTP: the second identical request joins the
 read it started early (counted as `used`), the upstream sees one read per request as
@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from gateway.early import joined, plan_key
-from gateway.scope import RequestScope
+from gateway.upstream.early import joined, plan_key
+from gateway.upstream.scope import RequestScope
 from tests.conftest import request_counts, sim_control, zero_counts
 
 QUERY = """{ invoices(first: 20, filter: {sources: ["billing"]}) {

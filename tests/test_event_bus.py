@@ -6,13 +6,8 @@ import asyncio
 
 import pytest
 
-from gateway.events import (
-    EventOrigin,
-    InvoiceEvent,
-    InvoiceEventType,
-    LocalEventBus,
-    SubscriberOverflow,
-)
+from gateway.domain.events import EventOrigin, InvoiceEvent, InvoiceEventType
+from gateway.events.bus import LocalEventBus, SubscriberOverflow
 
 
 def event(n: int, source: str = "billing", kind: InvoiceEventType = InvoiceEventType.UPDATED):
@@ -67,7 +62,7 @@ def test_events_round_trip_as_json_for_a_shared_bus():
 
 
 async def test_an_overflowing_subscription_ends_with_a_clear_error():
-    from gateway.event_hub import EventHub
+    from gateway.events.hub import EventHub
     from resolvers.context import Context
     from resolvers.schema import schema
 
@@ -90,7 +85,7 @@ async def test_an_overflowing_subscription_ends_with_a_clear_error():
 
 
 async def test_webhook_echoes_of_gateway_writes_are_absorbed_within_the_window(make_gateway):
-    from gateway.event_hub import EventHub
+    from gateway.events.hub import EventHub
 
     gateway = await make_gateway()
     now = [1000.0]
@@ -120,8 +115,8 @@ async def test_webhook_echoes_of_gateway_writes_are_absorbed_within_the_window(m
 
 
 async def test_a_scoped_client_gets_only_its_sources_events():
-    from gateway.access import Identity
-    from gateway.event_hub import EventHub
+    from gateway.domain.identity import Identity
+    from gateway.events.hub import EventHub
     from resolvers.context import Context
     from resolvers.schema import schema
 

@@ -145,8 +145,8 @@ async def test_a_create_refused_before_it_was_sent_releases_its_key(simulators):
 async def test_operators_list_and_resolve_unfinished_claims(simulators, tmp_path, capsys):
     import yaml
 
-    from gateway.cli import main
-    from gateway.state import open_state
+    from gateway.cli.main import main
+    from gateway.state.open import open_state
 
     state = f"sqlite:///{tmp_path / 'state.sqlite3'}"
     config = tmp_path / "gateway.yaml"

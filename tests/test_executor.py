@@ -45,7 +45,7 @@ from strawberry.extensions import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from resolvers.executor import PlainFieldExecutor
 from resolvers.schema import schema as gateway_schema
 from tests.conftest import gateway_app, open_gateway

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from gateway.simulators import DEMO_NAMES
 from resolvers.schema import export_sdl, export_subgraph_sdl
 from tests.conftest import request_counts, zero_counts
@@ -41,7 +41,7 @@ async def test_service_sdl_is_the_subgraph_sdl_with_a_key_on_each_entity(gateway
         assert f'type {name} implements Node @key(fields: "id") {{' in sdl
     assert "_entities" not in sdl and "_Any" not in sdl and "_service" not in sdl
     assert "_entities(representations: [_Any!]!): [_Entity]!" in export_sdl()
-    cli = subprocess.run([sys.executable, "-m", "gateway.cli", "export-schema", "--federation"],
+    cli = subprocess.run([sys.executable, "-m", "gateway.cli.main", "export-schema", "--federation"],
                          capture_output=True, text=True, check=True, cwd=ROOT).stdout
     assert cli == sdl
 

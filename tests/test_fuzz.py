@@ -38,7 +38,7 @@ SECONDS = float(os.environ.get("FUZZ_SECONDS", "45"))
 def demo_url() -> Iterator[str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "demo", "--port", str(port)],
+        [sys.executable, "-m", "gateway.cli.main", "demo", "--port", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"

@@ -91,7 +91,7 @@ async def test_line_items_and_grouped_invoices(gateway, simulators):
 async def test_nodes_mixes_found_and_missing(gateway, simulators):
     data = await gateway.data("{ invoices(first: 2) { nodes { id } } customers(first: 1) { nodes { id } } }")
     ids = [n["id"] for n in data["invoices"]["nodes"]] + [data["customers"]["nodes"][0]["id"]]
-    from gateway.ids import encode_id
+    from gateway.domain.ids import encode_id
 
     missing = encode_id("Invoice", "billing", simulators.running["invoicematic"].simulator.missing_id("invoices"))
     body = await gateway.query(

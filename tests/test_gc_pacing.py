@@ -1,4 +1,4 @@
-"""Garbage collection paced to the moments every request waits on an upstream (gateway.gcpace).
+"""Garbage collection paced to the moments every request waits on an upstream (gateway.upstream.gcpace).
 
 The unit tests drive a pacer of their own (the process-wide one is enabled only in serving
 processes); the last test runs a served query in a child process with the real one."""
@@ -12,9 +12,9 @@ import sys
 import textwrap
 import weakref
 
-from gateway import gcpace
-from gateway.gcpace import GcPacer
-from gateway.scope import RequestScope
+from gateway.upstream import gcpace
+from gateway.upstream.gcpace import GcPacer
+from gateway.upstream.scope import RequestScope
 
 
 class Node:
@@ -129,8 +129,8 @@ def test_due_generation_follows_cpythons_policy() -> None:
 
 CHILD = textwrap.dedent("""
     import asyncio, gc
-    from gateway.cli import tune_gc
-    from gateway.gcpace import PACER
+    from gateway.cli.main import tune_gc
+    from gateway.upstream.gcpace import PACER
     from gateway.simulators.runner import BackgroundSimulators
     from tests.conftest import gateway_app, open_gateway, sim_control
 

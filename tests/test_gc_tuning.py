@@ -1,4 +1,4 @@
-"""A serving process collects garbage less often, but still collects it (gateway.cli.tune_gc).
+"""A serving process collects garbage less often, but still collects it (gateway.cli.main.tune_gc).
 
 Run in a child process: freezing the test process's objects would outlive the test."""
 
@@ -10,8 +10,8 @@ import textwrap
 
 CHILD = textwrap.dedent("""
     import gc, weakref
-    from gateway.cli import tune_gc
-    from gateway.gcpace import BACKSTOP as GC_THRESHOLD, PACER
+    from gateway.cli.main import tune_gc
+    from gateway.upstream.gcpace import BACKSTOP as GC_THRESHOLD, PACER
 
     class Node:
         pass

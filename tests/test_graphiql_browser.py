@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from gateway.graphql_http import ASSETS_PATH, graphiql_assets
+from gateway.web.graphql_http import ASSETS_PATH, graphiql_assets
 from tests.live import live_gateway
 from tests.tools import (
     NODE_MODULES,

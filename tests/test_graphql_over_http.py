@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.graphql_http import GRAPHQL_RESPONSE_JSON, preferred_media_type
+from gateway.web.graphql_http import GRAPHQL_RESPONSE_JSON, preferred_media_type
 from tests.conftest import sim_control
 from tests.tools import GatewayProcess, run_node
 

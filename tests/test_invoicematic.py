@@ -11,7 +11,7 @@ import pytest
 
 from gateway.adapters.base import read_all_pages
 from gateway.adapters.invoicematic import invoice_status
-from gateway.domain import InvoiceQuery, InvoiceStatus, InvoiceType
+from gateway.domain.records import InvoiceQuery, InvoiceStatus, InvoiceType
 from gateway.errors import UpstreamBadResponse, UpstreamNotFound, UpstreamRejected
 from tests.conftest import reset_simulator, sim_control
 

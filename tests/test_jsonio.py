@@ -1,4 +1,4 @@
-"""gateway.jsonio: msgspec's and orjson's speed with exactly the standard library's notion
+"""gateway.support.jsonio: msgspec's and orjson's speed with exactly the standard library's notion
 of JSON."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import math
 
 import pytest
 
-from gateway import jsonio
+from gateway.support import jsonio
 
 
 @pytest.mark.parametrize(

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from gateway.adapters.invoicematic import InvoicematicAdapter
-from gateway.domain import InvoiceQuery, LineItem
-from gateway.lazy import LazyTuple
+from gateway.domain.lazy import LazyTuple
+from gateway.domain.records import InvoiceQuery, LineItem
 from tests.conftest import request_counts, reset_simulator, sim_control, zero_counts
 
 PAGE = """query($first: Int, $after: String) {

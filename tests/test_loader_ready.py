@@ -5,7 +5,7 @@ from collections.abc import Sequence
 import pytest
 
 from gateway.errors import UpstreamError
-from gateway.loaders import _Loader
+from gateway.lists.loaders import _Loader
 
 
 async def _names(keys: Sequence[str]) -> list[str | Exception]:

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from gateway.adapters import Capability
-from gateway.domain import ApprovalStatus, InvoiceQuery, InvoiceStatus, InvoiceType
+from gateway.domain.records import ApprovalStatus, InvoiceQuery, InvoiceStatus, InvoiceType
 from gateway.errors import (
     UpstreamBadResponse,
     UpstreamForbidden,

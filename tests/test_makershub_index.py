@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.backfill import backfill
-from gateway.state import open_state
+from gateway.events.backfill import backfill
+from gateway.state.open import open_state
 from tests.conftest import gateway_app, makershub_delivery, open_gateway
 
 PAGE = """
@@ -98,7 +98,7 @@ async def test_lookups_and_events_feed_the_index_and_it_survives_a_restart(
 
 def run_backfill(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "backfill", "--config", str(config), *args],
+        [sys.executable, "-m", "gateway.cli.main", "backfill", "--config", str(config), *args],
         capture_output=True, text=True, timeout=120,
     )
 
@@ -156,7 +156,7 @@ async def test_the_gateways_own_creates_join_the_index(make_gateway):
     gateway = await make_gateway()
     hub, store = gateway.app.state.events, gateway.app.state.store
     subscriber = hub.bus.subscribe()
-    from gateway.events import EventOrigin, InvoiceEventType
+    from gateway.domain.events import EventOrigin, InvoiceEventType
 
     event = await hub.publish_write("ap", "48215", InvoiceEventType.CREATED, "createInvoice")
     assert await store.index_page("ap", 0, 10) == [48215]

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from gateway.adapters.base import read_all_pages
-from gateway.domain import Invoice, InvoiceQuery, InvoiceStatus, InvoiceType, Money
+from gateway.domain.records import Invoice, InvoiceQuery, InvoiceStatus, InvoiceType, Money
 from gateway.errors import UpstreamBadResponse, UpstreamNotFound, UpstreamRejected
 from tests.conftest import reset_simulator, sim_control
 

@@ -186,7 +186,7 @@ async def test_a_resolver_failure_logs_its_traceback_on_the_request_line(gateway
 
 
 def test_the_server_log_has_one_line_per_record_even_with_a_traceback():
-    from gateway.cli import OneLineFormatter
+    from gateway.cli.main import OneLineFormatter
 
     formatter = OneLineFormatter("%(levelname)s %(name)s: %(message)s")
     try:

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from gateway.domain import Money
+from gateway.domain.records import Money
 
 
 @pytest.mark.parametrize("minor", [0, 5, -5, 1234, 100000, -120, 10**15])

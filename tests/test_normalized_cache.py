@@ -6,7 +6,7 @@ import asyncio
 from datetime import date
 
 from gateway.adapters.base import NormalizedCache
-from gateway.domain import InvoiceQuery
+from gateway.domain.records import InvoiceQuery
 from tests.conftest import request_counts, zero_counts
 
 ALL = InvoiceQuery()

@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from gateway.http import SourceClient
-from gateway.metrics import route_template
-from gateway.scope import RequestScope, request_scope
-from gateway.tracing import tracer_provider_from_env
+from gateway.support.metrics import route_template
+from gateway.support.tracing import tracer_provider_from_env
+from gateway.upstream.client import SourceClient
+from gateway.upstream.scope import RequestScope, request_scope
 from tests.conftest import request_counts, zero_counts
 
 QUERIES = [
@@ -60,7 +60,7 @@ async def test_metrics_match_the_simulators_counters(make_gateway, simulators):
     cloud_lists = sum(v for labels, v in upstream
                       if labels["source"] == "cloud" and labels["route"] == "/invoices")
     assert cloud_lists == counts["cloudbilling"]["GET /invoices"]
-    # The scrape checked each source's health (gateway.probes): MakersHub's check asks for
+    # The scrape checked each source's health (gateway.web.probes): MakersHub's check asks for
     # invoice 0, which it refuses with 400 once the token is accepted.
     checks = [labels for labels, _ in upstream if labels["status"] == "400"]
     assert checks == [{"source": "ap", "route": "/v1/invoices/{id}", "status": "400"}]
@@ -78,7 +78,7 @@ async def test_metrics_match_the_simulators_counters(make_gateway, simulators):
 
 
 def test_operation_labels_are_bounded():
-    from gateway.metrics import MAX_OPERATIONS, GatewayMetrics
+    from gateway.support.metrics import MAX_OPERATIONS, GatewayMetrics
 
     metrics = GatewayMetrics()
     assert metrics.operation_label(None) == "anonymous"

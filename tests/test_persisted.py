@@ -11,7 +11,7 @@ import pytest
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.persisted import PersistedQueries
+from gateway.web.persisted import PersistedQueries
 from tests.conftest import request_counts, zero_counts
 
 QUERY = '{ invoices(first: 2, filter: {sources: ["cloud"]}) { nodes { id number } } }'

@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from gateway.scaleout import RETRY_AFTER
+from gateway.scaleout.replicas import RETRY_AFTER
 from tests.conftest import request_counts, reset_simulator, sim_control, zero_counts
 from tests.tools import GatewayProcess, free_port, postgres_schema, require_tool
 from tests.writing import PAYLOADS, upstream_writes

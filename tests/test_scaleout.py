@@ -14,15 +14,15 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from gateway.cache import ReadCache
-from gateway.scaleout import (
+from gateway.scaleout.replicas import (
     RedisLink,
     RequestBudget,
     ScaleOut,
     SharedIdempotency,
     SharedReadCache,
 )
-from gateway.state import open_state
+from gateway.state.open import open_state
+from gateway.upstream.cache import ReadCache
 from tests.conftest import request_counts, zero_counts
 from tests.tools import free_port, require_tool
 

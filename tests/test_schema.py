@@ -22,7 +22,7 @@ def test_schema_file_equals_export():
 
 def test_cli_export_schema_prints_the_same():
     out = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "export-schema"],
+        [sys.executable, "-m", "gateway.cli.main", "export-schema"],
         capture_output=True, text=True, check=True, cwd=ROOT,
     ).stdout
     assert out == export_sdl()

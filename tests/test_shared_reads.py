@@ -1,4 +1,4 @@
-"""Work shared between requests is never cancelled by one of them (gateway.shared).
+"""Work shared between requests is never cancelled by one of them (gateway.support.shared).
 
 A read several requests wait for (coalesced in flight, started early, the customer list of
 a request's lists) used to run inside its first caller: that caller's cancellation reached
@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from gateway.cache import ReadCache
-from gateway.scaleout import SharedReadCache
-from gateway.shared import SharedCall, SharedCalls
+from gateway.scaleout.replicas import SharedReadCache
+from gateway.support.shared import SharedCall, SharedCalls
+from gateway.upstream.cache import ReadCache
 from tests.conftest import sim_control
 from tests.tools import require_tool
 

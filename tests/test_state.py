@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigError
-from gateway.state import IDEMPOTENCY_TTL, open_state
+from gateway.state.base import IDEMPOTENCY_TTL
+from gateway.state.open import open_state
 from tests.tools import postgres_schema
 
 
@@ -133,7 +134,7 @@ def test_serve_refuses_to_start_on_an_unusable_state_store(tmp_path: Path) -> No
         encoding="utf-8",
     )
     done = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config), "--port", "0"],
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config), "--port", "0"],
         capture_output=True, text=True, timeout=60, check=False,
     )
     assert done.returncode == 2

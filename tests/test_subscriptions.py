@@ -12,7 +12,7 @@ import httpx
 import pytest
 import websockets
 
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from tests.conftest import invoicematic_delivery, makershub_delivery
 from tests.live import LiveGateway, live_gateway
 
@@ -208,7 +208,7 @@ async def test_an_open_subscription_does_not_stop_gc_pacing(live):
     """The collector is paced to moments no HTTP request is being served; a WebSocket open
     for its subscription's whole life used to count as one request being served, so that
     with any subscription open no paced collection ever ran again (issue 18, item 6)."""
-    from gateway.gcpace import PACER
+    from gateway.upstream.gcpace import PACER
 
     async def settled() -> int:
         for _ in range(100):  # the webhook's own HTTP request may still be finishing

@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from gateway import signing
-from gateway.events import EventOrigin, InvoiceEventType
+from gateway.domain.events import EventOrigin, InvoiceEventType
+from gateway.support import signing
 from tests.conftest import invoicematic_delivery, makershub_delivery, request_counts, zero_counts
 
 SECRET = "whsec-test"

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
-from gateway.http import SourceClient
+from gateway.upstream.client import SourceClient
 
 TOKEN = "wire-secret-token"
 

@@ -32,7 +32,7 @@ CREATE = """mutation($input: CreateInvoiceInput!) {
 
 def start_gateway(config: Path, port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config),
+        [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(config),
          "--port", str(port), "--log-level", "warning"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
     )

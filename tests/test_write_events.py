@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from gateway.events import EventOrigin, InvoiceEventType
+from gateway.domain.events import EventOrigin, InvoiceEventType
 from tests.test_writes_invoicematic import create
 from tests.writing import refused, written
 

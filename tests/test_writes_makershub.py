@@ -7,8 +7,8 @@ import base64
 
 import pytest
 
+from gateway.domain.ids import decode_id, encode_id
 from gateway.errors import UpstreamRejected
-from gateway.ids import decode_id, encode_id
 from tests.conftest import zero_counts
 from tests.writing import (
     codes,

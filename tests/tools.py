@@ -100,7 +100,7 @@ class GatewayProcess:
     def start(self, timeout: float = 30) -> GatewayProcess:
         with self.log_path.open("ab") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve", "--config", str(self.config_path),
+                [sys.executable, "-m", "gateway.cli.main", "serve", "--config", str(self.config_path),
                  "--port", str(self.port)],
                 stdout=log, stderr=subprocess.STDOUT,
             )

@@ -1,7 +1,7 @@
 """The one small interface every upstream adapter implements.
 
 An adapter owns its upstream's auth headers, pagination and normalization: only unified
-domain objects (`gateway.domain`) leave it, and every failure leaves as an `UpstreamError`.
+domain objects (`gateway.domain.records`) leave it, and every failure leaves as an `UpstreamError`.
 It declares what it can do in `capabilities`; the gateway never calls what is not declared.
 Writes are declared the same way, with `write_rules` saying which input fields and status
 moves the upstream can take, so that the gateway refuses the rest before any request.
@@ -23,10 +23,17 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from cachetools import LRUCache
 
-from gateway import signing
-from gateway.cache import ReadCache
 from gateway.config import SourceConfig
-from gateway.domain import (
+from gateway.domain.events import InvoiceEvent
+from gateway.domain.inputs import (
+    CustomerDraft,
+    DocumentDraft,
+    InvoiceChanges,
+    InvoiceDraft,
+    PaymentDraft,
+)
+from gateway.domain.lazy import LazyTuple
+from gateway.domain.records import (
     Customer,
     Invoice,
     InvoiceQuery,
@@ -44,12 +51,11 @@ from gateway.errors import (
     WebhookRefused,
     WriteRefused,
 )
-from gateway.events import InvoiceEvent
-from gateway.http import Params, SourceClient
-from gateway.inputs import CustomerDraft, DocumentDraft, InvoiceChanges, InvoiceDraft, PaymentDraft
-from gateway.lazy import LazyTuple
-from gateway.routes import IdShape
-from gateway.state import StateStore
+from gateway.state.base import StateStore
+from gateway.support import signing
+from gateway.upstream.cache import ReadCache
+from gateway.upstream.client import Params, SourceClient
+from gateway.upstream.routes import IdShape
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -81,7 +87,7 @@ _NONE: frozenset[str] = frozenset()
 @dataclass(frozen=True)
 class WriteRules:
     """What of the unified write inputs an upstream can take (field names of
-    `gateway.inputs`); anything else is refused as UNSUPPORTED before any request.
+    `gateway.domain.inputs`); anything else is refused as UNSUPPORTED before any request.
 
     `locks_upstream`: the upstream checks `version` itself (it is sent); otherwise the
     gateway compares it with the current record first. `upstream_idempotency`: the
@@ -119,7 +125,7 @@ class Page(Generic[T]):
         has_more: bool,
     ) -> Page[T]:
         """A page of raw `records`, each normalized by `normalize` when first read, once
-        (`gateway.lazy`): a query that serves part of a page normalizes only that part, and
+        (`gateway.domain.lazy`): a query that serves part of a page normalizes only that part, and
         the page object, which the normalized cache and in-flight coalescing share between
         requests, keeps every normalization made for the next request."""
         return cls(LazyTuple(records, normalize), total, has_more)
@@ -135,7 +141,7 @@ class WebhookDelivery:
     about other resources), when the signed body says its event happened, the upstream's
     delivery id where it sends one, and the event's own id where the body carries one.
 
-    The replay guard (`gateway.webhooks`) rests on the signed content, not on headers an
+    The replay guard (`gateway.web.webhooks`) rests on the signed content, not on headers an
     attacker can change: `signed_at` must be within `SIGNED_TIME_TOLERANCE` of now, and
     `event_id` (or, where the body has none, the body's digest) must be new."""
 
@@ -340,7 +346,7 @@ class Adapter:
         raise self.unsupported("check health")
 
     # --- writes -----------------------------------------------------------------------
-    # The gateway (`gateway.writes`) calls these only for declared capabilities, with
+    # The gateway (`gateway.writes.exactly_once`) calls these only for declared capabilities, with
     # inputs already checked against `write_rules`, ids already remote ids of this source,
     # and, where the upstream does not lock, `version` already compared. `key` is the
     # idempotency key to pass on where `write_rules.upstream_idempotency` says so.

@@ -10,9 +10,9 @@ from opentelemetry import trace
 
 from gateway.adapters import Adapter, adapter_class
 from gateway.config import SourceConfig
-from gateway.http import SourceClient
-from gateway.metrics import GatewayMetrics
-from gateway.state import StateStore
+from gateway.state.base import StateStore
+from gateway.support.metrics import GatewayMetrics
+from gateway.upstream.client import SourceClient
 
 HttpTransport = Literal["aiohttp", "httpx"]
 

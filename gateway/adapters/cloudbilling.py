@@ -24,7 +24,9 @@ from gateway.adapters.base import (
     upstream_words,
 )
 from gateway.config import SourceConfig
-from gateway.domain import (
+from gateway.domain.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
+from gateway.domain.lazy import LazyTuple
+from gateway.domain.records import (
     Customer,
     Invoice,
     InvoiceQuery,
@@ -41,9 +43,7 @@ from gateway.errors import (
     UpstreamRejected,
     UpstreamUnsupported,
 )
-from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
-from gateway.lazy import LazyTuple
-from gateway.routes import IdShape
+from gateway.upstream.routes import IdShape
 
 JSON = dict[str, Any]
 

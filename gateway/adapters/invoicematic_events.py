@@ -9,7 +9,7 @@ clock (more than `TOLERANCE_SECONDS` away is refused as stale) and the receiver 
 accepted delivery ids; but both headers are outside the signature, so a replayed body with
 a new delivery id and a fresh timestamp header would pass them. The replay guard proper is
 the body's own `timestamp` (signed; within the tolerance) and the body's digest (a body
-accepted once is a duplicate), checked by the receiver (`gateway.webhooks`).
+accepted once is a duplicate), checked by the receiver (`gateway.web.webhooks`).
 
 Event mapping: invoice.created/updated/deleted/paid are CREATED/UPDATED/DELETED/PAID;
 invoice.sent/viewed/overdue are STATUS_CHANGED; payment.received/deleted move the
@@ -25,8 +25,8 @@ from collections.abc import Mapping
 from datetime import datetime
 
 from gateway.adapters.base import SIGNED_TIME_TOLERANCE, signed_time, webhook_id
+from gateway.domain.events import EventOrigin, InvoiceEvent, InvoiceEventType
 from gateway.errors import WebhookRefused
-from gateway.events import EventOrigin, InvoiceEvent, InvoiceEventType
 
 TOLERANCE_SECONDS = SIGNED_TIME_TOLERANCE
 INVOICE_EVENTS: dict[str, InvoiceEventType] = {

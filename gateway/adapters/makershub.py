@@ -29,7 +29,10 @@ from gateway.adapters.base import (
     upstream_words,
 )
 from gateway.config import SourceConfig
-from gateway.domain import (
+from gateway.domain.events import InvoiceEvent, InvoiceEventType
+from gateway.domain.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
+from gateway.domain.lazy import LazyTuple
+from gateway.domain.records import (
     Address,
     ApprovalStatus,
     Invoice,
@@ -49,11 +52,8 @@ from gateway.errors import (
     UpstreamRejected,
     WriteRefused,
 )
-from gateway.events import InvoiceEvent, InvoiceEventType
-from gateway.http import SourceClient
-from gateway.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
-from gateway.lazy import LazyTuple
-from gateway.routes import IdShape
+from gateway.upstream.client import SourceClient
+from gateway.upstream.routes import IdShape
 
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
 # the invoice returned always carries the id that was asked for.

@@ -3,7 +3,7 @@
 Body: `{"eventNotification": {"cid", "name": "Invoice", "id", "operation", "timestamp",
 "context"}}`, signed in `X-Signature` (hex HMAC-SHA256 of the raw body). There is no
 delivery id and no timestamp header: the replay guard is the signed body itself, its
-`timestamp` within the tolerance and its digest not seen before (`gateway.webhooks`).
+`timestamp` within the tolerance and its digest not seen before (`gateway.web.webhooks`).
 
 Operation mapping: Created is CREATED; Updated and Processed (OCR done, fields filled in)
 are UPDATED; Approved and Rejected are APPROVED and REJECTED; Deleted is DELETED; Combined
@@ -18,8 +18,8 @@ from datetime import datetime
 from typing import Any
 
 from gateway.adapters.base import signed_time, webhook_id
+from gateway.domain.events import EventOrigin, InvoiceEvent, InvoiceEventType
 from gateway.errors import WebhookRefused
-from gateway.events import EventOrigin, InvoiceEvent, InvoiceEventType
 
 OPERATIONS: dict[str, InvoiceEventType] = {
     "Created": InvoiceEventType.CREATED,

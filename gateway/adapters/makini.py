@@ -23,7 +23,9 @@ from gateway.adapters.base import (
     read_all_pages,
 )
 from gateway.config import SourceConfig
-from gateway.domain import (
+from gateway.domain.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
+from gateway.domain.lazy import LazyTuple
+from gateway.domain.records import (
     Address,
     Customer,
     Invoice,
@@ -36,10 +38,8 @@ from gateway.domain import (
     parse_utc,
 )
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
-from gateway.http import SourceClient
-from gateway.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
-from gateway.lazy import LazyTuple
-from gateway.routes import IdShape
+from gateway.upstream.client import SourceClient
+from gateway.upstream.routes import IdShape
 
 JSONDict = dict[str, Any]
 Params = list[tuple[str, str | int]]

@@ -26,12 +26,12 @@ from decimal import Decimal
 from typing import Any
 
 from gateway.adapters import Adapter
-from gateway.domain import Invoice, LineItem, Money
+from gateway.bi.summary import customer_of, vendor_of
+from gateway.domain.ids import encode_id
+from gateway.domain.records import Invoice, LineItem, Money
 from gateway.errors import UpstreamError
-from gateway.ids import encode_id
-from gateway.loaders import Loaders
-from gateway.paging import Chunk, ListRequest, walk
-from gateway.summary import customer_of, vendor_of
+from gateway.lists.loaders import Loaders
+from gateway.lists.paging import Chunk, ListRequest, walk
 
 INVOICE_COLUMNS = (
     "id", "source", "remote_id", "type", "number", "status", "status_raw", "approval_status",

@@ -1,6 +1,6 @@
 """Totals for BI: invoice summaries grouped by dimensions, and receivable/payable aging.
 
-Domain code over `gateway.domain.Invoice` records (no HTTP, no GraphQL): exact
+Domain code over `gateway.domain.records.Invoice` records (no HTTP, no GraphQL): exact
 `Decimal` sums, and money is never added across currencies, since every row's key
 includes the currency. Amounts a source does not give (`total` or `amountDue` null) are
 not guessed: they stay out of the sums and are counted in the row's `*_missing` fields.
@@ -17,10 +17,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, TypeVar
 
-from gateway.domain import Customer, Invoice, InvoiceStatus, InvoiceType, Money, Vendor
+from gateway.domain.records import Customer, Invoice, InvoiceStatus, InvoiceType, Money, Vendor
 from gateway.errors import UpstreamError
-from gateway.loaders import Loaders
-from gateway.paging import ListRequest, walk
+from gateway.lists.loaders import Loaders
+from gateway.lists.paging import ListRequest, walk
 
 
 class Dimension(enum.Enum):

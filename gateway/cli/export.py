@@ -10,11 +10,11 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from gateway.export import Export, ExportFailed, encode, header
-from gateway.ids import InvalidId
-from gateway.selection import BadSelection, invoice_request, parse_selection
-from gateway.sources import build_adapters, close_adapters
-from gateway.state import open_state
+from gateway.adapters.build import build_adapters, close_adapters
+from gateway.bi.export import Export, ExportFailed, encode, header
+from gateway.domain.ids import InvalidId
+from gateway.lists.selection import BadSelection, invoice_request, parse_selection
+from gateway.state.open import open_state
 
 # CLI flag -> the export's query parameter of the same meaning
 FILTER_FLAGS = {"sources": "sources", "status": "status", "type": "type",

@@ -59,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                                help="the Apollo Federation v2 subgraph SDL (`_service { sdl }`)")
 
     export = commands.add_parser("export", help="write every matching invoice as CSV or NDJSON")
-    from gateway.export_cli import add_arguments
+    from gateway.cli.export import add_arguments
 
     add_arguments(export)
 
@@ -75,7 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     resolve = commands.add_parser(
         "resolve-write", help="list or resolve write claims of unknown outcome (docs/writes.md)"
     )
-    from gateway import resolve_cli
+    from gateway.cli import resolve_write as resolve_cli
 
     resolve_cli.add_arguments(resolve)
 
@@ -98,7 +98,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "resolve-write":
             return asyncio.run(resolve_cli.run(args))
         if args.command == "export":
-            from gateway.export_cli import run_export
+            from gateway.cli.export import run_export
 
             return asyncio.run(run_export(args))
         if args.command == "simulate":
@@ -123,8 +123,8 @@ def _listen_args(parser: argparse.ArgumentParser, port: int, note: str = "") -> 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
     from gateway.config import GatewayConfig, LimitsConfig, cors_origins, load_config
-    from gateway.serving import server_options
     from gateway.simulators.runner import bind_socket
+    from gateway.web.serving import server_options
 
     workers = getattr(args, "workers", 1)
     if workers < 1:
@@ -166,11 +166,11 @@ def _serve(args: argparse.Namespace) -> int:
 async def _backfill(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from gateway.backfill import backfill, parse_range
+    from gateway.adapters.build import build_adapter
     from gateway.config import load_config
     from gateway.errors import UpstreamError
-    from gateway.sources import build_adapter
-    from gateway.state import open_state
+    from gateway.events.backfill import backfill, parse_range
+    from gateway.state.open import open_state
 
     logging.getLogger("invoice_gateway").setLevel(logging.WARNING)
     config = load_config(args.config)
@@ -213,7 +213,7 @@ async def _backfill(args: argparse.Namespace) -> int:
 
 
 async def _check_state(url: str) -> None:
-    from gateway.state import open_state
+    from gateway.state.open import open_state
 
     store = open_state(url)
     try:
@@ -229,11 +229,11 @@ def _serve_workers(config_path: str, sock: socket.socket, workers: int, log_leve
     app from the configuration file named in the environment."""
     from uvicorn.supervisors import Multiprocess
 
-    from gateway.serving import server_options
+    from gateway.web.serving import server_options
 
     os.environ[WORKER_CONFIG_ENV] = config_path
     config = uvicorn.Config(
-        "gateway.cli:worker_app", factory=True, workers=workers, log_level=log_level,
+        "gateway.cli.main:worker_app", factory=True, workers=workers, log_level=log_level,
         access_log=False, lifespan="on", **server_options(limits),
     )
     Multiprocess(config, sockets=[sock]).run()
@@ -260,9 +260,9 @@ def tune_gc(pacing: bool = False) -> None:
     starts many young collections and regularly a full one over every object the process
     holds (schema, modules, caches), in the middle of requests. Freezing what exists after
     start-up takes those long-lived objects out of every later collection. The pacer
-    (`gateway.gcpace`) collects while every request waits on an upstream, with a larger
+    (`gateway.upstream.gcpace`) collects while every request waits on an upstream, with a larger
     young generation as the backstop (docs/performance.md says when that pays)."""
-    from gateway.gcpace import PACER
+    from gateway.upstream.gcpace import PACER
 
     gc.collect()
     gc.freeze()
@@ -280,7 +280,7 @@ class OneLineFormatter(logging.Formatter):
 
 
 def _json_request_log() -> None:
-    """One JSON object per line for the request log (gateway.frontdoor), nothing around it."""
+    """One JSON object per line for the request log (gateway.web.frontdoor), nothing around it."""
     request_log = logging.getLogger("invoice_gateway.requests")
     if not request_log.handlers:
         handler = logging.StreamHandler()
@@ -292,7 +292,7 @@ def _json_request_log() -> None:
 def _refuse_open_exposure(config: GatewayConfig, host: str) -> None:
     """Without credentials the gateway answers anyone who reaches it: that is only allowed
     on a loopback address, or when the operator says so with `allow_anonymous: true`."""
-    from gateway.access import is_loopback
+    from gateway.web.access import is_loopback
 
     if not config.has_credentials and not config.allow_anonymous and not is_loopback(host):
         raise ConfigError(

@@ -31,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def run(args: argparse.Namespace) -> int:
     from gateway.config import load_config
-    from gateway.state import open_state
+    from gateway.state.open import open_state
 
     config = load_config(args.config)
     store = open_state(config.state, config.state_timeout)

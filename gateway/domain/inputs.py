@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from datetime import date
 from decimal import Decimal
 
-from gateway.domain import Address, InvoiceStatus, InvoiceType
+from gateway.domain.records import Address, InvoiceStatus, InvoiceType
 
 # Python field name -> GraphQL input field name, for paths in user errors.
 INPUT_NAMES: dict[str, str] = {

@@ -1,1 +1,2 @@
-"""Invoice events: the event model and bus, the hub that feeds subscribers, backfill."""
+"""Invoice events in motion: the bus that fans them out, the hub that acts on each one,
+and the MakersHub backfill (the event model itself is `gateway.domain.events`)."""

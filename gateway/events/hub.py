@@ -20,7 +20,8 @@ from dataclasses import replace
 from datetime import datetime
 
 from gateway.adapters import Adapter
-from gateway.events import EventBus, EventOrigin, InvoiceEvent, InvoiceEventType
+from gateway.domain.events import EventOrigin, InvoiceEvent, InvoiceEventType
+from gateway.events.bus import EventBus
 
 logger = logging.getLogger("invoice_gateway.events")
 ECHO_SECONDS = 30.0

@@ -17,9 +17,9 @@ from typing import Any, Generic, TypeVar
 from aiodataloader import DataLoader
 
 from gateway.adapters import Adapter, Page
-from gateway.domain import Customer, Invoice, InvoiceQuery, Payment, Vendor
+from gateway.domain.records import Customer, Invoice, InvoiceQuery, Payment, Vendor
 from gateway.errors import UpstreamError
-from gateway.shared import SharedCall
+from gateway.support.shared import SharedCall
 
 T = TypeVar("T")
 
@@ -81,7 +81,7 @@ class SourceLoaders:
         prime the customer loader with it, so that an invoice page's customers need no
         read after the page. A failure is left to the loader's own read to report.
 
-        The read runs as its own task (`gateway.shared`), which every list of the request
+        The read runs as its own task (`gateway.support.shared`), which every list of the request
         joins: a list that is cancelled stops only its own waiting."""
         call = self._all_customers
         if call is None or call.abandoned:

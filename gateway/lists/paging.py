@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.adapters import Adapter, Page
-from gateway.domain import InvoiceQuery
+from gateway.domain.ids import Cursor, InvalidCursor, decode_cursor, fingerprint
+from gateway.domain.records import InvoiceQuery
 from gateway.errors import UpstreamError
-from gateway.ids import Cursor, InvalidCursor, decode_cursor, fingerprint
-from gateway.loaders import Loaders
-from gateway.scope import mark_bulk
+from gateway.lists.loaders import Loaders
+from gateway.upstream.scope import mark_bulk
 
 DEFAULT_FIRST = 50
 MAX_FIRST = 500

@@ -12,12 +12,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import TypeVar
 
-from gateway.access import SourceForbidden
 from gateway.adapters import Adapter, Capability
-from gateway.domain import InvoiceQuery, InvoiceStatus, InvoiceType
-from gateway.errors import GatewayError
-from gateway.ids import decode_id
-from gateway.paging import ListRequest, listing_sources
+from gateway.domain.ids import decode_id
+from gateway.domain.records import InvoiceQuery, InvoiceStatus, InvoiceType
+from gateway.errors import GatewayError, SourceForbidden
+from gateway.lists.paging import ListRequest, listing_sources
 
 E = TypeVar("E", InvoiceStatus, InvoiceType)
 

@@ -43,8 +43,8 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, WatchError
 
 from gateway.adapters import Adapter
-from gateway.cache import ReadCache
-from gateway.state import IDEMPOTENCY_TTL, Claim, IdempotencyRecord, StateStore
+from gateway.state.base import IDEMPOTENCY_TTL, Claim, IdempotencyRecord, StateStore
+from gateway.upstream.cache import ReadCache
 
 logger = logging.getLogger("invoice_gateway.scaleout")
 T = TypeVar("T")

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from gateway import signing
+from gateway.support import signing
 
 logger = logging.getLogger("invoice_gateway.simulators")
 DELIVERY_DELAY = 0.05

@@ -21,11 +21,11 @@ from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from gateway.errors import ConfigError, StateUnavailable
-from gateway.state import (
-    _RECORD,
+from gateway.state.base import (
     CLAIM_COLUMNS,
     DELIVERY_TTL,
     IDEMPOTENCY_TTL,
+    RECORD_COLUMNS,
     STATE_TIMEOUT,
     Claim,
     IdempotencyRecord,
@@ -151,7 +151,7 @@ class PostgresState(StateStore):
                 if await claimed.fetchone() is not None:
                     return None
                 found = await db.execute(
-                    f"SELECT {_RECORD} FROM idempotency WHERE scope = %s AND key = %s",
+                    f"SELECT {RECORD_COLUMNS} FROM idempotency WHERE scope = %s AND key = %s",
                     (scope, key),
                 )
                 row = await found.fetchone()
@@ -191,7 +191,7 @@ class PostgresState(StateStore):
 
     async def unfinished_claims(self) -> list[Claim]:
         rows = await self._fetch(
-            f"SELECT scope, key, {_RECORD} FROM idempotency WHERE result IS NULL"
+            f"SELECT scope, key, {RECORD_COLUMNS} FROM idempotency WHERE result IS NULL"
             " AND created_at > %s ORDER BY created_at", (time.time() - IDEMPOTENCY_TTL,))
         return [Claim(row[0], row[1], record_of(row[2:])) for row in rows]
 

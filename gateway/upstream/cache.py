@@ -21,7 +21,7 @@ from typing import Any, Literal
 
 from cachetools import TTLCache
 
-from gateway.shared import SharedCalls
+from gateway.support.shared import SharedCalls
 
 Result = Literal["hit", "miss", "stale"]
 
@@ -94,7 +94,7 @@ class ReadCache:
                 self._entries[key] = (value, self._timer())
             return value
 
-        # The fetch runs as its own task (gateway.shared): a caller that is cancelled stops
+        # The fetch runs as its own task (gateway.support.shared): a caller that is cancelled stops
         # only its own waiting, never the read the others wait for.
         value, joined = await self._inflight.run(key, fill)
         if joined:

@@ -1,6 +1,6 @@
 """One pooled HTTP client per source, and the single place transport failures are translated.
 
-`SourceClient` sends its calls over a `gateway.wire` (aiohttp's client directly by default:
+`SourceClient` sends its calls over a `gateway.upstream.wire` (aiohttp's client directly by default:
 measured on this kind of machine at about 2.7x the requests per second of httpx's default
 transport for the gateway's fan-out pattern, see the README). It bounds concurrency per
 source, caches and coalesces reads through `ReadCache`, and turns every failure into the
@@ -8,7 +8,7 @@ source, caches and coalesces reads through `ReadCache`, and turns every failure 
 string.
 
 Paths are templates (`get_json("/api/invoices/{id}", id=remote_id)`): the adapter declares
-its routes and the shape of its ids (`gateway.routes`), and an id that cannot be one of the
+its routes and the shape of its ids (`gateway.upstream.routes`), and an id that cannot be one of the
 upstream's is answered as not found without any request. The declared templates are the
 only route labels of the metrics and spans.
 
@@ -16,7 +16,7 @@ Resilience (contract "Upstream resilience (v2)") lives here too, because this is
 call's outcome is known: retries with jittered backoff (reads, and writes only when they
 carry an idempotency key), `Retry-After` honoured when it fits the time budget, a circuit
 breaker per source, stale-if-error through the cache, and one time budget per call: the
-source's `timeout`, cut short by the request's deadline (`gateway.scope`). Every attempt is
+source's `timeout`, cut short by the request's deadline (`gateway.upstream.scope`). Every attempt is
 counted in the app's metrics and traced as an OpenTelemetry client span whose W3C
 `traceparent` goes upstream.
 """
@@ -38,9 +38,6 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from gateway import early, jsonio
-from gateway.breaker import CircuitBreaker, State
-from gateway.cache import ReadCache
 from gateway.config import BreakerConfig
 from gateway.errors import (
     UpstreamBadResponse,
@@ -51,11 +48,15 @@ from gateway.errors import (
     UpstreamUnavailable,
     for_status,
 )
-from gateway.gcpace import PACER
-from gateway.metrics import GatewayMetrics
-from gateway.routes import IdShape, InvalidId, Routes
-from gateway.scope import current_scope
-from gateway.wire import AiohttpWire, HttpxWire, Wire, WireError, WireTimeout
+from gateway.support import jsonio
+from gateway.support.metrics import GatewayMetrics
+from gateway.upstream import early
+from gateway.upstream.breaker import CircuitBreaker, State
+from gateway.upstream.cache import ReadCache
+from gateway.upstream.gcpace import PACER
+from gateway.upstream.routes import IdShape, InvalidId, Routes
+from gateway.upstream.scope import current_scope
+from gateway.upstream.wire import AiohttpWire, HttpxWire, Wire, WireError, WireTimeout
 
 Params = Mapping[str, Any] | list[tuple[str, Any]]
 logger = logging.getLogger("invoice_gateway.upstream")
@@ -152,7 +153,7 @@ class SourceClient:
 
     async def get_json(self, path: str, params: Params | None = None, **ids: object) -> Any:
         """GET `path` and return the parsed JSON body, through the short-lived cache (or
-        the early read the request started for it, `gateway.early`). `path` is a template:
+        the early read the request started for it, `gateway.upstream.early`). `path` is a template:
         each `{name}` in it is replaced by the id `ids[name]`, checked and encoded as one
         path segment."""
         route = self.routes.label(path)  # the template itself, where it is declared

@@ -42,7 +42,7 @@ from typing import Any
 
 from cachetools import LRUCache
 
-from gateway.scope import RequestScope
+from gateway.upstream.scope import RequestScope
 
 # One read: source name, path and its parameters (in the order the adapter gave them).
 Read = tuple[str, str, tuple[tuple[str, Any], ...]]

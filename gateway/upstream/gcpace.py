@@ -25,7 +25,7 @@ import gc
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from gateway.scope import RequestScope
+from gateway.upstream.scope import RequestScope
 
 # Young generation of the automatic backstop (CPython's default is 700 allocations).
 BACKSTOP = (20_000, 20, 20)

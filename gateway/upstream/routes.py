@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 from cachetools import LRUCache
 
-from gateway.metrics import route_template
+from gateway.support.metrics import route_template
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
 OTHER = "other"

@@ -38,15 +38,15 @@ class RequestScope:
     stale: dict[str, float] = field(default_factory=dict)  # source -> oldest age served
     # Tracebacks of unexpected errors while serving it: one field of its JSON log line.
     tracebacks: list[str] = field(default_factory=list)
-    paced: bool = False  # counted by the garbage-collection pacer (gateway.gcpace)
+    paced: bool = False  # counted by the garbage-collection pacer (gateway.upstream.gcpace)
     upstream_waits: int = 0  # upstream calls of this request now waiting on the network
-    # Early reads (gateway.early): the request's plan key, the reads it made before any
+    # Early reads (gateway.upstream.early): the request's plan key, the reads it made before any
     # upstream reply arrived, and the reads started early for it, not yet joined.
     plan_key: bytes | None = None
     first_reads: list[Any] | None = None
     early: dict[Any, Any] | None = None
     replied: bool = False
-    # Called when the request has been answered (gateway.frontdoor): releases what it held.
+    # Called when the request has been answered (gateway.web.frontdoor): releases what it held.
     ends: list[Callable[[], None]] = field(default_factory=list)
 
     def at_end(self, release: Callable[[], None]) -> None:

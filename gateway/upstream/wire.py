@@ -1,6 +1,6 @@
 """One HTTP exchange with an upstream: send a request, read the whole reply.
 
-`SourceClient` (`gateway.http`) does everything around a call (cache, early reads,
+`SourceClient` (`gateway.upstream.client`) does everything around a call (cache, early reads,
 retries, breaker, budget, tracing, error mapping); a `Wire` only moves bytes. Two wires
 have the same shape:
 

@@ -17,47 +17,17 @@ import asyncio
 import hashlib
 import hmac
 import ipaddress
-from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import jwt
 
 from gateway.config import ClientConfig, GatewayConfig, JwtConfig
-from gateway.errors import GatewayError
+from gateway.domain.identity import Identity
+from gateway.errors import Unauthenticated
 
 JWKS_ALGORITHMS = ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384",
                    "ES512", "EdDSA"]
 LEEWAY_SECONDS = 30  # clock skew tolerated between the identity provider and us
-
-
-class Unauthenticated(GatewayError):
-    """A missing or bad credential where one is needed (HTTP 401); the message says which,
-    never echoing the credential."""
-
-
-class SourceForbidden(GatewayError):
-    """The caller named a source it may not use (GraphQL `FORBIDDEN`)."""
-
-
-@dataclass(frozen=True)
-class Identity:
-    """The caller: a client name and the sources it may read and write."""
-
-    client: str
-    readable: frozenset[str]
-    writable: frozenset[str]
-
-    def may_read(self, source: str) -> bool:
-        return source in self.readable
-
-    def may_write(self, source: str) -> bool:
-        return source in self.writable
-
-    @classmethod
-    def unrestricted(cls, sources: Iterable[str], client: str = "anonymous") -> Identity:
-        names = frozenset(sources)
-        return cls(client, names, names)
 
 
 def is_loopback(host: str | None) -> bool:

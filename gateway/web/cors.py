@@ -27,7 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.config import CorsConfig
 
-# The request log (gateway.frontdoor), which a refused preflight never reaches.
+# The request log (gateway.web.frontdoor), which a refused preflight never reaches.
 request_log = logging.getLogger("invoice_gateway.requests")
 CORS_PATHS = ("/graphql", "/export/invoices")
 METHODS = ("GET", "POST", "OPTIONS")

@@ -1,7 +1,7 @@
 """`GET /export/invoices?format=csv|ndjson[&lines=true]&sources=..&status=..`: the export.
 
 The filter is the `invoices` filter as query parameters (lists comma-separated or repeated)
-and goes through the same selection function as GraphQL's lists (`gateway.selection`), so
+and goes through the same selection function as GraphQL's lists (`gateway.lists.selection`), so
 an export covers exactly the invoices paging through `invoices` returns, and only the
 sources the caller may read.
 """
@@ -15,11 +15,11 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from gateway.access import Identity, SourceForbidden
-from gateway.errors import UpstreamError
-from gateway.export import Export, ExportFailed
-from gateway.ids import InvalidId
-from gateway.selection import SELECTION_PARAMS, BadSelection, invoice_request, parse_selection
+from gateway.bi.export import Export, ExportFailed
+from gateway.domain.identity import Identity
+from gateway.domain.ids import InvalidId
+from gateway.errors import SourceForbidden, UpstreamError
+from gateway.lists.selection import SELECTION_PARAMS, BadSelection, invoice_request, parse_selection
 
 logger = logging.getLogger("invoice_gateway.export")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson",

@@ -7,7 +7,7 @@ and every task started for it inherits it). Per request it:
 - authenticates `/graphql` and `/export` (401 before anything runs; `/healthz` and
   `/readyz` are open, `/webhooks/*` authenticate by signature) and leaves the `Identity` in
   the ASGI scope's state for the GraphQL context; `/metrics` takes only its own key
-  (`gateway.probes.authorize_metrics`);
+  (`gateway.web.probes.authorize_metrics`);
 - refuses a `/graphql` body over `limits.max_body_bytes` (413, `OPERATION_LIMIT`);
 - sets a GraphQL request's deadline (`request_timeout`) for every upstream call it causes
   (not a subscription's: a WebSocket or a stream lives as long as its client stays);
@@ -34,14 +34,16 @@ from opentelemetry.trace import SpanKind
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway.access import Authenticator, Identity, Unauthenticated
-from gateway.bodies import CLOSE, BodyTooLarge, read_capped
-from gateway.early import plan_key
-from gateway.gcpace import PACER
-from gateway.graphql_http import wants_stream
-from gateway.metrics import GatewayMetrics
-from gateway.probes import MetricsRefused, authorize_metrics
-from gateway.scope import RequestScope, request_scope
+from gateway.domain.identity import Identity
+from gateway.errors import Unauthenticated
+from gateway.support.metrics import GatewayMetrics
+from gateway.upstream.early import plan_key
+from gateway.upstream.gcpace import PACER
+from gateway.upstream.scope import RequestScope, request_scope
+from gateway.web.access import Authenticator
+from gateway.web.bodies import CLOSE, BodyTooLarge, read_capped
+from gateway.web.graphql_http import wants_stream
+from gateway.web.probes import MetricsRefused, authorize_metrics
 
 logger = logging.getLogger("invoice_gateway.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -225,7 +227,7 @@ class FrontDoor:
 
 async def _start_early_reads(state: Any, identity: Identity, request: RequestScope,
                              method: str, payload: bytes) -> None:
-    """Start the reads this caller's same request made first last time (gateway.early)."""
+    """Start the reads this caller's same request made first last time (gateway.upstream.early)."""
     if not state.config.early_reads:
         return
     readers = {name: adapter.client.read for name, adapter in state.adapters.items()

@@ -20,7 +20,7 @@ strawberry's FastAPI router answers every result as `application/json` with stat
 An answer whose JSON is larger than `limits.max_response_bytes` is not sent: one error
 with `extensions.code: RESPONSE_TOO_LARGE` takes its place (docs/limits.md).
 
-GraphiQL is the gateway's own page (`gateway/static/graphiql/index.html`) whose scripts
+GraphiQL is the gateway's own page (`gateway/web/static/graphiql/index.html`) whose scripts
 and styles are pinned copies served from `/static/graphiql/`, so it works without internet.
 This module is part of the app layer: it sees both the HTTP side and the GraphQL side.
 """
@@ -50,10 +50,10 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gateway import jsonio
-from gateway.access import Unauthenticated
-from gateway.cors import OriginPolicy
-from gateway.ws_protocols import LegacyGraphQLWSHandler, TextFrameWebSocketAdapter
+from gateway.errors import Unauthenticated
+from gateway.support import jsonio
+from gateway.web.cors import OriginPolicy
+from gateway.web.ws_protocols import LegacyGraphQLWSHandler, TextFrameWebSocketAdapter
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 APPLICATION_JSON = "application/json"
@@ -75,7 +75,7 @@ _STATUS_STATE = "graphql_status"
 
 def graphiql_assets() -> Any:
     """The folder of pinned GraphiQL assets inside the installed package."""
-    return resources.files("gateway") / "static" / "graphiql"
+    return resources.files("gateway.web") / "static" / "graphiql"
 
 
 def preferred_media_type(accept: str | None) -> str:

@@ -9,7 +9,7 @@ A manifest (Apollo's persisted query manifest format, as `generate-persisted-que
 writes it) pre-registers operations; with `only: true` nothing else is served: a hash not in
 it is `PERSISTED_QUERY_NOT_IN_LIST`, a query text not in it `QUERY_NOT_IN_SAFELIST`.
 
-No HTTP or GraphQL here; `gateway.persisted_http` applies it to requests.
+No HTTP or GraphQL here; `gateway.web.persisted_http` applies it to requests.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Persisted queries on `/graphql` (POST and GET), and Cache-Control on successful GETs.
 
 An ASGI middleware in front of the GraphQL router: it resolves
-`extensions.persistedQuery` (`gateway.persisted`) into the query text before the router
+`extensions.persistedQuery` (`gateway.web.persisted`) into the query text before the router
 parses the request, and answers persisted-query errors itself. A GET of a query whose
 response carries no error gets `Cache-Control` (what makes APQ over GET worth it: CDNs
 and browsers can cache by URL), `private` when the request carried credentials.
@@ -15,8 +15,8 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from gateway import jsonio
-from gateway.persisted import PersistedQueries, PersistedQueryError
+from gateway.support import jsonio
+from gateway.web.persisted import PersistedQueries, PersistedQueryError
 
 
 class PersistedQueryMiddleware:

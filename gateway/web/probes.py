@@ -24,13 +24,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from gateway.access import is_loopback
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig
 from gateway.errors import UpstreamError
-from gateway.metrics import GatewayMetrics
-from gateway.scope import RequestScope, request_scope
-from gateway.state import StateStore
+from gateway.state.base import StateStore
+from gateway.support.metrics import GatewayMetrics
+from gateway.upstream.scope import RequestScope, request_scope
+from gateway.web.access import is_loopback
 
 logger = logging.getLogger("invoice_gateway.probes")
 PING_TIMEOUT = 2.0  # the state store's answer to a readiness ping

@@ -1,6 +1,6 @@
 """`POST /webhooks/{source}`: upstream webhooks in, invoice events out.
 
-The body is read with a ceiling (`limits.max_webhook_bytes`, gateway.bodies). The adapter
+The body is read with a ceiling (`limits.max_webhook_bytes`, gateway.web.bodies). The adapter
 of the source verifies and parses the delivery (signature; for Invoicematic the timestamp
 header's tolerance and the delivery id). The replay guard rests on what the signature
 covers: the event time inside the body must be within `SIGNED_TIME_TOLERANCE` of now, and
@@ -23,8 +23,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway.adapters.base import SIGNED_TIME_TOLERANCE
-from gateway.bodies import CLOSE, BodyTooLarge, read_capped
 from gateway.errors import StateUnavailable, WebhookRefused
+from gateway.web.bodies import CLOSE, BodyTooLarge, read_capped
 
 logger = logging.getLogger("invoice_gateway.webhooks")
 

@@ -34,21 +34,9 @@ from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from gateway.adapters import Adapter, Capability
-from gateway.domain import ISO_4217, Customer, Invoice, InvoiceStatus, InvoiceType, Payment
-from gateway.errors import (
-    StateUnavailable,
-    UpstreamError,
-    UpstreamNotFound,
-    UpstreamRateLimited,
-    UpstreamRejected,
-    UserProblem,
-    WriteOutcomeUnknown,
-    WriteRefused,
-)
-from gateway.event_hub import EventHub
-from gateway.events import InvoiceEventType
-from gateway.ids import InvalidId, decode_id, encode_id
-from gateway.inputs import (
+from gateway.domain.events import InvoiceEventType
+from gateway.domain.ids import InvalidId, decode_id, encode_id
+from gateway.domain.inputs import (
     CustomerDraft,
     DocumentDraft,
     Draft,
@@ -59,7 +47,19 @@ from gateway.inputs import (
     given,
     input_name,
 )
-from gateway.state import StateStore
+from gateway.domain.records import ISO_4217, Customer, Invoice, InvoiceStatus, InvoiceType, Payment
+from gateway.errors import (
+    StateUnavailable,
+    UpstreamError,
+    UpstreamNotFound,
+    UpstreamRateLimited,
+    UpstreamRejected,
+    UserProblem,
+    WriteOutcomeUnknown,
+    WriteRefused,
+)
+from gateway.events.hub import EventHub
+from gateway.state.base import StateStore
 
 T = TypeVar("T")
 logger = logging.getLogger("invoice_gateway.writes")

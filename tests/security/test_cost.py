@@ -19,7 +19,7 @@ from graphql import (
     is_list_type,
 )
 
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from resolvers.schema import schema
 from tests.conftest import request_counts, zero_counts
 from tests.security.hostile import rss_bytes

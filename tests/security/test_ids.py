@@ -16,7 +16,7 @@ import uuid
 
 import pytest
 
-from gateway.ids import encode_id
+from gateway.domain.ids import encode_id
 from tests.conftest import request_counts, zero_counts
 
 SOURCES = ("ap", "erp", "billing", "cloud")
@@ -31,7 +31,7 @@ INVOICE = "query($s: String!, $r: String!) { invoice(source: $s, remoteId: $r) {
 
 
 def test_routes_check_and_encode_each_id_as_one_segment():
-    from gateway.routes import IdShape, InvalidId, Routes
+    from gateway.upstream.routes import IdShape, InvalidId, Routes
 
     routes = Routes({"/api/invoices", "/api/invoices/{id}", "/api/invoices/{id}/status"},
                     IdShape.of(r"[0-9]{14}", "14 digits"))

@@ -11,7 +11,7 @@ import asyncio
 import time
 import uuid
 
-from gateway import signing
+from gateway.support import signing
 from tests.conftest import invoicematic_delivery, makershub_delivery
 
 SECRET = "whsec-edge"
