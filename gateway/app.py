@@ -9,7 +9,8 @@ both the HTTP side and the GraphQL side.
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -72,6 +73,7 @@ def create_app(
     tracer_provider: TracerProvider | None = None,
     demo_url: str | None = None,
     demo_cors: CorsConfig | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> FastAPI:
     """The gateway app: against `config`, or (demo) against simulators it starts itself.
 
@@ -79,7 +81,8 @@ def create_app(
     else to an OTLP exporter when `OTEL_EXPORTER_OTLP_ENDPOINT` is set, else nowhere.
     `demo_url` is where the demo gateway will be reachable (`http://127.0.0.1:8000`): its
     simulators send their webhooks there, so writes show up in subscriptions. `demo_cors`
-    lets browser apps on other origins call the demo (`demo --cors-origin`).
+    lets browser apps on other origins call the demo (`demo --cors-origin`). `clock` times
+    the sources' read caches and circuit breakers (tests pass a fake one instead of sleeping).
     """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
@@ -100,7 +103,8 @@ def create_app(
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
         store = open_state(effective.state, effective.state_timeout)
         adapters = build_adapters(
-            effective.sources, http_transport, metrics=metrics, tracer=tracer, state=store
+            effective.sources, http_transport, metrics=metrics, tracer=tracer, state=store,
+            clock=clock,
         )
         bus = LocalEventBus()
         app.state.adapters = adapters

@@ -54,6 +54,19 @@ def reset_simulator(running: RunningSimulator) -> None:
     sim_control(running, "POST", "/_sim/reset")
 
 
+class FakeClock:
+    """A monotonic clock that moves only when a test moves it (`advance`)."""
+
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 AdapterFactory = Callable[..., Adapter]
 
 
@@ -110,7 +123,8 @@ async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFacto
 
     Keyword-only extras: `top` (top-level configuration keys such as `state`, `clients`,
     `jwt`, `limits`, `persisted_queries`), `extra_sources` (more source blocks after the
-    four), `peer` (the client address the app sees; default loopback) and `tracer_provider`.
+    four), `peer` (the client address the app sees; default loopback), `tracer_provider` and
+    `clock` (a `FakeClock` that times read caches and breakers, instead of sleeping).
     """
     from contextlib import AsyncExitStack
 
@@ -122,11 +136,12 @@ async def make_gateway(simulators: SimulatorGroup) -> AsyncIterator[GatewayFacto
             extra_sources: list[dict[str, Any]] | None = None,
             peer: str = "127.0.0.1",
             tracer_provider: Any = None,
+            clock: Callable[[], float] | None = None,
             **overrides: Any,
         ) -> GatewayClient:
             app = gateway_app(
                 simulators, top, extra_sources=extra_sources, tracer_provider=tracer_provider,
-                **overrides,
+                clock=clock, **overrides,
             )
             return await stack.enter_async_context(open_gateway(app, peer=peer))
 
@@ -139,6 +154,7 @@ def gateway_app(
     *,
     extra_sources: list[dict[str, Any]] | None = None,
     tracer_provider: Any = None,
+    clock: Callable[[], float] | None = None,
     **overrides: Any,
 ) -> Any:
     """The gateway app over the simulators (cache off unless asked for)."""
@@ -149,7 +165,7 @@ def gateway_app(
     blocks = [{**block, **overrides} for block in simulators.source_blocks()]
     blocks += extra_sources or []
     effective = parse_config({"sources": blocks, **(top or {})}, {})
-    return create_app(effective, tracer_provider=tracer_provider)
+    return create_app(effective, tracer_provider=tracer_provider, clock=clock or time.monotonic)
 
 
 @asynccontextmanager

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from gateway.errors import UpstreamUnavailable
-from tests.conftest import request_counts, sim_control, zero_counts
+from tests.conftest import FakeClock, request_counts, sim_control, zero_counts
 
 CLOUD_INVOICES = '{ invoices(first: 3, filter: {sources: ["cloud"]}) { nodes { id number } } }'
 ERP_INVOICES = '{ invoices(first: 3, filter: {sources: ["erp"]}) { nodes { id } } }'
@@ -90,7 +90,9 @@ async def test_writes_are_retried_only_with_an_idempotency_key(make_adapter, sim
 
 
 async def test_breaker_opens_stops_calling_and_closes_after_recovery(make_gateway, simulators):
-    gateway = await make_gateway(retries=0, breaker={"failures": 3, "open_seconds": 2})
+    clock = FakeClock()  # the breaker's open spell passes when the test says, not by sleeping
+    gateway = await make_gateway(retries=0, breaker={"failures": 3, "open_seconds": 2},
+                                 clock=clock)
     zero_counts(simulators)
     fault(simulators, "makini", mode="503", times=1000, path="/invoices")
     for _ in range(8):
@@ -103,13 +105,16 @@ async def test_breaker_opens_stops_calling_and_closes_after_recovery(make_gatewa
     assert 'invoice_gateway_breaker_open{source="erp"} 1.0' in metrics
     assert 'invoice_gateway_breaker_open{source="cloud"} 0.0' in metrics
 
-    await asyncio.sleep(2.1)  # half-open: one probe, still failing, opens again
+    clock.advance(1.9)  # still open
+    await gateway.query(ERP_INVOICES)
+    assert calls(simulators, "makini", "GET /api/invoices") == 3
+    clock.advance(0.2)  # half-open: one probe, still failing, opens again
     await gateway.query(ERP_INVOICES)
     await gateway.query(ERP_INVOICES)
     assert calls(simulators, "makini", "GET /api/invoices") == 4
 
     sim_control(simulators.running["makini"], "DELETE", "/_sim/faults")
-    await asyncio.sleep(2.1)
+    clock.advance(2.1)
     for _ in range(3):
         data = await gateway.data(ERP_INVOICES)
         assert len(data["invoices"]["nodes"]) == 3
@@ -119,6 +124,7 @@ async def test_breaker_opens_stops_calling_and_closes_after_recovery(make_gatewa
 
 
 async def test_stale_copy_served_with_a_warning_when_a_read_fails(make_gateway, simulators):
+    # Real expiry on the real clock (short): the end-to-end check that cached reads age.
     gateway = await make_gateway(cache_ttl=0.2, stale_ttl=60)
     fresh = await gateway.data(CLOUD_INVOICES)
     fault(simulators, "cloudbilling", mode="503", times=1000, path="/invoices")

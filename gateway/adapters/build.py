@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Literal
 
 import httpx
@@ -24,11 +25,13 @@ def build_adapter(
     metrics: GatewayMetrics | None = None,
     tracer: trace.Tracer | None = None,
     state: StateStore | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Adapter:
     """One adapter with its own pooled HTTP client, cache, concurrency bound, retries and
     circuit breaker, reporting to the app's `metrics` and `tracer` when given.
 
     `state` is the gateway's state store (the MakersHub adapter keeps its index there).
+    `clock` times the read cache and the circuit breaker (tests pass a fake one).
 
     `http_transport` is "aiohttp" (the default, measured faster; see benchmarks/) or
     "httpx" (httpx's own transport, the benchmark's baseline).
@@ -54,6 +57,7 @@ def build_adapter(
         transport=transport,
         metrics=metrics,
         tracer=tracer,
+        clock=clock,
     )
     adapter = cls(config, client)
     adapter.state = state
@@ -67,11 +71,12 @@ def build_adapters(
     metrics: GatewayMetrics | None = None,
     tracer: trace.Tracer | None = None,
     state: StateStore | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> dict[str, Adapter]:
     """Adapters by source name, in configuration order."""
     return {
         config.name: build_adapter(
-            config, http_transport, metrics=metrics, tracer=tracer, state=state
+            config, http_transport, metrics=metrics, tracer=tracer, state=state, clock=clock
         )
         for config in configs
     }

@@ -105,7 +105,10 @@ class SourceClient:
         transport: httpx.AsyncBaseTransport | None = None,
         metrics: GatewayMetrics | None = None,
         tracer: trace.Tracer | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # `clock` times the read cache's entries and the breaker's open spell (tests pass
+        # a fake one, so that expiry and recovery need no sleeping).
         self.source = source
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
@@ -119,7 +122,7 @@ class SourceClient:
         self._before: list[Callable[[], Awaitable[None]]] = []
         self._semaphore = asyncio.Semaphore(max_concurrency)
         self._urls: LRUCache[tuple[str, tuple[tuple[str, Any], ...]], httpx.URL] = LRUCache(1024)
-        self.cache = ReadCache(cache_ttl, cache_size, stale_ttl)
+        self.cache = ReadCache(cache_ttl, cache_size, stale_ttl, timer=clock)
         self._identity = hashlib.sha256(
             "\n".join(f"{k}:{v}" for k, v in sorted(headers.items())).encode()
         ).hexdigest()[:16]
@@ -128,7 +131,8 @@ class SourceClient:
         self.breaker: CircuitBreaker | None = None
         if breaker is not None:
             self.breaker = CircuitBreaker(
-                breaker.failures, breaker.open_seconds, on_change=self._breaker_changed
+                breaker.failures, breaker.open_seconds, clock=clock,
+                on_change=self._breaker_changed,
             )
             if metrics is not None:
                 metrics.breaker_open.labels(source).set(0)
