@@ -1,0 +1,190 @@
+"""Cursor paging across sources (`gateway.lists.paging`), through its public functions over
+real HTTP to the simulators: every record once in source order, stable cursors, the bounds
+of `first`, `after` at or past the end, and cursor errors that name the cursor.
+
+Elsewhere: paging the whole invoice list through GraphQL (tests/test_gateway_lists.py),
+one failing source leaving the others' records (tests/test_gateway_faults.py), `pageInfo`
+(tests/test_connections.py).
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.adapters import Adapter, Capability
+from gateway.domain.ids import Cursor, InvalidCursor
+from gateway.domain.records import InvoiceQuery, InvoiceStatus
+from gateway.lists.loaders import Loaders
+from gateway.lists.paging import (
+    DEFAULT_FIRST,
+    MAX_FIRST,
+    InvalidPaging,
+    ListRequest,
+    listing_sources,
+    read_slice,
+    total_count,
+)
+from tests.conftest import sim_control
+
+KINDS = ("makini", "invoicematic", "cloudbilling")  # erp, billing, cloud: list on their own
+
+
+@pytest.fixture
+def adapters(make_adapter) -> dict[str, Adapter]:
+    made = [make_adapter(kind) for kind in KINDS]
+    return {adapter.name: adapter for adapter in made}
+
+
+def invoices(adapters: dict[str, Adapter], query: InvoiceQuery | None = None) -> ListRequest:
+    return ListRequest("invoices", tuple(adapters), query or InvoiceQuery())
+
+
+async def page(adapters, request, first, after=None):
+    """One slice, read with the loaders of a fresh request (as each GraphQL request does)."""
+    return await read_slice(Loaders(adapters), adapters, request, first, after)
+
+
+def keys(edges) -> list[tuple[str, str]]:
+    return [(record.source, record.remote_id) for record, _ in edges]
+
+
+async def everything(adapters, request, first: int) -> tuple[list, int]:
+    """Every edge of the list, `first` at a time; and how many slices that took."""
+    edges: list = []
+    after, slices = None, 0
+    while True:
+        got = await page(adapters, request, first, after)
+        slices += 1
+        edges += got.edges
+        assert not got.errors
+        if not got.has_next:
+            return edges, slices
+        after = got.edges[-1][1]
+
+
+async def test_paging_across_sources_yields_every_record_once_in_source_order(adapters):
+    request = invoices(adapters)
+    whole = await page(adapters, request, MAX_FIRST)
+    assert not whole.has_next, "the seeded invoices fit in one page of 500"
+    names = [record.source for record, _ in whole.edges]
+    assert names == sorted(names, key=list(adapters).index), "sources in configuration order"
+    assert set(names) == set(adapters)
+
+    # 7 does not divide any source's count: slices straddle the boundaries between sources.
+    paged, slices = await everything(adapters, request, 7)
+    assert keys(paged) == keys(whole.edges)
+    assert [cursor for _, cursor in paged] == [cursor for _, cursor in whole.edges]
+    assert slices == -(-len(whole.edges) // 7)
+
+
+async def test_a_cursor_resumes_the_same_list_in_a_later_request(adapters):
+    request = invoices(adapters)
+    first = await page(adapters, request, 10)
+    again = await page(adapters, request, 10)
+    assert first.edges and [c for _, c in first.edges] == [c for _, c in again.edges]
+
+    middle = first.edges[4][1]
+    resumed = await page(adapters, invoices(adapters), 5, middle)  # an equal request, rebuilt
+    assert keys(resumed.edges) == keys(first.edges[5:10])
+
+
+async def test_a_filtered_list_pages_through_matching_records_only(adapters):
+    query = InvoiceQuery(statuses=frozenset({InvoiceStatus.PAID}))
+    request = invoices(adapters, query)
+    whole = await page(adapters, request, MAX_FIRST)
+    assert whole.edges and all(r.status is InvoiceStatus.PAID for r, _ in whole.edges)
+    paged, _ = await everything(adapters, request, 3)
+    assert keys(paged) == keys(whole.edges)
+
+
+async def test_first_defaults_to_50_and_must_be_within_0_and_500(adapters):
+    request = invoices(adapters)
+    assert len((await page(adapters, request, None)).edges) == DEFAULT_FIRST == 50
+    empty = await page(adapters, request, 0)
+    assert empty.edges == [] and empty.has_next
+    assert len((await page(adapters, request, MAX_FIRST)).edges) <= 500
+    for bad in (-1, MAX_FIRST + 1):
+        with pytest.raises(InvalidPaging, match=f"'first' must be between 0 and 500, got {bad}"):
+            await page(adapters, request, bad)
+
+
+async def test_after_the_last_record_or_past_the_end_is_an_empty_last_page(adapters):
+    request = invoices(adapters)
+    whole = await page(adapters, request, MAX_FIRST)
+    after_last = await page(adapters, request, 10, whole.edges[-1][1])
+    assert after_last.edges == [] and not after_last.has_next and not after_last.errors
+
+    exactly = await page(adapters, request, 5, whole.edges[-6][1])
+    assert keys(exactly.edges) == keys(whole.edges[-5:])
+    assert not exactly.has_next, "exactly `first` records were left: no next page"
+
+    first_source, second_source, last_source = adapters
+    beyond = Cursor(last_source, 10_000, request.fingerprint).encode()
+    past = await page(adapters, request, 10, beyond)
+    assert past.edges == [] and not past.has_next and not past.errors
+
+    # Past the end of the first source: the list goes on with the next one.
+    skip = Cursor(first_source, 10_000, request.fingerprint).encode()
+    next_source = await page(adapters, request, 1, skip)
+    assert [record.source for record, _ in next_source.edges] == [second_source]
+
+
+async def test_a_bad_cursor_is_refused_naming_it(adapters):
+    request = invoices(adapters)
+    for garbage in ("bm9wZQ", "not a cursor at all", "x" * 2000):
+        with pytest.raises(InvalidCursor) as refused:
+            await page(adapters, request, 5, garbage)
+        assert repr(garbage) in str(refused.value) and "is not a valid cursor" in str(refused.value)
+
+    other = invoices(adapters, InvoiceQuery(statuses=frozenset({InvoiceStatus.PAID})))
+    foreign = (await page(adapters, other, 1)).edges[0][1]
+    with pytest.raises(InvalidCursor, match="belongs to a different list or filter") as refused:
+        await page(adapters, request, 5, foreign)
+    assert repr(foreign) in str(refused.value)
+
+    first_source, *others = adapters
+    fewer = ListRequest("invoices", tuple(others), InvoiceQuery())
+    elsewhere = Cursor(first_source, 1, fewer.fingerprint).encode()
+    with pytest.raises(InvalidCursor, match="names a source that is not in this list") as refused:
+        await page(adapters, fewer, 5, elsewhere)
+    assert repr(elsewhere) in str(refused.value)
+
+
+async def test_the_filter_and_the_sources_define_the_list_a_cursor_belongs_to(adapters):
+    # Statuses are a set: their order does not make another list (cursors stay valid).
+    one = invoices(adapters, InvoiceQuery(statuses=frozenset({InvoiceStatus.PAID,
+                                                               InvoiceStatus.OPEN})))
+    two = invoices(adapters, InvoiceQuery(statuses=frozenset({InvoiceStatus.OPEN,
+                                                               InvoiceStatus.PAID})))
+    assert one.fingerprint == two.fingerprint
+    assert one.fingerprint != invoices(adapters).fingerprint
+    everything = invoices(adapters).fingerprint
+    assert everything != ListRequest("invoices", tuple(adapters)[:2], InvoiceQuery()).fingerprint
+    assert everything != ListRequest("customers", tuple(adapters), InvoiceQuery()).fingerprint
+
+
+async def test_a_failing_source_is_reported_and_the_others_still_page(adapters, simulators):
+    sim_control(simulators.running["invoicematic"], "POST", "/_sim/faults",
+                {"mode": "500", "times": 1000, "path": "/invoices"})
+    request = invoices(adapters)
+    got = await page(adapters, request, MAX_FIRST)
+    assert {record.source for record, _ in got.edges} == {"erp", "cloud"}
+    (error,) = got.errors
+    assert error.source == "billing"
+    assert await total_count(Loaders(adapters), request) is None, "one source cannot say"
+
+
+async def test_total_count_adds_up_the_sources(adapters):
+    request = invoices(adapters)
+    whole = await page(adapters, request, MAX_FIRST)
+    assert await total_count(Loaders(adapters), request) == len(whole.edges)
+
+
+def test_listing_sources_keeps_configuration_order_and_capability(adapters, make_adapter):
+    everyone = {**adapters, "ap": make_adapter("makershub")}
+    assert listing_sources(everyone, Capability.LIST_INVOICES) == ("erp", "billing", "cloud", "ap")
+    assert listing_sources(everyone, Capability.LIST_INVOICES, ["ap", "erp"]) == ("erp", "ap")
+    assert listing_sources(everyone, Capability.LIST_INVOICES, []) == ()
+    payments = listing_sources(everyone, Capability.LIST_PAYMENTS)
+    assert payments == tuple(name for name, adapter in everyone.items()
+                             if Capability.LIST_PAYMENTS in adapter.capabilities)
