@@ -20,7 +20,7 @@ from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
-from tests.conftest import GatewayClient, open_gateway, zero_counts
+from tests.conftest import GatewayClient, open_gateway, sim_control, zero_counts
 from tests.delaying_proxy import DelayingProxy, delaying_proxy
 from tests.writing import first_id, mutate_raw, upstream_writes, written
 
@@ -189,3 +189,27 @@ async def test_a_payment_retried_after_an_unknown_outcome_is_recorded_once(simul
         # the retry carried the same Idempotency-Key: Invoicematic replayed its first answer
         assert upstream_writes(simulators, "invoicematic") == {"POST /api/payments": 2}
         assert len(simulators.running["invoicematic"].simulator.replays) == 1
+
+
+async def test_the_simulators_late_fault_is_an_unknown_outcome(simulators):
+    # The soak's injected unknown outcome (benchmarks/soak.py): fault mode `late` serves a
+    # POST (the record is made) and holds its reply past the source's timeout; a GET of
+    # the same path, not matching the fault's method, is served at once meanwhile.
+    running = simulators.running["cloudbilling"]
+    blocks = [{**block, "cache_ttl": 0} | (
+        {"timeout": TIMEOUT, "retries": 0} if block["kind"] == "cloudbilling" else {})
+        for block in simulators.source_blocks()]
+    async with open_gateway(create_app(parse_config({"sources": blocks}, {}))) as gateway:
+        name, input, route = await creating(gateway, "cloudbilling")
+        input = {**input, "idempotencyKey": "late-fault"}
+        zero_counts(simulators)
+        sim_control(running, "POST", "/_sim/faults",
+                    {"mode": "late", "method": "POST", "path": "/invoices", "hold": HOLD})
+        assert await first_id(gateway, "invoices", "cloud")
+        body = await mutate_raw(gateway, name, input)
+        assert body["errors"][0]["extensions"]["code"] == "WRITE_OUTCOME_UNKNOWN"
+        assert body["errors"][0]["extensions"]["cause"] == "UPSTREAM_TIMEOUT"
+        await asyncio.sleep(HOLD)
+        first = made(await written(gateway, name, input))
+        assert first == made(await written(gateway, name, input))
+        assert upstream_writes(simulators, "cloudbilling") == {route: 1}

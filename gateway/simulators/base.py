@@ -6,11 +6,14 @@ and, outside the API's paths, controls for tests and benchmarks:
     GET    /_sim/requests   request counts per route template: {"total": N, "routes": {...}}
     DELETE /_sim/requests   zero the counts
     PUT    /_sim/latency    {"ms": 25}: delay every API request
-    POST   /_sim/faults     {"mode": M, "times": 1, "path": "/invoices", "retry_after": 1,
-                             "rate": 1.0}
-                            M is 500 | 503 | 429 | hang | malformed | drop; `path` (optional)
-                            is a substring the request path must contain; `rate` (optional)
-                            the share of matching requests that get the fault (seeded draw)
+    POST   /_sim/faults     {"mode": M, "times": 1, "path": "/invoices", "method": "POST",
+                             "retry_after": 1, "rate": 1.0, "hold": 5}
+                            M is 500 | 503 | 429 | hang | malformed | drop | late; `path`
+                            (optional) is a substring the request path must contain, `method`
+                            (optional) the request's method; `rate` (optional) the share of
+                            matching requests that get the fault (seeded draw). `late` serves
+                            the request (a write commits) and holds its reply `hold` seconds:
+                            the caller's outcome is unknown when it gives up first
     DELETE /_sim/faults     clear injected faults
     POST   /_sim/reset      re-seed the data and clear counts, latency and faults
     GET    /_sim/info       kind, base path, token, seed
@@ -39,7 +42,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.simulators.webhooks import WebhookSender
 
@@ -48,7 +51,7 @@ from gateway.simulators.webhooks import WebhookSender
 SIM_TODAY = date(2026, 11, 1)
 SIM_NOW = datetime(2026, 11, 1, 9, 0, tzinfo=UTC)
 
-FAULT_MODES = ("500", "503", "429", "hang", "malformed", "drop")
+FAULT_MODES = ("500", "503", "429", "hang", "malformed", "drop", "late")
 HANG_SECONDS = 120.0
 
 
@@ -72,6 +75,8 @@ class Fault:
     path: str | None = None
     retry_after: int = 1
     rate: float = 1.0
+    method: str | None = None
+    hold: float = 5.0
 
 
 @dataclass
@@ -82,9 +87,11 @@ class Controls:
     # Draws for faults with a rate below 1: seeded, so a chaos run can be repeated.
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str, method: str = "GET") -> Fault | None:
         for fault in self.faults:
-            if fault.path is None or fault.path in path:
+            if (fault.path is None or fault.path in path) and (
+                fault.method is None or fault.method.upper() == method
+            ):
                 if fault.rate < 1.0 and self.rng.random() >= fault.rate:
                     continue
                 fault.times -= 1
@@ -214,6 +221,8 @@ class Simulator:
             path=body.get("path"),
             retry_after=int(body.get("retry_after", 1)),
             rate=float(body.get("rate", 1.0)),
+            method=body.get("method"),
+            hold=float(body.get("hold", 5.0)),
         )
         self.controls.faults.append(fault)
         return JSONResponse({"faults": [vars(f) for f in self.controls.faults]})
@@ -268,8 +277,10 @@ class _ControlMiddleware:
         controls.counts[self._template(scope["method"], path)] += 1
         if controls.latency_ms:
             await asyncio.sleep(controls.latency_ms / 1000)
-        fault = controls.take_fault(path)
-        if fault is not None:
+        fault = controls.take_fault(path, scope["method"])
+        if fault is not None and fault.mode == "late":
+            send = _held(send, fault.hold)
+        elif fault is not None:
             await _inject(fault, scope, receive, send)
             return
         denied = self.sim.authenticate(Request(scope, receive))
@@ -307,6 +318,17 @@ async def _inject(fault: Fault, scope: Scope, receive: Receive, send: Send) -> N
         await send({"type": "http.response.body", "body": b'{"data": [', "more_body": True})
         raise SimulatedDrop("simulated connection drop")
     await reply(scope, receive, send)
+
+
+def _held(send: Send, seconds: float) -> Send:
+    """A `send` that holds the reply's start `seconds` (fault mode `late`): the request is
+    served in full (a write commits) before its caller hears anything."""
+    async def late(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(seconds)
+        await send(message)
+
+    return late
 
 
 async def _hang(receive: Receive) -> None:
