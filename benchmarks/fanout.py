@@ -22,10 +22,11 @@ from typing import Any
 
 import httpx
 
-from gateway.adapters.build import HttpTransport
+from benchmarks.httpx_wire import HttpxWire
 from gateway.app import create_app
 from gateway.config import parse_config
 from gateway.simulators import DEMO_NAMES
+from gateway.upstream.wire import AiohttpWire, WireFactory
 
 LIST_QUERY = """query { invoices(first: 50, filter: {sources: ["billing", "cloud"]}) { nodes {
   id number total { amount currency } amountDue { amount } customer { id name email }
@@ -55,10 +56,10 @@ def start_simulators() -> tuple[subprocess.Popen[str], list[dict[str, Any]]]:
     return process, blocks
 
 
-async def measure(blocks: list[dict[str, Any]], transport: HttpTransport, scenario: str,
+async def measure(blocks: list[dict[str, Any]], transport: str, scenario: str,
                   seconds: float, clients: int) -> float:
     config = parse_config({"sources": blocks}, {})
-    app = create_app(config, http_transport=transport)
+    app = create_app(config, wire=WIRES[transport])
     async with AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
         http = await stack.enter_async_context(httpx.AsyncClient(
@@ -112,7 +113,8 @@ SCENARIOS = {
     "list": "50 invoices + relations (list)",
     "by-id": "50 invoices by id (50 GETs)",
 }
-TRANSPORTS: tuple[HttpTransport, ...] = ("httpx", "aiohttp")
+WIRES: dict[str, WireFactory] = {"httpx": HttpxWire, "aiohttp": AiohttpWire}
+TRANSPORTS = tuple(WIRES)
 
 
 def main() -> None:

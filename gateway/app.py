@@ -23,7 +23,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from starlette.requests import HTTPConnection
 
 from gateway.adapters import Adapter
-from gateway.adapters.build import HttpTransport, build_adapters, close_adapters
+from gateway.adapters.build import build_adapters, close_adapters
 from gateway.config import CorsConfig, GatewayConfig, parse_config
 from gateway.domain.events import InvoiceEvent
 from gateway.domain.identity import Identity
@@ -37,6 +37,7 @@ from gateway.state.open import open_state
 from gateway.support.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.support.tracing import tracer_provider_from_env
 from gateway.upstream.early import EarlyReads
+from gateway.upstream.wire import AiohttpWire, WireFactory
 from gateway.web import webhooks
 from gateway.web.access import Authenticator
 from gateway.web.cors import BrowserOrigins, OriginPolicy
@@ -69,7 +70,7 @@ def create_app(
     config: GatewayConfig | None = None,
     *,
     demo_seed: int | None = None,
-    http_transport: HttpTransport = "aiohttp",
+    wire: WireFactory = AiohttpWire,
     tracer_provider: TracerProvider | None = None,
     demo_url: str | None = None,
     demo_cors: CorsConfig | None = None,
@@ -83,6 +84,7 @@ def create_app(
     simulators send their webhooks there, so writes show up in subscriptions. `demo_cors`
     lets browser apps on other origins call the demo (`demo --cors-origin`). `clock` times
     the sources' read caches and circuit breakers (tests pass a fake one instead of sleeping).
+    `wire` builds each source's wire (a benchmark passes httpx's, benchmarks/httpx_wire.py).
     """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
@@ -103,8 +105,7 @@ def create_app(
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
         store = open_state(effective.state, effective.state_timeout)
         adapters = build_adapters(
-            effective.sources, http_transport, metrics=metrics, tracer=tracer, state=store,
-            clock=clock,
+            effective.sources, wire, metrics=metrics, tracer=tracer, state=store, clock=clock,
         )
         bus = LocalEventBus()
         app.state.adapters = adapters

@@ -182,3 +182,15 @@ def test_the_checks_can_fail() -> None:
         "gateway.domain.records (layer 2) imports gateway.web.frontdoor (layer 8)"
     ]
     assert any({"resolvers.queries", "resolvers.types"} <= set(c) for c in circles(graph))
+
+
+def test_one_http_library_on_the_product_path() -> None:
+    # Upstream calls go over aiohttp (gateway.upstream.wire); httpx is the tests' and the
+    # benchmarks' client only (benchmarks/httpx_wire.py is the fan-out baseline).
+    offending = [
+        f"{name} imports {target}"
+        for name, path in MODULES.items()
+        for target in imports(path)
+        if target.split(".")[0] == "httpx"
+    ]
+    assert offending == []

@@ -1,5 +1,6 @@
-"""The wire under `SourceClient`: aiohttp's client (the default) and httpx (the baseline)
-send the same requests and fail the same way, over real sockets on 127.0.0.1."""
+"""The wire under `SourceClient`: aiohttp's client (the product's) and httpx (the
+benchmarks' baseline, benchmarks/httpx_wire.py) send the same requests and fail the same
+way, over real sockets on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -11,9 +12,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import httpx
 import pytest
 
+from benchmarks.httpx_wire import HttpxWire
 from gateway.errors import UpstreamTimeout, UpstreamUnavailable
 from gateway.upstream.client import SourceClient
 
@@ -68,10 +69,9 @@ WIRES = ("aiohttp", "httpx")
 
 
 def client_for(url: str, wire: str, **options: Any) -> SourceClient:
-    """A client over aiohttp's client (no transport given) or httpx's own transport."""
-    transport = httpx.AsyncHTTPTransport() if wire == "httpx" else None
+    """A client over aiohttp's client (the default) or httpx's."""
     return SourceClient("probe", url, {"Authorization": f"Bearer {TOKEN}"}, cache_ttl=0,
-                        transport=transport, **options)
+                        **({"wire": HttpxWire} if wire == "httpx" else {}), **options)
 
 
 @pytest.mark.parametrize("wire", WIRES)

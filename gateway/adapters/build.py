@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Literal
 
-import httpx
 from opentelemetry import trace
 
 from gateway.adapters import Adapter, adapter_class
@@ -14,13 +12,12 @@ from gateway.config import SourceConfig
 from gateway.state.base import StateStore
 from gateway.support.metrics import GatewayMetrics
 from gateway.upstream.client import SourceClient
-
-HttpTransport = Literal["aiohttp", "httpx"]
+from gateway.upstream.wire import AiohttpWire, WireFactory
 
 
 def build_adapter(
     config: SourceConfig,
-    http_transport: HttpTransport = "aiohttp",
+    wire: WireFactory = AiohttpWire,
     *,
     metrics: GatewayMetrics | None = None,
     tracer: trace.Tracer | None = None,
@@ -33,16 +30,10 @@ def build_adapter(
     `state` is the gateway's state store (the MakersHub adapter keeps its index there).
     `clock` times the read cache and the circuit breaker (tests pass a fake one).
 
-    `http_transport` is "aiohttp" (the default, measured faster; see benchmarks/) or
-    "httpx" (httpx's own transport, the benchmark's baseline).
+    `wire` builds the client's wire: aiohttp's (the product's one), or another for a
+    benchmark's baseline (benchmarks/httpx_wire.py).
     """
     cls = adapter_class(config.kind)
-    transport: httpx.AsyncBaseTransport | None = None
-    if http_transport == "httpx":
-        limits = httpx.Limits(max_connections=config.max_concurrency)
-        transport = httpx.AsyncHTTPTransport(limits=limits)
-    elif http_transport != "aiohttp":
-        raise ValueError(f"unknown http_transport {http_transport!r}")
     client = SourceClient(
         config.name,
         config.base_url,
@@ -54,7 +45,7 @@ def build_adapter(
         retries=config.retries,
         breaker=config.breaker,
         stale_ttl=config.stale_ttl,
-        transport=transport,
+        wire=wire,
         metrics=metrics,
         tracer=tracer,
         clock=clock,
@@ -66,7 +57,7 @@ def build_adapter(
 
 def build_adapters(
     configs: Iterable[SourceConfig],
-    http_transport: HttpTransport = "aiohttp",
+    wire: WireFactory = AiohttpWire,
     *,
     metrics: GatewayMetrics | None = None,
     tracer: trace.Tracer | None = None,
@@ -76,7 +67,7 @@ def build_adapters(
     """Adapters by source name, in configuration order."""
     return {
         config.name: build_adapter(
-            config, http_transport, metrics=metrics, tracer=tracer, state=state, clock=clock
+            config, wire, metrics=metrics, tracer=tracer, state=state, clock=clock
         )
         for config in configs
     }

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 import time
@@ -59,7 +58,6 @@ async def run_export(args: argparse.Namespace) -> int:
     """Write the export; on failure write nothing (files appear only when complete)."""
     from gateway.config import load_config
 
-    logging.getLogger("httpx").setLevel(logging.WARNING)  # the progress bar says enough
     config = load_config(args.config)
     params = {FILTER_FLAGS[flag]: [value] for flag in FILTER_FLAGS
               if (value := getattr(args, flag)) is not None}

@@ -84,9 +84,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = logging.StreamHandler()
     handler.setFormatter(OneLineFormatter("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=level, handlers=[handler])
-    # httpx logs every upstream request at INFO: a line per call is noise at this level
-    # (and measurable CPU under load); its warnings still show.
-    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLevelName(level)))
     try:
         if args.command == "export-schema":
             from resolvers.schema import export_sdl, export_subgraph_sdl

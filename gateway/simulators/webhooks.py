@@ -12,7 +12,7 @@ import collections
 import logging
 from typing import Any
 
-import httpx
+import aiohttp
 
 from gateway.support import signing
 
@@ -55,16 +55,18 @@ class WebhookSender:
 
     async def _drain(self) -> None:
         await asyncio.sleep(DELIVERY_DELAY)
-        async with httpx.AsyncClient(timeout=5.0, trust_env=False) as client:
+        timeout = aiohttp.ClientTimeout(total=5.0)
+        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as client:
             while self._pending:
                 url, body, headers = self._pending.popleft()
                 entry: dict[str, Any] = {"url": url, "headers": headers}
                 try:
-                    response = await client.post(
-                        url, content=body, headers={**headers, "Content-Type": "application/json"}
-                    )
-                    entry["status"] = response.status_code
-                except httpx.HTTPError as exc:
+                    async with client.post(
+                        url, data=body, headers={**headers, "Content-Type": "application/json"}
+                    ) as response:
+                        await response.read()
+                        entry["status"] = response.status
+                except (aiohttp.ClientError, TimeoutError) as exc:
                     entry["error"] = type(exc).__name__
                     logger.warning("webhook delivery to %s failed: %s", url, type(exc).__name__)
                 self.deliveries.append(entry)

@@ -1,16 +1,15 @@
 """One HTTP exchange with an upstream: send a request, read the whole reply.
 
 `SourceClient` (`gateway.upstream.client`) does everything around a call (cache, early reads,
-retries, breaker, budget, tracing, error mapping); a `Wire` only moves bytes. Two wires
-have the same shape:
+retries, breaker, budget, tracing, error mapping); a `Wire` only moves bytes.
 
-- `AiohttpWire`, the default: aiohttp's client session used directly. Through httpx (with
-  the `httpx-aiohttp` transport, as up to 0.2.3) every call also paid httpx's request
-  and response models, its hooks, cookie jar and chunked body iterator: about 270 µs of
-  CPU per call on this kind of machine, all of it on a cold query's critical path (half
-  before the request leaves, half after its reply arrives).
-- `HttpxWire`: an `httpx.AsyncClient` over any httpx transport (httpx's own is the
-  baseline of `benchmarks/fanout.py`).
+`AiohttpWire` is the product's one wire: aiohttp's client session used directly. Through
+httpx (with the `httpx-aiohttp` transport, as up to 0.2.3) every call also paid httpx's
+request and response models, its hooks, cookie jar and chunked body iterator: about 270 µs
+of CPU per call on this kind of machine, all of it on a cold query's critical path (half
+before the request leaves, half after its reply arrives). Another wire is anything built by
+a `WireFactory` (`benchmarks/httpx_wire.py` is httpx's, the baseline of
+`benchmarks/fanout.py`).
 
 A failure is raised as `WireTimeout` (no answer in time) or `WireError` (the connection
 failed or the reply is not HTTP), with a one-line description that names no header or
@@ -19,13 +18,11 @@ query string.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
 import aiohttp
-import httpx
 from cachetools import LRUCache
 from yarl import URL
 
@@ -58,6 +55,14 @@ class Wire(Protocol):
     ) -> Reply: ...
 
     async def aclose(self) -> None: ...
+
+
+class WireFactory(Protocol):
+    """What builds one source's wire (`AiohttpWire` itself is one)."""
+
+    def __call__(
+        self, headers: Mapping[str, str], *, timeout: float, max_concurrency: int
+    ) -> Wire: ...
 
 
 def describe(exc: BaseException) -> str:
@@ -120,41 +125,3 @@ class AiohttpWire:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
-
-
-class HttpxWire:
-    """An `httpx.AsyncClient` over `transport` (httpx's own when None)."""
-
-    def __init__(
-        self, headers: Mapping[str, str], *, timeout: float, max_concurrency: int,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        limits = httpx.Limits(
-            max_connections=max_concurrency, max_keepalive_connections=max_concurrency
-        )
-        self._http = httpx.AsyncClient(
-            headers=dict(headers),
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 5.0)),
-            transport=transport,
-            limits=limits,
-            trust_env=False,
-        )
-
-    async def exchange(
-        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
-    ) -> Reply:
-        try:
-            response = await self._http.request(method, url, headers=headers, content=body)
-        except httpx.TimeoutException as exc:
-            unsent = isinstance(exc, httpx.ConnectTimeout)
-            if isinstance(exc.__cause__, asyncio.TimeoutError) or exc.__cause__ is None:
-                raise WireTimeout(describe(exc), unsent=unsent) from None
-            raise WireError(describe(exc), unsent=unsent) from None
-        except httpx.ConnectError as exc:
-            raise WireError(describe(exc), unsent=True) from None
-        except httpx.HTTPError as exc:
-            raise WireError(describe(exc)) from None
-        return Reply(response.status_code, response.headers, response.content)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
