@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
+import functools
+import operator
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
@@ -46,17 +49,31 @@ R = TypeVar("R")
 def view(cls: type[W], type_name: str, record: Any) -> W:
     """The GraphQL object over a domain record.
 
-    The record's attributes are the object's own, so strawberry resolves every plain field
-    as an attribute read, without a per-field resolver call (profiling showed those wrappers
-    to be much of the cost of a large page); money, addresses and line items are the
-    domain's own objects, whose attributes the GraphQL types name alike. `__init__` is
-    bypassed because it would need every field spelled out again.
+    The record's fields are the object's own attributes, so strawberry resolves every plain
+    field as an attribute read, without a per-field resolver call (profiling showed those
+    wrappers to be much of the cost of a large page); money, addresses and line items are
+    the domain's own objects, whose attributes the GraphQL types name alike. `__init__` is
+    bypassed because it would need every field spelled out again. Records are slotted (no
+    `__dict__`): their fields are read by name, in one `attrgetter` call.
     """
     obj = object.__new__(cls)
-    obj.__dict__.update(record.__dict__)
-    obj.__dict__["record"] = record
+    names, read = record_fields(record.__class__)
+    values = obj.__dict__
+    values.update(zip(names, read(record), strict=True))
+    values["record"] = record
     obj.__dict__["id"] = strawberry.ID(encode_id(type_name, record.source, record.remote_id))
     return obj
+
+
+@functools.cache
+def record_fields(record_type: Any) -> tuple[tuple[str, ...], Callable[[Any], tuple[Any, ...]]]:
+    """A record class's field names and a reader of their values, in that order (a pure
+    function of the class, so remembered per class)."""
+    names = tuple(item.name for item in dataclasses.fields(record_type))
+    getter = operator.attrgetter(*names)
+    if len(names) == 1:
+        return names, lambda record: (getter(record),)
+    return names, getter
 
 
 @strawberry.interface(description="An object with an opaque global id, fetchable by `node`.")

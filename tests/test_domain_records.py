@@ -1,5 +1,5 @@
-"""Domain records (`gateway.domain.records.record`): frozen dataclasses built in one step behave as
-the dataclasses they are."""
+"""Domain records (`gateway.domain.records`): frozen, slotted dataclasses, and the GraphQL
+objects over them read every plain field as one of their attributes."""
 
 from __future__ import annotations
 
@@ -7,8 +7,14 @@ import dataclasses
 from decimal import Decimal
 
 import pytest
+from graphql import GraphQLObjectType
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
+from gateway.domain import records as domain
 from gateway.domain.records import Customer, Invoice, InvoiceStatus, InvoiceType, Money
+from resolvers.schema import schema
+from resolvers.types import view
 
 
 def invoice(**changes: object) -> Invoice:
@@ -52,3 +58,57 @@ def test_money_from_minor_is_the_money_of_its_amount() -> None:
         Decimal("1234.56"), "USD"))
     with pytest.raises(dataclasses.FrozenInstanceError):
         money.amount = Decimal(0)  # type: ignore[misc]
+
+
+def test_records_have_no_instance_dict() -> None:
+    # Slotted: a page's thousands of records carry no per-instance dict.
+    assert not hasattr(invoice(), "__dict__")
+    assert not hasattr(Money.from_minor(1, "EUR"), "__dict__")
+
+
+# Each GraphQL object type whose values are domain records (Money, Address, LineItem) or
+# views over them (`resolvers.types.view`, which adds `id`), with that record class.
+OVER_RECORDS: dict[str, tuple[type, frozenset[str]]] = {
+    "Invoice": (domain.Invoice, frozenset({"id"})),
+    "Customer": (domain.Customer, frozenset({"id"})),
+    "Vendor": (domain.Vendor, frozenset({"id"})),
+    "Payment": (domain.Payment, frozenset({"id"})),
+    "Money": (domain.Money, frozenset()),
+    "Address": (domain.Address, frozenset()),
+    "LineItem": (domain.LineItem, frozenset()),
+}
+
+
+def plain_fields(type_name: str) -> dict[str, str]:
+    """GraphQL name -> Python attribute of the type's plain fields: no resolver of their own,
+    no arguments, answered by reading the attribute (as resolvers/executor.py reads it)."""
+    graphql_type = schema._schema.get_type(type_name)
+    assert isinstance(graphql_type, GraphQLObjectType)
+    found = {}
+    for name, field in graphql_type.fields.items():
+        definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+        if (isinstance(definition, StrawberryField) and definition.base_resolver is None
+                and not field.args):
+            found[name] = definition.python_name
+    return found
+
+
+@pytest.mark.parametrize("type_name", sorted(OVER_RECORDS))
+def test_every_plain_field_is_an_attribute_of_its_record(type_name: str) -> None:
+    record_type, added = OVER_RECORDS[type_name]
+    attributes = {item.name for item in dataclasses.fields(record_type)} | added
+    plain = plain_fields(type_name)
+    assert plain, f"{type_name} has no plain field: is it still a view over its record?"
+    missing = sorted(f"{name} ({python})" for name, python in plain.items()
+                     if python not in attributes)
+    assert missing == [], f"{type_name}: plain fields its record lacks"
+
+
+def test_a_view_holds_every_field_of_its_record() -> None:
+    from resolvers.types import Invoice as InvoiceView
+
+    record = invoice(total=Money.of("10.50", "EUR"), tags=("a",))
+    seen = view(InvoiceView, "Invoice", record)
+    for item in dataclasses.fields(record):
+        assert getattr(seen, item.name) is getattr(record, item.name)
+    assert seen.record is record and seen.id

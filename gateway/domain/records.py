@@ -2,16 +2,21 @@
 
 Money is Decimal plus an ISO 4217 code, never a float; dates are `datetime.date`; times are
 timezone-aware UTC. Nothing here knows about HTTP, strawberry or any one upstream.
+
+Records are plain frozen, slotted dataclasses: built by the dataclass's own `__init__`
+(`__post_init__` and all), without a per-instance `__dict__` (a page of invoices holds
+thousands of them). resolvers/types.py `view` copies their fields by name into the GraphQL
+objects.
 """
 
 from __future__ import annotations
 
 import enum
 from collections.abc import Sequence
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
-from typing import Any, TypeVar, dataclass_transform
+from typing import Any
 
 JSONDict = dict[str, Any]
 
@@ -34,49 +39,6 @@ SHP SLE SOS SRD SSP STN SVC SYP SZL THB TJS TMT TND TOP TRY TTD TWD TZS UAH UGX
 USD UYU UZS VES VND VUV WST XAF XCD XCG XOF XPF YER ZAR ZMW ZWG
 """
 ISO_4217 = frozenset(_ISO_4217_CODES.split())
-
-
-R = TypeVar("R")
-_new = object.__new__
-
-
-@dataclass_transform(frozen_default=True, field_specifiers=(field,))
-def record(cls: type[R]) -> type[R]:
-    """A frozen dataclass whose `__init__` fills the instance in one step.
-
-    The `__init__` that `dataclass(frozen=True)` writes sets each field through
-    `object.__setattr__` (the class's own `__setattr__` refuses): for an invoice's 28 fields
-    that is half the cost of building it, and adapters build every record of every page
-    they read. This `__init__` takes the same parameters with the same defaults (a
-    `default_factory` is called per instance) and updates the instance's `__dict__` once;
-    everything else (frozenness, equality, hash, repr, `dataclasses.replace`) is the
-    dataclass's own.
-    """
-    frozen = dataclass(frozen=True)(cls)
-    names: dict[str, Any] = {"MISSING": MISSING}
-    params: list[str] = []
-    entries: list[str] = []
-    for item in fields(frozen):  # type: ignore[arg-type]
-        name = item.name
-        if item.default is not MISSING:
-            names[f"_default_{name}"] = item.default
-            params.append(f"{name}=_default_{name}")
-            entries.append(f"{name!r}: {name}")
-        elif item.default_factory is not MISSING:
-            names[f"_factory_{name}"] = item.default_factory
-            params.append(f"{name}=MISSING")
-            entries.append(f"{name!r}: _factory_{name}() if {name} is MISSING else {name}")
-        else:
-            params.append(name)
-            entries.append(f"{name!r}: {name}")
-    source = (f"def __init__(self, {', '.join(params)}):\n"
-              f"    self.__dict__.update({{{', '.join(entries)}}})\n")
-    namespace: dict[str, Any] = {}
-    exec(source, names, namespace)  # as dataclasses itself builds __init__
-    init = namespace["__init__"]
-    init.__qualname__ = f"{frozen.__qualname__}.__init__"
-    frozen.__init__ = init  # type: ignore[method-assign]
-    return frozen
 
 
 def parse_utc(text: str) -> datetime:
@@ -114,7 +76,7 @@ class ApprovalStatus(enum.Enum):
     REJECTED = "REJECTED"
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Money:
     """An amount in major units of `currency`, quantized to the currency's minor digits."""
 
@@ -135,16 +97,11 @@ class Money:
         """Build from an integer count of minor units (cents)."""
         code = currency.upper()
         # An integer scaled by the currency's digits already has exactly those digits, so
-        # the quantize of `of` would change nothing (this runs for every amount of a page,
-        # hence also the two fields set directly, without `__init__`'s call).
-        money = _new(cls)
-        values = money.__dict__
-        values["amount"] = Decimal(minor).scaleb(-_MINOR_DIGITS.get(code, 2))
-        values["currency"] = code
-        return money
+        # the quantize of `of` would change nothing (this runs for every amount of a page).
+        return cls(Decimal(minor).scaleb(-_MINOR_DIGITS.get(code, 2)), code)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Address:
     line1: str | None = None
     line2: str | None = None
@@ -154,7 +111,7 @@ class Address:
     country: str | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class LineItem:
     id: str | None
     description: str | None
@@ -166,7 +123,7 @@ class LineItem:
     total: Money | None = None
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Customer:
     source: str
     remote_id: str
@@ -177,7 +134,7 @@ class Customer:
     remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Vendor:
     source: str
     remote_id: str
@@ -188,7 +145,7 @@ class Vendor:
     remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Payment:
     source: str
     remote_id: str
@@ -201,7 +158,7 @@ class Payment:
     remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
 
 
-@record
+@dataclass(frozen=True, slots=True)
 class Invoice:
     """One invoice of either direction, normalized.
 
