@@ -24,7 +24,7 @@ PACKAGES = {
     "@omnigraph/openapi": "*",
 }
 # With current releases the composed gateway does not start without this pin (it fails
-# resolving the additional field); see the README's benchmark section.
+# resolving the additional field); see docs/performance.md.
 OVERRIDES = {"@graphql-tools/delegate": "12.2.1"}
 
 GATEWAY_CONFIG = """\

@@ -18,7 +18,7 @@ from resolvers.types import Invoice
 
 InvoiceEventType = strawberry.enum(
     events.InvoiceEventType,
-    description="What happened to an invoice (the README maps each upstream's events).",
+    description="What happened to an invoice (docs/events.md maps each upstream's events).",
 )
 EventOrigin = strawberry.enum(
     events.EventOrigin,

@@ -177,7 +177,7 @@ class Invoice(Node):
     number: str | None = strawberry.field(description="The invoice number as printed on it.")
 
     status: domain.InvoiceStatus = strawberry.field(
-        description="Unified status (see the README's status table)."
+        description="Unified status (see the status table of docs/gateway-contract.md)."
     )
 
     status_raw: str | None = strawberry.field(
@@ -465,7 +465,7 @@ async def invoice_connection(
     if customer is None or not readers:
         return await page
     # The customers are read alongside the page instead of after it, where one read gives
-    # them all: the page's latency and theirs overlap (README, "latency").
+    # them all: the page's latency and theirs overlap (docs/performance.md, "latency bound").
     loaders = info.context.loaders
     prefetches = [loaders.source(name).prefetch_customers() for name in readers]
     await asyncio.gather(page, *prefetches)

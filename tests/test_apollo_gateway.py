@@ -1,7 +1,7 @@
 """Apollo Gateway (`@apollo/gateway` with `IntrospectAndCompose`, in Node) composes the
 gateway, running as a real process with an API key, with a second subgraph that extends
-`Invoice` by its key, and one query crosses both in each direction (see the README's "For
-supergraph operators")."""
+`Invoice` by its key, and one query crosses both in each direction (see
+docs/federation.md)."""
 
 from __future__ import annotations
 

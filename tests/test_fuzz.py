@@ -7,7 +7,7 @@ No answer may be a 5xx or other than a JSON object, none may carry INTERNAL_SERV
 forged id with BAD_USER_INPUT is the right answer here, so the check is spelled out.)
 
 Bounded for the suite: FUZZ_EXAMPLES examples per root field (default 30) and at most
-FUZZ_SECONDS seconds in all (default 45). Longer: see the README ("Fuzzing").
+FUZZ_SECONDS seconds in all (default 45). Longer: see docs/testing.md ("Fuzzing").
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ query($sources: [String!]) {
 
 async def test_n_plus_one_guard(gateway, simulators):
     """50 invoices with customer, vendor, payments and lines cost a bounded few upstream calls
-    per source (the README's table), never one per invoice."""
+    per source (the table in docs/upstream-calls.md), never one per invoice."""
     limits = {"erp": ("makini", 6), "billing": ("invoicematic", 2), "cloud": ("cloudbilling", 2)}
     for source, (kind, limit) in limits.items():
         zero_counts(simulators)

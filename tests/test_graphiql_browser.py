@@ -91,7 +91,7 @@ SUBSCRIPTION = """subscription {
 
 
 async def test_graphiql_runs_a_subscription_from_its_editor(tmp_path, report):
-    """The README's live-events walkthrough: a subscription typed into GraphiQL runs (over a
+    """The live-events walkthrough of docs/events.md: a subscription typed into GraphiQL runs (over a
     WebSocket, graphql-transport-ws), a write happens, and the event shows in the result
     pane."""
     require_tool(CHROMIUM.exists(), f"{CHROMIUM} (Debian's chromium) is not installed")

@@ -63,7 +63,7 @@ class SourceLoaders:
         # Pages are read one key at a time (no upstream reads several pages at once), so the
         # page loader does not wait for a batch: aiodataloader's batching defers a load by
         # several event-loop turns, during which the customer read alongside the page used
-        # to go out first and delay the page's request by ~0.6 ms (README, "latency").
+        # to go out first and delay the page's request by ~0.6 ms (docs/performance.md).
         # Loads of the same page in one request still share one read (the loader's cache).
         self.page: _Loader[Page[Any]] = _Loader(self._pages, batching=False)
         self._all_customers: SharedCall[None] | None = None
