@@ -8,7 +8,8 @@ from collections.abc import Mapping
 
 import httpx
 
-from gateway.upstream.wire import Reply, WireError, WireTimeout, describe
+from gateway.errors import WireError, WireTimeout
+from gateway.upstream.wire import Reply, describe
 
 
 class HttpxWire:

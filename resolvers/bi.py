@@ -12,9 +12,9 @@ from gateway.adapters import Capability
 from gateway.bi import summary
 from gateway.bi.summary import Aging, Dimension, PartyRef, Summary, accumulate
 from gateway.domain import records as domain
-from gateway.errors import UpstreamError
+from gateway.errors import BadInput, UpstreamError
 from resolvers.context import Info
-from resolvers.errors import BadInput, partial_error
+from resolvers.errors import partial_error
 from resolvers.queries import InvoiceFilter, invoice_list_request
 from resolvers.types import Customer, Money, Vendor
 

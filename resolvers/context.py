@@ -12,7 +12,7 @@ from strawberry.fastapi import BaseContext
 from gateway.adapters import Adapter
 from gateway.config import LimitsConfig
 from gateway.domain.identity import Identity
-from gateway.errors import SourceForbidden
+from gateway.errors import SourceForbidden, UnknownSource
 from gateway.events.hub import EventHub
 from gateway.lists.loaders import Loaders
 from gateway.upstream.scope import current_scope
@@ -81,10 +81,6 @@ class Context(BaseContext):
             )
         known = ", ".join(self.adapters) or "none"
         raise UnknownSource(f"unknown source {source!r}; configured: {known}")
-
-
-class UnknownSource(LookupError):
-    """A source name that is not in the configuration."""
 
 
 # What every resolver receives (strawberry.Info with our context).

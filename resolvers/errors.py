@@ -20,23 +20,18 @@ from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 from strawberry.types.graphql import OperationType
 
-from gateway.domain.ids import InvalidCursor, InvalidId
-from gateway.errors import GatewayError, SourceForbidden, UpstreamError, WriteOutcomeUnknown
-from gateway.events.bus import SubscriberOverflow
-from gateway.lists.paging import InvalidPaging
-from gateway.lists.selection import BadSelection
+from gateway.errors import (
+    BadInput,
+    SourceForbidden,
+    SubscriberOverflow,
+    UpstreamError,
+    WriteOutcomeUnknown,
+)
 from gateway.upstream.scope import current_scope
-from resolvers.context import UnknownSource
 
 logger = logging.getLogger("invoice_gateway.errors")
 # graphql-core's parser aborts with this once a document passes `max_tokens`.
 TOKEN_LIMIT_MESSAGE = "tokens. Parsing aborted"
-
-class BadInput(GatewayError):
-    """A query argument that cannot be served as given; the message says why."""
-
-
-BAD_INPUT = (InvalidId, InvalidCursor, InvalidPaging, UnknownSource, BadInput, BadSelection)
 
 
 def upstream_extensions(exc: UpstreamError) -> dict[str, Any]:
@@ -96,7 +91,7 @@ def _known(original: BaseException | None) -> tuple[str, dict[str, Any]] | None:
         return str(original), upstream_extensions(original)
     if isinstance(original, SourceForbidden):
         return str(original), {"code": "FORBIDDEN"}
-    if isinstance(original, BAD_INPUT):
+    if isinstance(original, BadInput):  # a bad id, cursor, `first`, filter or source name
         return str(original), {"code": "BAD_USER_INPUT"}
     if isinstance(original, SubscriberOverflow):
         return str(original), {"code": "SUBSCRIBER_OVERFLOW"}

@@ -52,6 +52,7 @@ from graphql.execution.values import VariableValues, get_argument_values, get_va
 from strawberry.extensions import SchemaExtension
 
 from gateway.config import LimitsConfig
+from gateway.errors import LimitExceeded
 from gateway.lists.paging import DEFAULT_FIRST
 
 INTROSPECTION_FIELDS = frozenset({"__schema", "__type"})
@@ -78,13 +79,8 @@ SIZED_BY_ARGUMENT: Mapping[str, str] = {
 CONNECTION_LISTS = frozenset({"nodes", "edges"})
 
 
-class LimitExceeded(Exception):
-    def __init__(self, limit: str, message: str) -> None:
-        super().__init__(message)
-        self.limit = limit
-
-    def graphql_error(self) -> GraphQLError:
-        return GraphQLError(str(self), extensions={"code": "OPERATION_LIMIT", "limit": self.limit})
+def limit_error(exc: LimitExceeded) -> GraphQLError:
+    return GraphQLError(str(exc), extensions={"code": "OPERATION_LIMIT", "limit": exc.limit})
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,5 +308,5 @@ class OperationLimits(SchemaExtension):
             except LimitExceeded as exc:
                 # Validation is skipped when errors are already set: the refused document
                 # is neither validated (which is itself costly for a bomb) nor executed.
-                context.pre_execution_errors = [exc.graphql_error()]
+                context.pre_execution_errors = [limit_error(exc)]
         yield

@@ -18,8 +18,8 @@ import strawberry
 
 from gateway.domain import inputs
 from gateway.domain import records as domain
-from gateway.domain.ids import InvalidId, decode_id
-from gateway.errors import WriteRefused
+from gateway.domain.ids import decode_id
+from gateway.errors import InvalidGlobalId, WriteRefused
 from gateway.writes.exactly_once import Writes
 from resolvers.context import Info
 from resolvers.types import Customer, Invoice, Payment
@@ -266,7 +266,7 @@ def _writes(info: Info) -> Writes:
 def _source_of(global_id: str) -> str | None:
     try:
         return decode_id(global_id).source
-    except InvalidId:
+    except InvalidGlobalId:
         return None  # the write itself reports the bad id
 
 

@@ -11,12 +11,12 @@ import strawberry
 from gateway.adapters import Capability
 from gateway.domain import records as domain
 from gateway.domain.ids import GlobalId, decode_id
-from gateway.errors import SourceForbidden, UpstreamError
+from gateway.errors import BadInput, SourceForbidden, UpstreamError
 from gateway.lists.paging import ListRequest, listing_sources
 from gateway.lists.selection import InvoiceSelection, invoice_request
 from resolvers.connections import Connection
 from resolvers.context import Info
-from resolvers.errors import BadInput, partial_error
+from resolvers.errors import partial_error
 from resolvers.lists import customer_connection, payment_connection, vendor_connection
 from resolvers.types import (
     Customer,

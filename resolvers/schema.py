@@ -9,10 +9,11 @@ from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from gateway.errors import BadInput
 from resolvers import queries
 from resolvers.bi import BIQuery
 from resolvers.document_cache import DocumentCache, Documents
-from resolvers.errors import BadInput, ErrorTranslation
+from resolvers.errors import ErrorTranslation
 from resolvers.executor import PlainFieldExecutor
 from resolvers.federation import FederationQuery, subgraph_sdl
 from resolvers.limits import OperationLimits

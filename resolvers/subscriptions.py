@@ -10,10 +10,9 @@ import strawberry
 
 from gateway.domain import events
 from gateway.domain.ids import encode_id
-from gateway.errors import UpstreamNotFound
+from gateway.errors import BadInput, UpstreamNotFound
 from gateway.lists.loaders import Loaders
 from resolvers.context import Info
-from resolvers.errors import BadInput
 from resolvers.types import Invoice
 
 InvoiceEventType = strawberry.enum(

@@ -257,7 +257,7 @@ def test_cli_export_failure_names_the_source_and_writes_nothing(simulators, tmp_
 
 async def test_a_source_failing_part_way_ends_the_export_with_its_error(simulators):
     from gateway.app import demo_config
-    from gateway.bi.export import ExportFailed
+    from gateway.errors import ExportFailed
 
     config = demo_config(simulators, cache_ttl=0)
     adapters = build_adapters(config.sources)

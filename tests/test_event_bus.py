@@ -7,7 +7,8 @@ import asyncio
 import pytest
 
 from gateway.domain.events import EventOrigin, InvoiceEvent, InvoiceEventType
-from gateway.events.bus import LocalEventBus, SubscriberOverflow
+from gateway.errors import SubscriberOverflow
+from gateway.events.bus import LocalEventBus
 
 
 def event(n: int, source: str = "billing", kind: InvoiceEventType = InvoiceEventType.UPDATED):

@@ -8,6 +8,7 @@ import math
 
 import pytest
 
+from gateway.errors import RequestJSONError
 from gateway.support import jsonio
 
 
@@ -68,7 +69,7 @@ def test_dumps_falls_back_for_what_orjson_cannot_encode() -> None:
     ],
 )
 def test_loads_request_refuses_with_one_error_naming_why(text, reason) -> None:
-    with pytest.raises(jsonio.RequestJSONError) as refused:
+    with pytest.raises(RequestJSONError) as refused:
         jsonio.loads_request(text)
     assert str(refused.value).startswith(reason)
     assert isinstance(refused.value, json.JSONDecodeError)  # what strawberry catches

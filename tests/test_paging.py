@@ -12,13 +12,13 @@ from __future__ import annotations
 import pytest
 
 from gateway.adapters import Adapter, Capability
-from gateway.domain.ids import Cursor, InvalidCursor
+from gateway.domain.ids import Cursor
 from gateway.domain.records import InvoiceQuery, InvoiceStatus
+from gateway.errors import InvalidCursor, InvalidPaging
 from gateway.lists.loaders import Loaders
 from gateway.lists.paging import (
     DEFAULT_FIRST,
     MAX_FIRST,
-    InvalidPaging,
     ListRequest,
     listing_sources,
     read_slice,

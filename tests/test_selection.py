@@ -14,11 +14,10 @@ from datetime import date
 import pytest
 
 from gateway.adapters import Adapter
-from gateway.domain.ids import InvalidId, encode_id
+from gateway.domain.ids import encode_id
 from gateway.domain.records import InvoiceStatus, InvoiceType
-from gateway.errors import SourceForbidden
+from gateway.errors import BadSelection, InvalidGlobalId, SourceForbidden
 from gateway.lists.selection import (
-    BadSelection,
     InvoiceSelection,
     invoice_request,
     parse_selection,
@@ -89,9 +88,9 @@ def test_a_customer_of_a_forbidden_source_is_forbidden(adapters):
 
 def test_ids_of_the_wrong_type_are_refused(adapters):
     invoice = encode_id("Invoice", "billing", "42")
-    with pytest.raises(InvalidId, match="is the id of a Invoice, not of a Customer"):
+    with pytest.raises(InvalidGlobalId, match="is the id of a Invoice, not of a Customer"):
         invoice_request(adapters, InvoiceSelection(customer_id=invoice))
-    with pytest.raises(InvalidId, match="is not a valid id"):
+    with pytest.raises(InvalidGlobalId, match="is not a valid id"):
         invoice_request(adapters, InvoiceSelection(vendor_id="garbage"))
 
 

@@ -29,7 +29,7 @@ from gateway.adapters import Adapter
 from gateway.bi.summary import customer_of, vendor_of
 from gateway.domain.ids import encode_id
 from gateway.domain.records import Invoice, LineItem, Money
-from gateway.errors import UpstreamError
+from gateway.errors import ExportFailed, UpstreamError
 from gateway.lists.loaders import Loaders
 from gateway.lists.paging import Chunk, ListRequest, walk
 
@@ -45,14 +45,6 @@ LINE_COLUMNS = (
 )
 FORMATS = ("csv", "ndjson", "lines-csv")
 INSTANT_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # created_at, updated_at
-
-
-class ExportFailed(Exception):
-    """A source failed during an export; `errors` are its upstream errors."""
-
-    def __init__(self, errors: Sequence[UpstreamError]) -> None:
-        super().__init__("; ".join(str(error) for error in errors))
-        self.errors = list(errors)
 
 
 def _decimal(value: Decimal | None) -> str | None:

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import TextIO
 
 from gateway.adapters.build import build_adapters, close_adapters
-from gateway.bi.export import Export, ExportFailed, encode, header
-from gateway.domain.ids import InvalidId
-from gateway.lists.selection import BadSelection, invoice_request, parse_selection
+from gateway.bi.export import Export, encode, header
+from gateway.errors import BadSelection, ExportFailed, InvalidGlobalId
+from gateway.lists.selection import invoice_request, parse_selection
 from gateway.state.open import open_state
 
 # CLI flag -> the export's query parameter of the same meaning
@@ -68,7 +68,7 @@ async def run_export(args: argparse.Namespace) -> int:
         await store.start()
         try:
             request = invoice_request(adapters, parse_selection(params))
-        except (BadSelection, InvalidId) as exc:
+        except (BadSelection, InvalidGlobalId) as exc:
             print(f"invoice-gateway: export: {exc}", file=sys.stderr)
             return 2
         export = Export(adapters, request)

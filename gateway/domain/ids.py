@@ -3,7 +3,8 @@
 A global id names a type, a source and the upstream's own id:
 base64url("Invoice:erp:02000274112739"). A cursor names a position in a paged list:
 base64url("c1|<source>|<offset>|<query fingerprint>"). Both are opaque to clients; a forged
-or malformed one raises `InvalidId` / `InvalidCursor` with a message saying what is wrong.
+or malformed one raises `InvalidGlobalId` / `InvalidCursor` (gateway/errors.py) with a
+message saying what is wrong.
 """
 
 from __future__ import annotations
@@ -14,17 +15,9 @@ import hashlib
 from dataclasses import dataclass
 from functools import lru_cache
 
-from gateway.errors import GatewayError
+from gateway.errors import InvalidCursor, InvalidGlobalId
 
 TYPE_NAMES = frozenset({"Invoice", "Customer", "Vendor", "Payment"})
-
-
-class InvalidId(GatewayError):
-    """A global id that is not one this gateway issued."""
-
-
-class InvalidCursor(GatewayError):
-    """A cursor that is not one this gateway issued for this list."""
 
 
 @dataclass(frozen=True)
@@ -49,10 +42,10 @@ def decode_id(value: str, expect: str | None = None) -> GlobalId:
     text = _unb64(value)
     parts = text.split(":", 2) if text is not None else []
     if len(parts) != 3 or parts[0] not in TYPE_NAMES or not parts[1] or not parts[2]:
-        raise InvalidId(f"{value!r} is not a valid id")
+        raise InvalidGlobalId(f"{value!r} is not a valid id")
     gid = GlobalId(*parts)
     if expect is not None and gid.type_name != expect:
-        raise InvalidId(f"{value!r} is the id of a {gid.type_name}, not of a {expect}")
+        raise InvalidGlobalId(f"{value!r} is the id of a {gid.type_name}, not of a {expect}")
     return gid
 
 

@@ -20,12 +20,9 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 
 from gateway.domain.events import EventFilter, InvoiceEvent, InvoiceEventType
+from gateway.errors import SubscriberOverflow
 
 DEFAULT_QUEUE_SIZE = 256
-
-
-class SubscriberOverflow(Exception):
-    """The subscriber fell more than its queue size behind and was cut off."""
 
 
 class Subscriber:

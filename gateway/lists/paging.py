@@ -21,18 +21,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.adapters import Adapter, Page
-from gateway.domain.ids import Cursor, InvalidCursor, decode_cursor, fingerprint
+from gateway.domain.ids import Cursor, decode_cursor, fingerprint
 from gateway.domain.records import InvoiceQuery
-from gateway.errors import UpstreamError
+from gateway.errors import InvalidCursor, InvalidPaging, UpstreamError
 from gateway.lists.loaders import Loaders
 from gateway.upstream.scope import mark_bulk
 
 DEFAULT_FIRST = 50
 MAX_FIRST = 500
-
-
-class InvalidPaging(ValueError):
-    """`first` outside the allowed range."""
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,10 @@ from typing import TypeVar
 from gateway.adapters import Adapter, Capability
 from gateway.domain.ids import decode_id
 from gateway.domain.records import InvoiceQuery, InvoiceStatus, InvoiceType
-from gateway.errors import GatewayError, SourceForbidden
+from gateway.errors import BadSelection, SourceForbidden
 from gateway.lists.paging import ListRequest, listing_sources
 
 E = TypeVar("E", InvoiceStatus, InvoiceType)
-
-
-class BadSelection(GatewayError):
-    """A filter that cannot be served as given; the message says which part and why."""
 
 
 @dataclass(frozen=True)

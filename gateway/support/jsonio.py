@@ -28,6 +28,8 @@ from typing import Any
 import msgspec
 import orjson
 
+from gateway.errors import RequestJSONError
+
 _DECODER = msgspec.json.Decoder()
 # Nesting a GraphQL request needs (input objects in variables) stays far below this; graphql-
 # core's variable coercion and the parsers themselves recurse once per level.
@@ -49,20 +51,6 @@ def dumps(value: Any) -> bytes:
         return orjson.dumps(value)
     except TypeError:  # orjson.JSONEncodeError: a big int, a non-str key, a subclass it skips
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-class RequestJSONError(json.JSONDecodeError):
-    """A client's JSON that the gateway will not read; `str()` says why, in plain words.
-
-    A `json.JSONDecodeError` (so a `ValueError`), which is what strawberry's views and
-    WebSocket handlers catch as "not JSON"."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason, "", 0)
-        self.args = (reason,)
-
-    def __str__(self) -> str:
-        return self.msg
 
 
 def loads_request(data: bytes | str, max_depth: int = MAX_REQUEST_DEPTH) -> Any:

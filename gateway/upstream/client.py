@@ -40,12 +40,15 @@ from yarl import URL
 
 from gateway.config import BreakerConfig
 from gateway.errors import (
+    InvalidRemoteId,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamNotFound,
     UpstreamRateLimited,
     UpstreamTimeout,
     UpstreamUnavailable,
+    WireError,
+    WireTimeout,
     for_status,
 )
 from gateway.support import jsonio
@@ -54,9 +57,9 @@ from gateway.upstream import early
 from gateway.upstream.breaker import CircuitBreaker, State
 from gateway.upstream.cache import ReadCache
 from gateway.upstream.gcpace import PACER
-from gateway.upstream.routes import IdShape, InvalidId, Routes
+from gateway.upstream.routes import IdShape, Routes
 from gateway.upstream.scope import current_scope
-from gateway.upstream.wire import AiohttpWire, Wire, WireError, WireFactory, WireTimeout
+from gateway.upstream.wire import AiohttpWire, Wire, WireFactory
 
 Params = Mapping[str, Any] | list[tuple[str, Any]]
 logger = logging.getLogger("invoice_gateway.upstream")
@@ -141,7 +144,7 @@ class SourceClient:
     def _path(self, method: str, template: str, ids: Mapping[str, object]) -> str:
         try:
             return self.routes.expand(template, ids)
-        except InvalidId as exc:
+        except InvalidRemoteId as exc:
             # Nothing is sent: no record of the upstream can have such an id.
             raise UpstreamNotFound(self.source, f"{method} {template}: {exc}") from None
 

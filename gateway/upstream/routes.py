@@ -19,6 +19,7 @@ from urllib.parse import quote
 
 from cachetools import LRUCache
 
+from gateway.errors import InvalidRemoteId
 from gateway.support.metrics import route_template
 
 _PLACEHOLDER = re.compile(r"\{(\w+)\}")
@@ -37,14 +38,6 @@ class IdShape:
         return cls(re.compile(pattern), words)
 
 
-class InvalidId(ValueError):
-    """An id that cannot be one of this upstream's: it is never sent."""
-
-    def __init__(self, value: object, words: str) -> None:
-        shown = repr(value if not isinstance(value, str) else value[:60])
-        super().__init__(f"{shown} is not an id this source has ({words})")
-
-
 class Routes:
     """The route templates of one upstream and the shape of its ids."""
 
@@ -58,19 +51,19 @@ class Routes:
         self._labels: LRUCache[str, str] = LRUCache(1024)
 
     def segment(self, value: object) -> str:
-        """`value` as one path segment, or `InvalidId`."""
+        """`value` as one path segment, or `InvalidRemoteId`."""
         words = self.shape.words if self.shape is not None else "a non-empty string"
         if not isinstance(value, str) or value in ("", ".", ".."):
-            raise InvalidId(value, words)
+            raise InvalidRemoteId(value, words)
         if self.shape is not None and not self.shape.pattern.fullmatch(value):
-            raise InvalidId(value, words)
+            raise InvalidRemoteId(value, words)
         if any(ord(char) < 0x20 or ord(char) == 0x7F for char in value):
-            raise InvalidId(value, words)
+            raise InvalidRemoteId(value, words)
         return quote(value, safe="")
 
     def expand(self, template: str, ids: Mapping[str, object]) -> str:
         """The path of `template` with each `{name}` replaced by `ids[name]`, checked and
-        encoded (`InvalidId` for an id that cannot be one)."""
+        encoded (`InvalidRemoteId` for an id that cannot be one)."""
         if not ids:
             return template
         return _PLACEHOLDER.sub(lambda match: self.segment(ids[match.group(1)]), template)

@@ -26,27 +26,14 @@ import aiohttp
 from cachetools import LRUCache
 from yarl import URL
 
+from gateway.errors import WireError, WireTimeout
+
 
 @dataclass(slots=True)
 class Reply:
     status: int
     headers: Mapping[str, str]  # case-insensitive names
     body: bytes
-
-
-class WireError(Exception):
-    """The exchange failed: the connection, or a reply that is not HTTP."""
-
-    def __init__(self, description: str, *, unsent: bool = False) -> None:
-        super().__init__(description)
-        self.description = description
-        # The request provably never left: no connection was made (refused, name not
-        # resolved, connect timeout). A write that fails so did nothing upstream.
-        self.unsent = unsent
-
-
-class WireTimeout(WireError):
-    """No answer within the wire's own read or connect timeout."""
 
 
 class Wire(Protocol):

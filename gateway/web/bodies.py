@@ -11,14 +11,7 @@ from __future__ import annotations
 
 from starlette.types import Receive
 
-
-class BodyTooLarge(Exception):
-    """A request body over its cap (HTTP 413, code `PAYLOAD_TOO_LARGE` or the caller's)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(f"request body larger than {limit} bytes")
-        self.limit = limit
-
+from gateway.errors import BodyTooLarge
 
 CLOSE = (b"connection", b"close")
 

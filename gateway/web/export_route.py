@@ -15,11 +15,16 @@ from typing import Any
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
-from gateway.bi.export import Export, ExportFailed
+from gateway.bi.export import Export
 from gateway.domain.identity import Identity
-from gateway.domain.ids import InvalidId
-from gateway.errors import SourceForbidden, UpstreamError
-from gateway.lists.selection import SELECTION_PARAMS, BadSelection, invoice_request, parse_selection
+from gateway.errors import (
+    BadSelection,
+    ExportFailed,
+    InvalidGlobalId,
+    SourceForbidden,
+    UpstreamError,
+)
+from gateway.lists.selection import SELECTION_PARAMS, invoice_request, parse_selection
 
 logger = logging.getLogger("invoice_gateway.export")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson",
@@ -50,7 +55,7 @@ async def export_invoices(request: Request) -> Response:
     try:
         selection = parse_selection({name: params.getlist(name) for name in SELECTION_PARAMS})
         list_request = invoice_request(readable, selection, configured)
-    except (BadSelection, InvalidId) as exc:
+    except (BadSelection, InvalidGlobalId) as exc:
         return _error(400, str(exc), "BAD_USER_INPUT")
     except SourceForbidden as exc:
         return _error(403, str(exc), "FORBIDDEN")

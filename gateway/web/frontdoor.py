@@ -35,15 +35,15 @@ from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapProp
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.domain.identity import Identity
-from gateway.errors import Unauthenticated
+from gateway.errors import BodyTooLarge, MetricsRefused, Unauthenticated
 from gateway.support.metrics import GatewayMetrics
 from gateway.upstream.early import plan_key
 from gateway.upstream.gcpace import PACER
 from gateway.upstream.scope import RequestScope, request_scope
 from gateway.web.access import Authenticator
-from gateway.web.bodies import CLOSE, BodyTooLarge, read_capped
+from gateway.web.bodies import CLOSE, read_capped
 from gateway.web.graphql_http import wants_stream
-from gateway.web.probes import MetricsRefused, authorize_metrics
+from gateway.web.probes import authorize_metrics
 
 logger = logging.getLogger("invoice_gateway.requests")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")

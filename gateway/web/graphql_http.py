@@ -50,7 +50,7 @@ from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 from strawberry.types.unset import UNSET, UnsetType
 
-from gateway.errors import Unauthenticated
+from gateway.errors import RequestJSONError, SubscriptionNeedsStream, Unauthenticated
 from gateway.support import jsonio
 from gateway.web.cors import OriginPolicy
 from gateway.web.ws_protocols import LegacyGraphQLWSHandler, TextFrameWebSocketAdapter
@@ -108,10 +108,6 @@ def wants_stream(accept: str | None) -> bool:
     return any(transport.accepts(accept or "") for transport in _STREAMS)
 
 
-class SubscriptionNeedsStream(Exception):
-    """A subscription sent as a plain request: its one answer could never come."""
-
-
 def is_request_error(result: ExecutionResult) -> bool:
     """No data was produced: every error happened before execution (they carry no path)."""
     return result.data is None and bool(result.errors) and all(
@@ -142,7 +138,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
         """The POST body: a JSON object (or a list, which strawberry refuses as a batch)."""
         try:
             value = jsonio.loads_request(data)
-        except jsonio.RequestJSONError as exc:
+        except RequestJSONError as exc:
             raise HTTPException(400, f"Unable to parse request body as JSON: {exc}") from None
         if not isinstance(value, dict | list):
             raise HTTPException(
@@ -157,7 +153,7 @@ class GatewayGraphQLRouter(GraphQLRouter[Any, None]):
             if parsed.get(name):
                 try:
                     parsed[name] = jsonio.loads_request(parsed[name])
-                except jsonio.RequestJSONError as exc:
+                except RequestJSONError as exc:
                     raise HTTPException(
                         400, f"Unable to parse the `{name}` parameter as JSON: {exc}"
                     ) from None

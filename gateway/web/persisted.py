@@ -24,19 +24,10 @@ from typing import Any
 from cachetools import LRUCache
 
 from gateway.config import GatewayConfig
-from gateway.errors import ConfigError
+from gateway.errors import ConfigError, PersistedQueryError
 
 STORE_SIZE = 10_000  # distinct operations remembered; the least recently used go first
 _HASH = re.compile(r"[0-9a-f]{64}")
-
-
-class PersistedQueryError(Exception):
-    """A persisted-query request that cannot be served: `code` and the HTTP `status`."""
-
-    def __init__(self, code: str, message: str, status: int = 400,
-                 **extensions: Any) -> None:
-        super().__init__(message)
-        self.code, self.status, self.extensions = code, status, extensions
 
 
 def sha256(text: str) -> str:

@@ -15,8 +15,9 @@ from urllib.parse import parse_qsl, urlencode
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from gateway.errors import PersistedQueryError, RequestJSONError
 from gateway.support import jsonio
-from gateway.web.persisted import PersistedQueries, PersistedQueryError
+from gateway.web.persisted import PersistedQueries
 
 
 class PersistedQueryMiddleware:
@@ -67,7 +68,7 @@ def _resolve_get(scope: Scope, persisted: PersistedQueries) -> Scope:
 def _resolve_post(body: bytes, persisted: PersistedQueries) -> bytes:
     try:
         payload = jsonio.loads_request(body) if body else None
-    except jsonio.RequestJSONError:
+    except RequestJSONError:
         return body  # the router answers malformed JSON itself
     if not isinstance(payload, dict):
         return body
@@ -84,7 +85,7 @@ def _json(text: str | None, name: str) -> Any:
         return None
     try:
         return jsonio.loads_request(text)
-    except jsonio.RequestJSONError as exc:
+    except RequestJSONError as exc:
         raise PersistedQueryError(
             "BAD_REQUEST", f"Unable to parse the `{name}` parameter as JSON: {exc}"
         ) from None

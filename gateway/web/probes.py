@@ -26,7 +26,7 @@ from typing import Any
 
 from gateway.adapters import Adapter
 from gateway.config import GatewayConfig
-from gateway.errors import UpstreamError
+from gateway.errors import MetricsRefused, UpstreamError
 from gateway.state.base import StateStore
 from gateway.support.metrics import GatewayMetrics
 from gateway.upstream.scope import RequestScope, request_scope
@@ -36,15 +36,6 @@ logger = logging.getLogger("invoice_gateway.probes")
 PING_TIMEOUT = 2.0  # the state store's answer to a readiness ping
 CHECK_TIMEOUT = 5.0  # one source's health check
 HEALTH_TTL = 10.0  # a scrape reuses source checks younger than this
-
-
-class MetricsRefused(Exception):
-    """A `/metrics` request without the right to read it: HTTP `status`, GraphQL-style
-    `code`, and a message naming what is needed (never echoing what was sent)."""
-
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code = status, code
 
 
 def authorize_metrics(config: GatewayConfig, authorization: str | None, peer: str | None) -> None:

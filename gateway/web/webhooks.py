@@ -23,8 +23,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
 from gateway.adapters.base import SIGNED_TIME_TOLERANCE
-from gateway.errors import StateUnavailable, WebhookRefused
-from gateway.web.bodies import CLOSE, BodyTooLarge, read_capped
+from gateway.errors import BodyTooLarge, StateUnavailable, WebhookRefused
+from gateway.web.bodies import CLOSE, read_capped
 
 logger = logging.getLogger("invoice_gateway.webhooks")
 

@@ -35,7 +35,7 @@ from typing import Any, Protocol, TypeVar
 
 from gateway.adapters import Adapter, Capability
 from gateway.domain.events import InvoiceEventType
-from gateway.domain.ids import InvalidId, decode_id, encode_id
+from gateway.domain.ids import decode_id, encode_id
 from gateway.domain.inputs import (
     CustomerDraft,
     DocumentDraft,
@@ -49,6 +49,7 @@ from gateway.domain.inputs import (
 )
 from gateway.domain.records import ISO_4217, Customer, Invoice, InvoiceStatus, InvoiceType, Payment
 from gateway.errors import (
+    InvalidGlobalId,
     StateUnavailable,
     UpstreamError,
     UpstreamNotFound,
@@ -308,7 +309,7 @@ class Writes:
         """The adapter and remote id a global id names."""
         try:
             gid = decode_id(global_id, type_name)
-        except InvalidId as exc:
+        except InvalidGlobalId as exc:
             raise WriteRefused.one("VALIDATION_FAILED", str(exc), field) from None
         adapter = self.adapters.get(gid.source)
         if adapter is None:

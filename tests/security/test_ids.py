@@ -31,20 +31,21 @@ INVOICE = "query($s: String!, $r: String!) { invoice(source: $s, remoteId: $r) {
 
 
 def test_routes_check_and_encode_each_id_as_one_segment():
-    from gateway.upstream.routes import IdShape, InvalidId, Routes
+    from gateway.errors import InvalidRemoteId
+    from gateway.upstream.routes import IdShape, Routes
 
     routes = Routes({"/api/invoices", "/api/invoices/{id}", "/api/invoices/{id}/status"},
                     IdShape.of(r"[0-9]{14}", "14 digits"))
     assert routes.expand("/api/invoices/{id}/status", {"id": "02000274112739"}) == (
         "/api/invoices/02000274112739/status")
     for value in [*HOSTILE, ""]:
-        with pytest.raises(InvalidId, match="14 digits"):
+        with pytest.raises(InvalidRemoteId, match="14 digits"):
             routes.expand("/api/invoices/{id}", {"id": value})
     # without a shape, an id is still exactly one segment
     loose = Routes({"/c/{id}"})
     assert loose.expand("/c/{id}", {"id": "a/b?c#d%e"}) == "/c/a%2Fb%3Fc%23d%25e"
     for value in ("", ".", "..", "a\x00", "a\nb"):
-        with pytest.raises(InvalidId):
+        with pytest.raises(InvalidRemoteId):
             loose.expand("/c/{id}", {"id": value})
     assert routes.label("/api/invoices/02000274112739") == "/api/invoices/{id}"
     assert routes.label("/api/invoices/abc/status") == "/api/invoices/{id}/status"
