@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import pytest
 
+from gateway.domain.inputs import InvoiceDraft
+from gateway.upstream.scope import RequestScope, request_scope
 from tests.conftest import zero_counts
 from tests.writing import (
     codes,
@@ -180,3 +183,25 @@ async def test_a_price_too_precise_for_a_json_number_never_leaves(gateway, simul
         {"description": "x", "quantity": "1", "unitPrice": "1234567890.1234567"}]})
     assert fields(errors) == [["input", "lineItems", "0", "unitPrice"]]
     assert upstream_total(simulators, "cloudbilling") == 0
+
+
+async def test_looking_for_an_unknown_create_keeps_no_page_of_the_list(make_adapter, simulators):
+    # Reconciling an unknown create reads the whole invoice list when the record is not
+    # there (a full read proves none). Those pages went into the read cache, kept up to
+    # `stale_ttl` (300 s): with 20,000 invoices upstream one reconciliation raised the
+    # gateway's RSS by 50 MB for good (docs/performance.md, soak). Now none is kept.
+    running = simulators.running["cloudbilling"]
+    tenant = running.simulator.tenants[running.source_block()["tenant_slug"]]
+    template = next(iter(tenant.invoices.values()))
+    for n in range(1000):
+        tenant.invoices[f"inv_pad{n:06d}"] = {**template, "id": f"inv_pad{n:06d}",
+                                              "number": f"PAD-{n}"}
+    adapter = make_adapter("cloudbilling", cache_ttl=5)
+    zero_counts(simulators)
+    draft = InvoiceDraft(line_items=(), number="NOT-THERE", customer_id=template["customer_id"])
+    with request_scope(RequestScope()):
+        assert await adapter.find_invoice(draft, "gw-reference") is None
+        assert await adapter.find_invoice(
+            replace(draft, number="PAD-3"), "gw-reference") is not None
+    assert upstream_total(simulators, "cloudbilling") >= 11  # every page was read
+    assert not adapter.client.cache._entries

@@ -44,6 +44,7 @@ from gateway.errors import (
     UpstreamUnsupported,
 )
 from gateway.upstream.routes import IdShape
+from gateway.upstream.scope import mark_bulk
 
 JSON = dict[str, Any]
 
@@ -218,6 +219,9 @@ class CloudBillingAdapter(Adapter):
         from its end (newest last) to its start; a full read without it proves none."""
         number = draft.number if draft.number is not None else reference
         self.client.cache.clear()  # the upstream as it is now
+        # A walk, not reads to serve again: kept in the read cache (up to `stale_ttl`),
+        # its pages were a copy of the whole list, and RSS grew with the upstream's data.
+        mark_bulk()
         first = await self.client.get_json("/invoices", {"limit": self.page_size, "offset": 0})
         _, total, _ = self._page_of(first, "GET /invoices", 0)
         if total is None:
