@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import socket
 import subprocess
@@ -17,6 +18,7 @@ import yaml
 from tests.conftest import wait_ready
 
 README = Path(__file__).resolve().parent.parent / "README.md"
+WRITES = README.parent / "docs" / "writes.md"
 
 
 def free_port() -> int:
@@ -81,6 +83,49 @@ def test_demo_answers_the_readme_first_query(process):
     assert first["number"] == "INV-000007"
     assert first["amountDue"] == {"amount": "2767.50", "currency": "EUR"}
     assert len(first["payments"]) == 3
+    # The ids the README shows are the demo's own: each "Then try" query answers them.
+    tries = re.search(r"Then try:\n\n```graphql\n(.*?)```", README.read_text(), re.S)
+    assert tries is not None
+    for line in tries.group(1).splitlines():
+        answer = httpx.post(base + "/graphql", json={"query": line}, timeout=30).json()
+        assert "errors" not in answer and all(answer["data"].values()), (line, answer)
+
+
+def _documents(text: str) -> list[object]:
+    """The JSON documents of a block, one after the other."""
+    decoder, found, at = json.JSONDecoder(), [], 0
+    while text[at:].strip():
+        at += len(text[at:]) - len(text[at:].lstrip())
+        document, at = decoder.raw_decode(text, at)
+        found.append(document)
+    return found
+
+
+def test_demo_answers_the_worked_examples_of_docs_writes(process):
+    """docs/writes.md's worked examples, run in order on a fresh demo: each JSON block is
+    what the operations of the GraphQL block before it answer (run again when two JSON
+    blocks follow one GraphQL block), so every id shown can be pasted."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli.main", "demo", "--port", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, text=True,
+    )
+    process.append(proc)
+    base = f"http://127.0.0.1:{port}"
+    wait_ready(base)
+    section = WRITES.read_text().split("## Worked examples", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```(graphql|json)\n(.*?)```", section, re.S)
+    assert [kind for kind, _ in blocks].count("json") >= 10
+    operations: list[str] = []
+    for kind, text in blocks:
+        if kind == "graphql":
+            operations = [op for op in re.split(r"(?m)^(?=mutation )", text) if op.strip()]
+            continue
+        shown = _documents(text)
+        assert len(shown) == len(operations), text
+        for operation, expected in zip(operations, shown, strict=True):
+            answer = httpx.post(base + "/graphql", json={"query": operation}, timeout=30).json()
+            assert answer == expected, operation
 
 
 def _children(pid: int) -> list[int]:
