@@ -49,7 +49,7 @@ from gateway.web.persisted_http import PersistedQueryMiddleware
 from gateway.web.probes import SourceHealth, find_server, readiness
 from gateway.writes.exactly_once import Writes
 from resolvers.context import Context
-from resolvers.schema import schema
+from resolvers.schema import schema_for
 
 logger = logging.getLogger("invoice_gateway")
 NOBODY = Identity("nobody", frozenset(), frozenset())
@@ -168,7 +168,10 @@ def create_app(
             state.adapters, state.writes, identity, state.config.limits, events=state.events
         )
 
-    graphql = GatewayGraphQLRouter(schema, context_getter=context_getter)
+    # The demo executes as a configured gateway does by default.
+    executor = (config.executor if config is not None
+                else str(GatewayConfig.model_fields["executor"].default))
+    graphql = GatewayGraphQLRouter(schema_for(executor), context_getter=context_getter)
     app.include_router(graphql, prefix="/graphql")
     # GraphiQL's pinned scripts and styles: the page needs nothing from the internet.
     app.mount(ASSETS_PATH, StaticFiles(directory=str(graphiql_assets())), name="graphiql")

@@ -38,7 +38,7 @@ _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
     "persisted_queries", "request_timeout", "early_reads", "gc_pacing", "cors", "metrics",
-    "state_timeout",
+    "state_timeout", "executor",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -280,6 +280,11 @@ class GatewayConfig(BaseModel):
     # a saturated process is never idle, and the backstop's large young generation then
     # collects in single long pauses that stall every connection (docs/performance.md).
     gc_pacing: bool = False
+    # How GraphQL operations execute (resolvers/executor.py, docs/performance.md):
+    # `plain-fields` completes plain fields in place, overriding graphql-core internals
+    # (tested with the versions pinned in pyproject.toml); `graphql-core` is strawberry's
+    # own executor, the plain path beside it.
+    executor: Literal["plain-fields", "graphql-core"] = "plain-fields"
     cors: CorsConfig = Field(default_factory=CorsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
 

@@ -16,6 +16,40 @@ whose value is anything unusual (None where non-null, an exception, an awaitable
 coercion failure), goes through the inherited `execute_field`, so its error is exactly
 graphql-core's: message, path, locations and null propagation. The decision to fall back
 is always taken before any sub-field has run, so nothing is executed twice.
+
+**Behind a switch.** The top-level setting `executor` picks it: `plain-fields` (the
+default) or `graphql-core`, strawberry's own `StrawberryGraphQLCoreExecutionContext`, the
+plain path beside it (`resolvers.schema.EXECUTORS`). Both must give the same JSON answers;
+tests/test_executor.py compares them document by document, and
+`GATEWAY_TEST_EXECUTOR=graphql-core` runs any gateway test under the plain path.
+
+**What it does differently**, for a plain field (no resolver of its own, no arguments, no
+field extensions, no middleware in the schema):
+
+- no `GraphQLResolveInfo` and no strawberry `Info` are built, and strawberry's resolver
+  wrappers are not called: the value is `getattr(parent, python_name)`;
+- no `Path` is made for a leaf (only for an object or a list, whose items may fail);
+- the awaitable check is skipped for values of classes that can never be awaitable
+  (`never_awaitable`, judged once per class);
+- leaves are coerced with `coerce_output_value` directly, not through `complete_value`'s
+  type dispatch;
+- a resolver marked `in_place` is answered by its synchronous stand-in where the stand-in
+  can answer; the resolver itself then does not run (a stand-in must have no effects).
+
+**What it skips**, handing the field to graphql-core's own `execute_field`: fields with
+arguments or with a resolver, `@stream`, anything below a `@defer` (and incremental
+delivery as a whole), a middleware (the whole operation then takes the normal path), an
+object type whose `is_type_of` needs an info object, and every unusual value (an exception,
+an awaitable, a null where non-null, a failed coercion, a list that is not a list or tuple).
+
+**What it relies on**: graphql-core's `ExecutionContext` internals (`execute_fields`,
+`execute_field`, `collect_subfields` and its `_relevant_sub_fields` memo,
+`handle_field_error`, `settle_in_background`, `is_awaitable`, `build_per_event_executor`,
+`graphql.execution.collect_fields`) and strawberry's field definitions
+(`DEFINITION_BACKREF`, `_is_default`, `is_basic_field`, `default_resolver`,
+`base_resolver.wrapped_func`). None of those is public API: pyproject.toml pins both
+libraries to the minor versions in `TESTED_WITH` (a test holds the two together); moving
+either means running tests/test_executor.py and raising the pins.
 """
 
 from __future__ import annotations
@@ -38,6 +72,9 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
+
+# The minor versions this executor was tested with (pyproject.toml pins the same).
+TESTED_WITH = {"graphql-core": "3.3", "strawberry-graphql": "0.341"}
 
 
 @dataclass(slots=True)
@@ -547,4 +584,4 @@ def is_plain_object(type_: Any) -> bool:
     return is_object_type(type_) and type_.is_type_of is None
 
 
-__all__ = ["NOT_HELD", "PlainFieldExecutor", "in_place"]
+__all__ = ["NOT_HELD", "TESTED_WITH", "PlainFieldExecutor", "in_place"]

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Final
 
 import strawberry
 from graphql import GraphQLError
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 from strawberry.types import ExecutionContext
 
 from gateway.errors import BadInput
@@ -68,7 +70,16 @@ class Query(queries.Query, BIQuery, FederationQuery):
     """The root query: the reads of `resolvers.queries`, the BI queries, `_service`."""
 
 
-def build_schema() -> strawberry.Schema:
+# The top-level `executor` setting: the execution context class strawberry hands to
+# graphql-core. `plain-fields` completes plain fields in place (resolvers/executor.py);
+# `graphql-core` is strawberry's own, the plain path kept beside it.
+EXECUTORS: Final[dict[str, type[StrawberryGraphQLCoreExecutionContext]]] = {
+    "plain-fields": PlainFieldExecutor,
+    "graphql-core": StrawberryGraphQLCoreExecutionContext,
+}
+
+
+def build_schema(executor: str = "plain-fields") -> strawberry.Schema:
     # Made once per schema: the store of parsed and validated documents shared by every
     # request. Depth and aliases are limited by OperationLimits (configurable per app).
     documents = Documents()
@@ -79,8 +90,7 @@ def build_schema() -> strawberry.Schema:
         types=[Invoice, Customer, Vendor, Payment],
         config=StrawberryConfig(scalar_map=SCALAR_MAP),
         federation_version=FEDERATION_VERSION,
-        # graphql-core's executor with plain fields completed in place (issue 9).
-        execution_context_class=PlainFieldExecutor,
+        execution_context_class=EXECUTORS[executor],
         extensions=[
             # Limits first: a refused document is neither validated nor cached.
             OperationLimits,
@@ -91,6 +101,13 @@ def build_schema() -> strawberry.Schema:
 
 
 schema = build_schema()
+
+
+@functools.cache
+def schema_for(executor: str) -> strawberry.Schema:
+    """The schema executing with `executor` (a key of `EXECUTORS`): the module's `schema`
+    for the default, else one built once (a schema is immutable once built)."""
+    return schema if executor == "plain-fields" else build_schema(executor)
 
 
 def export_sdl() -> str:

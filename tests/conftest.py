@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -164,7 +165,11 @@ def gateway_app(
     overrides.setdefault("cache_ttl", 0)
     blocks = [{**block, **overrides} for block in simulators.source_blocks()]
     blocks += extra_sources or []
-    effective = parse_config({"sources": blocks, **(top or {})}, {})
+    # GATEWAY_TEST_EXECUTOR=graphql-core runs the gateway tests on the plain executor
+    # (resolvers/executor.py, docs/performance.md).
+    executor = os.environ.get("GATEWAY_TEST_EXECUTOR")
+    top = {**({"executor": executor} if executor else {}), **(top or {})}
+    effective = parse_config({"sources": blocks, **top}, {})
     return create_app(effective, tracer_provider=tracer_provider, clock=clock or time.monotonic)
 
 

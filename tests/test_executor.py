@@ -651,3 +651,103 @@ async def test_subscription_events_leave_no_memo_behind():
         assert result.errors is None and result.data["events"]["number"] == number
         sizes.append(len(executor._relevant_sub_fields) + len(per_event._relevant_sub_fields))
     assert sizes[-1] == sizes[0], sizes
+
+
+# The `executor` setting: `graphql-core` (strawberry's own executor, the plain path beside
+# the fast one) answers exactly as `plain-fields`, through the app's configuration.
+
+SWITCH_DOCUMENTS = [
+    # lists, nested objects and fragments
+    ("""{ invoices(first: 20) { pageInfo { hasNextPage endCursor } edges { cursor node {
+          ...Inv } } } customers(first: 5) { nodes { id name address { city } } } }"""
+     + INVOICE, None),
+    # an error: an id of no type
+    ("""{ node(id: "not-an-id") { id } }""", None),
+    # a partial error: one id of the list is missing upstream
+    ("""query($ids: [ID!]!) { nodes(ids: $ids) { id ... on Invoice { number
+          total { amount currency } customer { name } } } }""", "ids"),
+    # federation: _entities
+    ("""query($r: [_Any!]!) { _entities(representations: $r) { __typename
+          ... on Invoice { id number lineItems { description total { amount } } } } }""",
+     "representations"),
+]
+
+
+async def test_the_executor_setting_answers_alike(make_gateway, monkeypatch):
+    planned: list[object] = []
+    plan = PlainFieldExecutor.plan
+
+    def counted(self, parent_type, grouped_field_set):
+        planned.append(parent_type)
+        return plan(self, parent_type, grouped_field_set)
+
+    monkeypatch.setattr(PlainFieldExecutor, "plan", counted)
+    fast = await make_gateway(cache_ttl=60)
+    plain = await make_gateway(cache_ttl=60, top={"executor": "graphql-core"})
+    invoice_ids = [node["id"] for node in (await fast.data(
+        "{ invoices(first: 12) { nodes { id } } }"))["invoices"]["nodes"]]
+    variables = {
+        "ids": {"ids": [*invoice_ids[:4], encode_id("Invoice", "billing", "999999")]},
+        "representations": {"r": [{"__typename": "Invoice", "id": id_}
+                                  for id_ in invoice_ids[::3]]},
+    }
+    for document, which in SWITCH_DOCUMENTS:
+        values = variables[which] if which else None
+        planned.clear()
+        theirs = await plain.query(document, values)
+        assert planned == [], "graphql-core: the fast path never runs"
+        mine = await fast.query(document, values)
+        assert planned, "plain-fields: the fast path runs"
+        assert mine == theirs
+        assert mine.get("data") is not None or mine.get("errors")
+    assert (await fast.query(SWITCH_DOCUMENTS[2][0], variables["ids"]))["errors"]
+
+
+async def test_the_executor_setting_answers_subscription_events_alike(make_gateway):
+    """Each executor's schema (`schema_for`) subscribed on one gateway's events: the same
+    event arrives as the same JSON."""
+    from gateway.domain.events import EventOrigin, InvoiceEvent, InvoiceEventType
+    from resolvers.context import Context
+    from resolvers.schema import schema_for
+
+    gateway = await make_gateway(cache_ttl=60)
+    remote_id = (await gateway.data("{ invoices(first: 1, filter: {sources: [\"billing\"]}) "
+                                    "{ nodes { remoteId } } }"))["invoices"]["nodes"][0]
+    state = gateway.app.state
+    document = """subscription { invoiceEvents { type source remoteId origin
+      invoice { ...Inv } } } """ + INVOICE
+    streams = []
+    for executor in ("plain-fields", "graphql-core"):
+        context = Context(state.adapters, state.writes, None, state.config.limits,
+                          events=state.events)
+        stream = await schema_for(executor).subscribe(document, context_value=context)
+        streams.append(stream)
+    pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
+    await asyncio.sleep(0.05)  # both subscribed
+    await state.events.bus.publish(InvoiceEvent(
+        InvoiceEventType.UPDATED, "billing", remote_id["remoteId"], EventOrigin.WEBHOOK))
+    mine, theirs = await asyncio.wait_for(asyncio.gather(*pending), 10)
+    for stream in streams:
+        await stream.aclose()
+    assert mine.errors is None and mine.data["invoiceEvents"]["invoice"]["remoteId"]
+    assert (mine.data, mine.errors) == (theirs.data, theirs.errors)
+    assert schema_for("graphql-core").execution_context_class is (
+        StrawberryGraphQLCoreExecutionContext)
+
+
+def test_the_libraries_are_pinned_to_the_versions_the_executor_was_tested_with():
+    """resolvers/executor.py reaches into graphql-core and strawberry internals: pyproject
+    pins both to the minor versions in `TESTED_WITH`, and those are the installed ones."""
+    import importlib.metadata
+    import tomllib
+    from pathlib import Path
+
+    from resolvers.executor import TESTED_WITH
+
+    pyproject = Path(__file__).resolve().parent.parent / "pyproject.toml"
+    dependencies = tomllib.loads(pyproject.read_text())["project"]["dependencies"]
+    for package, minor in TESTED_WITH.items():
+        assert importlib.metadata.version(package).startswith(minor + "."), package
+        [pin] = [d for d in dependencies if d.split(">")[0].split("<")[0] == package]
+        major, number = minor.split(".")
+        assert f">={minor}" in pin and pin.endswith(f"<{major}.{int(number) + 1}"), pin
