@@ -19,6 +19,13 @@ settings, SQLite state) so that its memory is its own. For `--minutes` (default 
   committed upstream and unanswered, then started again with the same configuration and
   state file; writers keep retrying their keys, subscriptions subscribe again.
 
+The upstreams keep a bounded ledger: every 30 s the soak archives the run's invoices past the
+newest `--ledger` per source out of the simulators (counted, for the duplicate check, with
+those still there). Unbounded, two writers add ~50,000 invoices in 30 minutes and every list
+read costs the simulators (in this process, sharing its CPU with the clients) more each
+minute, so throughput falls with time; the gateway's own memory does not follow the
+upstreams' size (docs/performance.md).
+
 It prints the requests made, the non-200 answers (a refused connection while the gateway is
 down after the kill is counted apart), answers carrying GraphQL errors (expected while a
 source is failing: they name it), the unknown outcomes injected and the write answers by
@@ -322,6 +329,33 @@ async def kill_and_restart(gateway: Gateway, at: float, started: float, tally: T
           f"started again (pid {gateway.pid})", flush=True)
 
 
+def archive(group: SimulatorGroup, prefix: str, keep: int) -> dict[str, Counter[str]]:
+    """Take the run's invoices past the newest `keep` per source out of the simulators
+    (oldest first); the numbers taken, per source. Runs in the simulators' thread."""
+    invoicematic: Any = group.running["invoicematic"].simulator
+    cloud: Any = group.running["cloudbilling"].simulator
+    tables = [("billing", "invoice_number", invoicematic.store.invoices)] + [
+        ("cloud", "number", tenant.invoices) for tenant in cloud.tenants.values()]
+    taken: dict[str, Counter[str]] = {"billing": Counter(), "cloud": Counter()}
+    for source, number, table in tables:
+        ours = [key for key, record in table.items()
+                if str(record.get(number, "")).startswith(prefix)]
+        for key in ours[:max(0, len(ours) - keep)]:
+            taken[source][str(table.pop(key)[number])] += 1
+    return taken
+
+
+async def bound_ledger(background: BackgroundSimulators, prefix: str, keep: int, end: float,
+                       archived: dict[str, Counter[str]]) -> None:
+    group = background.group
+    assert group is not None
+    while keep > 0 and time.monotonic() < end:
+        await asyncio.sleep(min(30.0, max(0.0, end - time.monotonic())))
+        taken = await background.run(lambda: archive(group, prefix, keep))
+        for source, numbers in taken.items():
+            archived[source].update(numbers)
+
+
 def upstream_invoices(group: SimulatorGroup) -> int:
     """Every invoice the four simulators hold: what a full read of a list grows with."""
     total = 0
@@ -349,11 +383,13 @@ def upstream_records(group: SimulatorGroup, prefix: str) -> dict[str, Counter[st
     }
 
 
-async def soak(group: SimulatorGroup, gateway: Gateway,
+async def soak(background: BackgroundSimulators, gateway: Gateway,
                args: argparse.Namespace) -> tuple[Tally, dict[str, Counter[str]], int]:
+    group = gateway.group
     url = gateway.base + "/graphql"
     run = uuid.uuid4().hex[:6].upper()
     tally = Tally()
+    archived: dict[str, Counter[str]] = {"billing": Counter(), "cloud": Counter()}
     rng = random.Random(18)
     timeout = aiohttp.ClientTimeout(total=60)
     async with aiohttp.ClientSession(timeout=timeout) as session:
@@ -398,6 +434,7 @@ async def soak(group: SimulatorGroup, gateway: Gateway,
                  for n in range(args.writers)]
         work += [unknown_outcomes(group, args.unknown_every, args.cloud_timeout + 2, end,
                                   tally)]
+        work += [bound_ledger(background, f"SOAK{run}-", args.ledger, end, archived)]
         if 0 < args.kill_at < args.minutes * 60:
             work += [kill_and_restart(gateway, args.kill_at, started, tally)]
         injecting = asyncio.ensure_future(
@@ -411,6 +448,8 @@ async def soak(group: SimulatorGroup, gateway: Gateway,
             task.cancel()
         await asyncio.gather(*listening, return_exceptions=True)
     records = upstream_records(group, f"SOAK{run}-")
+    for source, numbers in archived.items():
+        records[source].update(numbers)
     return tally, records, injected
 
 
@@ -441,8 +480,8 @@ def print_report(tally: Tally, records: dict[str, Counter[str]], injected: int) 
     print(f"unknown outcomes injected {tally.unknown_injected}, gateway kills {tally.kills}; "
           f"write answers by error code {dict(sorted(tally.codes.items()))}")
     print(f"writes acknowledged {acknowledged} in {tally.write_attempts} attempts; upstream "
-          f"records {held}; duplicates {duplicates(records)}, records never acknowledged "
-          f"{unacknowledged}")
+          f"records {held} (with those archived); duplicates {duplicates(records)}, records "
+          f"never acknowledged {unacknowledged}")
     expected, missed = events_missed(tally)
     received = [len(seen) for seen in tally.events]
     print(f"events: {expected} published once all were subscribed, missed per subscription "
@@ -469,6 +508,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--fault-seconds", type=float, default=15)
     parser.add_argument("--unknown-every", type=float, default=60, help="seconds (0: none)")
     parser.add_argument("--kill-at", type=float, default=120, help="seconds (0: no kill)")
+    parser.add_argument("--ledger", type=int, default=5000,
+                        help="the run's invoices the upstreams keep per source (0: all)")
     parser.add_argument("--cloud-timeout", type=float, default=3,
                         help="Cloud Billing's source timeout, seconds")
     parser.add_argument("--tracemalloc", metavar="DIR",
@@ -483,7 +524,7 @@ def main(argv: list[str] | None = None) -> int:
             gateway = Gateway(group, Path(folder), args)
             gateway.start()
             try:
-                tally, records, injected = asyncio.run(soak(group, gateway, args))
+                tally, records, injected = asyncio.run(soak(background, gateway, args))
             finally:
                 gateway.stop()
     finally:

@@ -11,13 +11,15 @@ import asyncio
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import uvicorn
 
 from gateway.simulators import DEMO_NAMES, SIMULATORS, Simulator, simulator_class
+
+T = TypeVar("T")
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -132,6 +134,14 @@ class BackgroundSimulators:
         )
         self.group = future.result(timeout=30)
         return self.group
+
+    async def run(self, work: Callable[[], T]) -> T:
+        """`work()` in the simulators' thread, between two of their requests (a change to
+        their data that no request may see half done), awaited from another loop."""
+        async def call() -> T:
+            return work()
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self._loop))
 
     def stop(self) -> None:
         if self.group is not None:
