@@ -25,8 +25,10 @@ import httpx
 from benchmarks.httpx_wire import HttpxWire
 from gateway.app import create_app
 from gateway.config import parse_config
-from gateway.simulators import DEMO_NAMES
+from gateway.registry import KINDS
 from gateway.upstream.wire import AiohttpWire, WireFactory
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 LIST_QUERY = """query { invoices(first: 50, filter: {sources: ["billing", "cloud"]}) { nodes {
   id number total { amount currency } amountDue { amount } customer { id name email }

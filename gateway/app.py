@@ -30,8 +30,8 @@ from gateway.domain.identity import Identity
 from gateway.events.backfill import backfill
 from gateway.events.bus import LocalEventBus
 from gateway.events.hub import EventHub
+from gateway.registry import KINDS
 from gateway.scaleout.replicas import ScaleOut
-from gateway.simulators import DEMO_NAMES
 from gateway.simulators.runner import SimulatorGroup
 from gateway.state.open import open_state
 from gateway.support.metrics import CONTENT_TYPE, GatewayMetrics
@@ -231,7 +231,7 @@ async def prepare_demo(
     and the MakersHub index is seeded by probing the simulator's id range (a backfill)."""
     for running in group.running.values():
         sim = running.simulator
-        name = DEMO_NAMES[sim.kind]
+        name = KINDS[sim.kind].demo_name
         if sim.sends_webhooks and demo_url is not None:
             sim.webhooks.target(f"{demo_url.rstrip('/')}/webhooks/{name}")
         if sim.kind == "makershub":

@@ -2,12 +2,19 @@
 
 A bad file stops start-up with a `ConfigError` naming the source and the key. Secrets are
 held as `SecretStr` and never appear in a message.
+
+A source block's kinds and their own keys come from the upstream registry
+(`gateway.registry`): the keys every source takes are `SourceConfig`'s
+(`gateway.source_config`), the rest are validated by the kind's `settings_model`. That is
+why this module sits above the adapters (docs/architecture.md), and the models the adapters
+receive sit below them.
 """
 
 from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,17 +30,15 @@ from pydantic import (
 )
 
 from gateway.errors import ConfigError
+from gateway.registry import KINDS
+from gateway.source_config import COMMON_KEYS
+from gateway.source_config import BreakerConfig as BreakerConfig
+from gateway.source_config import KindSettings as KindSettings
+from gateway.source_config import SourceConfig as SourceConfig
 
-Kind = Literal["makershub", "makini", "invoicematic", "cloudbilling"]
-KINDS: tuple[str, ...] = ("makershub", "makini", "invoicematic", "cloudbilling")
-
+# (`SourceConfig`, `BreakerConfig` and `KindSettings` live below the adapters, which are built
+# from them; they are named here too, beside the file's other models.)
 _VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-# Keys that only one kind understands; any other kind refuses them.
-_KIND_KEYS: dict[str, str] = {
-    "tenant_slug": "cloudbilling",
-    "path_prefix": "makini",
-    "currency_ids": "invoicematic",
-}
 _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url", "state"})
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
@@ -41,53 +46,6 @@ _TOP_KEYS = (
     "state_timeout", "executor",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
-
-
-class BreakerConfig(BaseModel):
-    """A source's circuit breaker: open after `failures` in a row, for `open_seconds`."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    failures: int = Field(default=5, ge=1, le=1000)
-    open_seconds: float = Field(default=30.0, gt=0, le=3600)
-
-
-class SourceConfig(BaseModel):
-    """One upstream connection."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = Field(pattern=r"^[A-Za-z][A-Za-z0-9_-]{0,62}$")
-    kind: Kind
-    base_url: str = Field(pattern=r"^https?://[^\s]+$")
-    token: SecretStr
-    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
-    webhook_secret: SecretStr | None = None
-    tenant_slug: str | None = None
-    path_prefix: str | None = None
-    currency_ids: dict[int, str] | None = None
-    timeout: float = Field(default=10.0, gt=0, le=300)
-    cache_ttl: float = Field(default=5.0, ge=0, le=3600)
-    cache_size: int = Field(default=2048, ge=1)
-    max_concurrency: int = Field(default=10, ge=1, le=200)
-    # Upstream resilience (contract "Upstream resilience (v2)").
-    retries: int = Field(default=2, ge=0, le=10)
-    breaker: BreakerConfig = Field(default_factory=lambda: BreakerConfig())
-    stale_ttl: float = Field(default=300.0, ge=0, le=86400)
-    # Scale-out (v2): upstream requests per second, all replicas together (shared in Redis).
-    request_budget: int | None = Field(default=None, ge=1, le=100_000)
-
-    @field_validator("base_url")
-    @classmethod
-    def _strip_slash(cls, value: str) -> str:
-        return value.rstrip("/")
-
-    @field_validator("token")
-    @classmethod
-    def _non_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value().strip():
-            raise ValueError("must not be empty")
-        return value
 
 
 class ClientConfig(BaseModel):
@@ -404,19 +362,44 @@ def _parse_source(index: int, block: Any, environ: Any, origin: str) -> SourceCo
     values: dict[str, Any] = {}
     for key, value in block.items():
         values[key] = _expand(value, environ, f"{origin}: {label}: key {key!r}")
-    kind = values.get("kind")
-    for key, owner in _KIND_KEYS.items():
-        if key in values and kind in KINDS and kind != owner:
-            raise ConfigError(f"{origin}: {label}: key {key!r}: only a {owner} source takes it")
-    if kind == "cloudbilling" and not values.get("tenant_slug"):
-        raise ConfigError(f"{origin}: {label}: key 'tenant_slug': required for cloudbilling")
+    return parse_source(values, f"{origin}: {label}")
+
+
+def parse_source(block: Mapping[str, Any], where: str = "source") -> SourceConfig:
+    """One source block (its `${VAR}`s already expanded) as a `SourceConfig`, the keys its
+    kind alone takes validated by the kind's settings model; `ConfigError` prefixed with
+    `where` otherwise."""
+    kind = block.get("kind")
+    own = {key: value for key, value in block.items() if key not in COMMON_KEYS}
+    settings: KindSettings | None = None
+    if isinstance(kind, str) and kind in KINDS:
+        model = KINDS[kind].settings_model
+        for key in own:
+            owners = KINDS.taking(key)
+            if key not in model.model_fields and owners:
+                raise ConfigError(
+                    f"{where}: key {key!r}: only a {' or '.join(owners)} source takes it"
+                )
+        try:
+            settings = model.model_validate(own)
+        except ValidationError as exc:
+            reason = _describe_error(exc)
+            if exc.errors()[0]["type"] == "missing":
+                reason += f" for {kind}"
+            raise ConfigError(f"{where}: {reason}") from None
+    unknown_kind = f"{where}: key 'kind': unknown kind; expected one of {', '.join(KINDS)}"
     try:
-        return SourceConfig.model_validate(values)
+        config = SourceConfig.model_validate(
+            {key: value for key, value in block.items() if key in COMMON_KEYS}
+        )
     except ValidationError as exc:
-        if exc.errors()[0]["loc"] == ("kind",):
-            reason = f"key 'kind': unknown kind; expected one of {', '.join(KINDS)}"
-            raise ConfigError(f"{origin}: {label}: {reason}") from None
-        raise ConfigError(f"{origin}: {label}: {_describe_error(exc)}") from None
+        first = exc.errors()[0]
+        if first["loc"] == ("kind",) and first["type"] != "missing":
+            raise ConfigError(unknown_kind) from None
+        raise ConfigError(f"{where}: {_describe_error(exc)}") from None
+    if settings is None:
+        raise ConfigError(unknown_kind)
+    return config.model_copy(update={"settings": settings})
 
 
 def _expand(value: Any, environ: Any, where: str) -> Any:

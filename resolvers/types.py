@@ -23,6 +23,7 @@ from gateway.domain.lazy import LazyTuple
 from gateway.domain.records import InvoiceQuery
 from gateway.errors import UpstreamError
 from gateway.lists.paging import ListRequest
+from gateway.registry import KINDS
 from resolvers.connections import Connection, connection
 from resolvers.context import Context, Info
 from resolvers.executor import NOT_HELD, in_place
@@ -119,12 +120,14 @@ class LineItem:
     total: Money | None = strawberry.field(description="Line total as the upstream states it.")
 
 
+# The registered kinds as the schema names them ("a, b or c").
+_KIND_NAMES = " or ".join(filter(None, [", ".join(list(KINDS)[:-1]), list(KINDS)[-1]]))
+
+
 @strawberry.type(description="A configured upstream source.")
 class Source:
     name: str = strawberry.field(description="The source's configured name.")
-    kind: str = strawberry.field(
-        description="Upstream kind: makershub, makini, invoicematic or cloudbilling."
-    )
+    kind: str = strawberry.field(description=f"Upstream kind: {_KIND_NAMES}.")
     capabilities: list[str] = strawberry.field(
         description='What the source can do, e.g. "invoices.list", "customers.get".'
     )

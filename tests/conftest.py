@@ -16,7 +16,7 @@ import pytest
 
 from gateway.adapters import Adapter
 from gateway.adapters.build import build_adapter
-from gateway.config import SourceConfig
+from gateway.config import parse_source
 from gateway.simulators.runner import BackgroundSimulators, RunningSimulator, SimulatorGroup
 from gateway.state.base import StateStore
 from gateway.support import signing
@@ -82,7 +82,7 @@ async def make_adapter(simulators: SimulatorGroup) -> AsyncIterator[AdapterFacto
         block.setdefault("cache_ttl", 0)
         block.setdefault("retries", 0)  # adapter tests see each injected fault as it is
         block.update(overrides)
-        adapter = build_adapter(SourceConfig.model_validate(block), state=state)
+        adapter = build_adapter(parse_source(block), state=state)
         made.append(adapter)
         return adapter
 

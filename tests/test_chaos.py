@@ -9,8 +9,10 @@ from __future__ import annotations
 import asyncio
 import random
 
-from gateway.simulators import DEMO_NAMES
+from gateway.registry import KINDS
 from tests.conftest import sim_control
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 MODES = ("500", "503", "429", "hang", "malformed", "drop")
 # Six faults checked in turn, each with this rate: 1 - (1 - 0.036)^6 is about 20%.

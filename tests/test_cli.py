@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from gateway.registry import KINDS
 from tests.conftest import wait_ready
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -42,9 +43,9 @@ def test_simulate_prints_each_simulator_and_serves_documented_envelopes(process)
                             stdout=subprocess.PIPE, text=True)
     process.append(proc)
     assert proc.stdout is not None
-    lines = [proc.stdout.readline().split() for _ in range(4)]
+    lines = [proc.stdout.readline().split() for _ in KINDS]
     info = {line[0]: (line[1], dict(p.split("=", 1) for p in line[2:])) for line in lines}
-    assert list(info) == ["makershub", "makini", "invoicematic", "cloudbilling"]
+    assert list(info) == list(KINDS)
     assert info["cloudbilling"][1]["tenant_slug"] == "acme"
     assert info["invoicematic"][1]["webhook_secret"] == "whsec-sim-invoicematic"
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from gateway.adapters.cloudbilling import CloudBillingSettings
 from gateway.config import load_config, parse_config
 from gateway.errors import ConfigError
 
@@ -54,7 +55,7 @@ def test_contract_example_loads_with_env(tmp_path):
     assert [s.name for s in config.sources] == ["ap", "erp", "erp2", "billing", "cloud"]
     assert config.source("ap").token.get_secret_value() == "mh-secret"
     assert config.source("erp2").base_url == "https://api.makini.io"  # trailing slash gone
-    assert config.source("cloud").tenant_slug == "acme"
+    assert config.source("cloud").settings == CloudBillingSettings(tenant_slug="acme")
     assert "mh-secret" not in repr(config)
 
 

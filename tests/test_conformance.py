@@ -17,11 +17,11 @@ from gateway.errors import (
     UpstreamUnavailable,
 )
 from gateway.events.backfill import backfill
-from gateway.simulators import SIMULATORS
+from gateway.registry import KINDS as REGISTRY
 from gateway.state.open import open_state
 from tests.conftest import sim_control
 
-KINDS = list(SIMULATORS)
+KINDS = list(REGISTRY)
 
 FAULTS: list[tuple[str, type[UpstreamError], int | None]] = [
     ("500", UpstreamUnavailable, 500),

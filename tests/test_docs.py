@@ -5,7 +5,7 @@ import re
 import subprocess
 from pathlib import Path
 
-from gateway.adapters import ADAPTERS
+from gateway.registry import KINDS
 
 ROOT = Path(__file__).resolve().parent.parent
 # A citation outside the repository (the contracts once lived in a sibling `shared/` folder).
@@ -51,7 +51,7 @@ def test_every_cited_docs_path_exists():
 
 
 def test_every_upstream_kind_has_its_wire_contract_in_the_repository():
-    for kind in ADAPTERS:
+    for kind in KINDS:
         assert (ROOT / "docs" / "upstreams" / f"{kind}.md").is_file(), kind
     index = (ROOT / "docs" / "upstreams" / "README.md").read_text()
     for link in re.findall(r"\]\(([^)]+)\)", index):

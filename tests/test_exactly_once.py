@@ -18,11 +18,13 @@ import pytest
 
 from gateway.app import create_app
 from gateway.config import parse_config
-from gateway.simulators import DEMO_NAMES
+from gateway.registry import KINDS
 from gateway.simulators.runner import SimulatorGroup
 from tests.conftest import GatewayClient, open_gateway, sim_control, zero_counts
 from tests.delaying_proxy import DelayingProxy, delaying_proxy
 from tests.writing import first_id, mutate_raw, upstream_writes, written
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 pytestmark = pytest.mark.usefixtures("fresh_simulators")
 
@@ -35,6 +37,7 @@ HOLD = 1.5  # how long the proxy holds the create's reply
 async def proxied_gateway(
     simulators: SimulatorGroup, kind: str
 ) -> AsyncIterator[tuple[GatewayClient, DelayingProxy]]:
+
     """A gateway whose `kind` source is reached through a delaying proxy."""
     running = simulators.running[kind]
     async with delaying_proxy(running.base_url) as proxy:

@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 
 from gateway.domain.ids import encode_id
-from gateway.simulators import DEMO_NAMES
+from gateway.registry import KINDS
 from resolvers.schema import export_sdl, export_subgraph_sdl
 from tests.conftest import request_counts, zero_counts
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSITION = ROOT / ".cache" / "composition"
@@ -70,6 +72,7 @@ async def test_entities_round_trip_every_type_and_source(gateway, simulators):
 async def test_fifty_entities_of_one_source_cost_what_fifty_ids_cost_in_nodes(
     gateway, simulators
 ):
+
     remote_ids = simulators.running["makini"].simulator.remote_ids("invoices")[:50]
     ids = [encode_id("Invoice", "erp", remote_id) for remote_id in remote_ids]
     assert len(ids) == 50

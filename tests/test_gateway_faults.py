@@ -6,8 +6,10 @@ import asyncio
 
 import pytest
 
-from gateway.simulators import DEMO_NAMES
+from gateway.registry import KINDS
 from tests.conftest import FakeClock, request_counts, sim_control, zero_counts
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 CODES = [("503", "UPSTREAM_UNAVAILABLE", 503), ("429", "UPSTREAM_RATE_LIMITED", 429),
          ("malformed", "UPSTREAM_BAD_RESPONSE", 200), ("hang", "UPSTREAM_TIMEOUT", None)]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.adapters import Capability, adapter_class
-from gateway.simulators import DEMO_NAMES
+from gateway.adapters import Capability
+from gateway.registry import KINDS
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 # MakersHub lists its index of seen ids, empty in a fresh gateway (test_makershub_index.py).
 LISTABLE = [kind for kind in DEMO_NAMES
-            if Capability.LIST_INVOICES in adapter_class(kind).capabilities and kind != "makershub"]
+            if Capability.LIST_INVOICES in KINDS[kind].capabilities and kind != "makershub"]
 
 PAGE = """
 query($first: Int, $after: String, $filter: InvoiceFilter) {

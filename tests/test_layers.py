@@ -17,11 +17,11 @@ ROOT = Path(__file__).resolve().parent.parent
 # Lowest first; a module may import from its own layer and the layers below it.
 LAYERS: list[tuple[str, ...]] = [
     ("gateway", "gateway.errors", "gateway.support"),
-    ("gateway.config",),
+    ("gateway.source_config",),
     ("gateway.domain",),
     ("gateway.upstream", "gateway.state"),
-    ("gateway.adapters", "gateway.simulators"),
-    ("gateway.events", "gateway.scaleout", "gateway.lists"),
+    ("gateway.adapters", "gateway.simulators", "gateway.registry"),
+    ("gateway.config", "gateway.events", "gateway.scaleout", "gateway.lists"),
     ("gateway.writes", "gateway.bi"),
     ("resolvers",),
     ("gateway.web",),
@@ -33,7 +33,8 @@ APART = [("gateway.adapters", "gateway.simulators")]
 WEB_OR_GRAPHQL = ("strawberry", "fastapi", "starlette", "graphql")
 BELOW_SCHEMA = ("gateway.domain", "gateway.upstream", "gateway.state", "gateway.adapters",
                 "gateway.events", "gateway.lists", "gateway.writes", "gateway.bi",
-                "gateway.scaleout", "gateway.support", "gateway.errors", "gateway.config")
+                "gateway.scaleout", "gateway.support", "gateway.errors", "gateway.config",
+                "gateway.source_config", "gateway.registry")
 # Resolvers never talk HTTP themselves.
 HTTP_CLIENTS = ("httpx", "aiohttp")
 

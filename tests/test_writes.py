@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gateway.app import create_app, demo_config
-from gateway.simulators import DEMO_NAMES
+from gateway.registry import KINDS
 from tests.conftest import GatewayClient, sim_control, zero_counts
 from tests.writing import (
     codes,
@@ -26,6 +26,8 @@ from tests.writing import (
     upstream_writes,
     written,
 )
+
+DEMO_NAMES = KINDS.demo_names()  # kind -> its source's name in the demo
 
 pytestmark = pytest.mark.usefixtures("fresh_simulators")
 
@@ -194,6 +196,7 @@ async def test_sources_list_their_write_capabilities(gateway):
 async def test_an_unfinished_claim_is_conflict_until_its_lease_ends_then_reconciled(
     make_gateway, simulators, tmp_path
 ):
+
     path = tmp_path / "state.sqlite3"
     gateway = await make_gateway(top={"state": f"sqlite:///{path}"})
     name, input, _route = await creating(gateway, "cloudbilling")

@@ -23,7 +23,6 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from cachetools import LRUCache
 
-from gateway.config import SourceConfig
 from gateway.domain.events import InvoiceEvent
 from gateway.domain.inputs import (
     CustomerDraft,
@@ -51,10 +50,11 @@ from gateway.errors import (
     WebhookRefused,
     WriteRefused,
 )
+from gateway.source_config import KindSettings, SourceConfig
 from gateway.state.base import StateStore
-from gateway.support import signing
+from gateway.support import jsonio, signing
 from gateway.upstream.cache import ReadCache
-from gateway.upstream.client import Params, SourceClient
+from gateway.upstream.client import ErrorDetail, Params, SourceClient
 from gateway.upstream.routes import IdShape
 
 T = TypeVar("T")
@@ -174,9 +174,15 @@ def signed_time(value: Any, where: str) -> datetime:
 
 
 class Adapter:
-    """Base class: one instance per configured source, living as long as the process."""
+    """Base class: one instance per configured source, living as long as the process.
+
+    A kind's adapter declares, besides its methods, what the upstream registry
+    (`gateway.registry`) reads: `kind`, `settings_model`, `capabilities` and `error_detail`.
+    """
 
     kind: ClassVar[str]
+    # The keys of a source block that only this kind takes (`config.settings` holds them).
+    settings_model: ClassVar[type[KindSettings]] = KindSettings
     capabilities: ClassVar[frozenset[Capability]] = frozenset()
     write_rules: ClassVar[WriteRules] = WriteRules()
     # Upstream field name -> unified input name, for mapping a refusal onto the input path.
@@ -215,6 +221,13 @@ class Adapter:
         """The declared `routes` (an adapter whose paths depend on its configuration
         builds them here)."""
         return self.routes
+
+    @staticmethod
+    def error_detail(body: bytes) -> ErrorDetail:
+        """The human message and field errors of one of this upstream's error bodies (the
+        shapes its docs/upstreams/ contract gives); by default a `{"message": "..."}` body.
+        The client calls it for every answer of status 400 or more, whatever its body."""
+        return error_message(error_object(body).get("message")), {}
 
     @classmethod
     def headers(cls, config: SourceConfig) -> dict[str, str]:
@@ -430,6 +443,34 @@ class Adapter:
                 return None
             path.append(name)
         return tuple(path) if len(path) > 1 else None
+
+
+def error_object(body: bytes) -> dict[str, Any]:
+    """An error reply's JSON object; empty when the body is not one (an HTML page from a
+    proxy, say)."""
+    try:
+        data = jsonio.loads(body)
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def error_message(value: Any) -> str | None:
+    """An upstream's error message as the gateway repeats it: text, at most 300 characters."""
+    return str(value)[:300] if value else None
+
+
+def laravel_error_detail(body: bytes) -> ErrorDetail:
+    """Laravel's error body, `{"message": "...", "errors": {"<field>": ["<text>"]}}` (Makini
+    and Invoicematic answer with it)."""
+    data = error_object(body)
+    fields: dict[str, list[str]] = {}
+    errors = data.get("errors")
+    if isinstance(errors, dict):
+        for key, value in errors.items():
+            items = value if isinstance(value, list) else [value]
+            fields[str(key)] = [str(item) for item in items]
+    return error_message(data.get("message")), fields
 
 
 def upstream_words(exc: UpstreamError) -> str:

@@ -7,8 +7,9 @@ from collections.abc import Callable, Iterable
 
 from opentelemetry import trace
 
-from gateway.adapters import Adapter, adapter_class
-from gateway.config import SourceConfig
+from gateway.adapters.base import Adapter
+from gateway.registry import KINDS
+from gateway.source_config import SourceConfig
 from gateway.state.base import StateStore
 from gateway.support.metrics import GatewayMetrics
 from gateway.upstream.client import SourceClient
@@ -33,7 +34,7 @@ def build_adapter(
     `wire` builds the client's wire: aiohttp's (the product's one), or another for a
     benchmark's baseline (benchmarks/httpx_wire.py).
     """
-    cls = adapter_class(config.kind)
+    cls = KINDS[config.kind].adapter
     client = SourceClient(
         config.name,
         config.base_url,
@@ -49,6 +50,7 @@ def build_adapter(
         metrics=metrics,
         tracer=tracer,
         clock=clock,
+        error_detail=cls.error_detail,
     )
     adapter = cls(config, client)
     adapter.state = state

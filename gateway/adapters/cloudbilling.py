@@ -14,16 +14,19 @@ from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
+from pydantic import field_validator
+
 from gateway.adapters.base import (
     Adapter,
     Capability,
     Page,
     WriteRules,
+    error_message,
+    error_object,
     json_number,
     read_all_pages,
     upstream_words,
 )
-from gateway.config import SourceConfig
 from gateway.domain.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.domain.lazy import LazyTuple
 from gateway.domain.records import (
@@ -36,13 +39,14 @@ from gateway.domain.records import (
     Money,
 )
 from gateway.errors import (
-    ConfigError,
     UpstreamBadResponse,
     UpstreamError,
     UpstreamNotFound,
     UpstreamRejected,
     UpstreamUnsupported,
 )
+from gateway.source_config import KindSettings, SourceConfig
+from gateway.upstream.client import ErrorDetail
 from gateway.upstream.routes import IdShape
 from gateway.upstream.scope import mark_bulk
 
@@ -63,11 +67,25 @@ LIST_READ_THRESHOLD = 3
 _FIELD_MESSAGE = re.compile(r"^(?P<field>[a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): (?P<text>.+)$")
 
 
+class CloudBillingSettings(KindSettings):
+    """A Cloud Billing source's own key: the workspace it reads (sent as `x-tenant-slug`)."""
+
+    tenant_slug: str
+
+    @field_validator("tenant_slug")
+    @classmethod
+    def _given(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("required for cloudbilling")
+        return value
+
+
 class CloudBillingAdapter(Adapter):
     """Invoices and customers of the configured tenant, each list in the upstream's order:
     `created_at` ascending, then `id`."""
 
     kind = "cloudbilling"
+    settings_model = CloudBillingSettings
     capabilities = frozenset(
         {
             Capability.LIST_INVOICES,
@@ -118,9 +136,17 @@ class CloudBillingAdapter(Adapter):
 
     @classmethod
     def headers(cls, config: SourceConfig) -> dict[str, str]:
-        if not config.tenant_slug:
-            raise ConfigError(f"source {config.name!r}: key 'tenant_slug': required")
-        return {**super().headers(config), "x-tenant-slug": config.tenant_slug}
+        tenant = config.settings_as(CloudBillingSettings).tenant_slug
+        return {**super().headers(config), "x-tenant-slug": tenant}
+
+    @staticmethod
+    def error_detail(body: bytes) -> ErrorDetail:
+        # cloudbilling.md "Errors": {"error": {"code": "<code>", "message": "<text>"}}.
+        data = error_object(body)
+        error = data.get("error")
+        if isinstance(error, dict):
+            return error_message(error.get("message") or error.get("code")), {}
+        return error_message(data.get("message")), {}
 
     # --- invoices -------------------------------------------------------------------
     async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:

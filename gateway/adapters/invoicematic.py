@@ -21,8 +21,8 @@ from gateway.adapters.base import (
     WebhookDelivery,
     WriteRules,
     json_number,
+    laravel_error_detail,
 )
-from gateway.config import SourceConfig
 from gateway.domain.inputs import (
     CustomerDraft,
     InvoiceChanges,
@@ -44,6 +44,7 @@ from gateway.domain.records import (
     parse_utc,
 )
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
+from gateway.source_config import KindSettings, SourceConfig
 from gateway.upstream.client import SourceClient
 from gateway.upstream.routes import IdShape
 
@@ -71,10 +72,21 @@ STATUS_NARROWING: dict[InvoiceStatus, str] = {
 NEVER = frozenset({InvoiceStatus.SUBMITTED, InvoiceStatus.VOID})  # no Invoicematic word
 
 
+class InvoicematicSettings(KindSettings):
+    """An Invoicematic source's own key: currency ids beyond (or instead of) the assumed
+    `DEFAULT_CURRENCIES`."""
+
+    currency_ids: dict[int, str] | None = None
+
+
 class InvoicematicAdapter(Adapter):
     """Invoices, customers and payments, every list in ascending `id` order."""
 
     kind = "invoicematic"
+    settings_model = InvoicematicSettings
+    # invoicematic.md "Errors": Laravel's body; its 401/403/404 add an `error` code beside
+    # the `message`, which is what the gateway repeats.
+    error_detail = staticmethod(laravel_error_detail)
     # Crater embeds the invoice's customer relation, loaded when the list is read, as
     # `customer {id, name, email}` (docs/upstreams/invoicematic.md, "Records"): current, not a
     # copy taken at issue (Cloud Billing's snapshot is such a copy, so it provides nothing).
@@ -142,7 +154,8 @@ class InvoicematicAdapter(Adapter):
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
         super().__init__(config, client)
-        self.currencies = {**DEFAULT_CURRENCIES, **(config.currency_ids or {})}
+        own = config.settings_as(InvoicematicSettings).currency_ids
+        self.currencies = {**DEFAULT_CURRENCIES, **(own or {})}
 
     # --- invoices -------------------------------------------------------------------
     async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:

@@ -24,11 +24,12 @@ from gateway.adapters.base import (
     Page,
     WebhookDelivery,
     WriteRules,
+    error_message,
+    error_object,
     gather_each,
     json_number,
     upstream_words,
 )
-from gateway.config import SourceConfig
 from gateway.domain.events import InvoiceEvent, InvoiceEventType
 from gateway.domain.inputs import DocumentDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.domain.lazy import LazyTuple
@@ -52,7 +53,8 @@ from gateway.errors import (
     UpstreamRejected,
     WriteRefused,
 )
-from gateway.upstream.client import SourceClient
+from gateway.source_config import SourceConfig
+from gateway.upstream.client import ErrorDetail, SourceClient
 from gateway.upstream.routes import IdShape
 
 # Seed 001: `invoiceId` is an integer, minimum 1. The canonical decimal form only, so that
@@ -140,6 +142,12 @@ class MakersHubAdapter(Adapter):
     routes = frozenset({"/v1/invoices", "/v1/invoices/{id}"})
     # docs/upstreams/makershub.md: `invoiceId` is an integer >= 1.
     id_shape = IdShape.of(_ID.pattern, "MakersHub invoice ids are positive integers")
+
+    @staticmethod
+    def error_detail(body: bytes) -> ErrorDetail:
+        # makershub.md: every reply is the `{"status", "msg", "result"}` envelope.
+        data = error_object(body)
+        return error_message(data.get("msg") or data.get("message")), {}
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
         super().__init__(config, client)

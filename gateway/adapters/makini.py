@@ -20,9 +20,9 @@ from gateway.adapters.base import (
     Page,
     WriteRules,
     gather_each,
+    laravel_error_detail,
     read_all_pages,
 )
-from gateway.config import SourceConfig
 from gateway.domain.inputs import CustomerDraft, InvoiceChanges, InvoiceDraft, LineDraft
 from gateway.domain.lazy import LazyTuple
 from gateway.domain.records import (
@@ -38,6 +38,7 @@ from gateway.domain.records import (
     parse_utc,
 )
 from gateway.errors import UpstreamBadResponse, UpstreamError, UpstreamNotFound, WriteRefused
+from gateway.source_config import KindSettings, SourceConfig
 from gateway.upstream.client import SourceClient
 from gateway.upstream.routes import IdShape
 
@@ -78,6 +79,13 @@ class _Memo(Generic[T]):
             return self._value
 
 
+class MakiniSettings(KindSettings):
+    """A Makini source's own key: where its API lives (makini.md: `/api` in the v3 pages,
+    `/api/erp` in the current OpenAPI files)."""
+
+    path_prefix: str | None = None
+
+
 class MakiniAdapter(Adapter):
     """Makini: invoices of both directions, customers, vendors.
 
@@ -86,6 +94,8 @@ class MakiniAdapter(Adapter):
     """
 
     kind = "makini"
+    settings_model = MakiniSettings
+    error_detail = staticmethod(laravel_error_detail)
     capabilities = frozenset(
         {
             Capability.LIST_INVOICES,
@@ -146,7 +156,8 @@ class MakiniAdapter(Adapter):
 
     def __init__(self, config: SourceConfig, client: SourceClient) -> None:
         # makini.md: the v3 pages use /api, the current OpenAPI files /api/erp.
-        self.prefix = "/" + (config.path_prefix or "/api").strip("/")
+        prefix = config.settings_as(MakiniSettings).path_prefix
+        self.prefix = "/" + (prefix or "/api").strip("/")
         super().__init__(config, client)
         self._statuses = _Memo(REFERENCE_TTL, lambda: self._reference("statuses/invoices"))
         self._currencies = _Memo(REFERENCE_TTL, lambda: self._reference("currencies"))

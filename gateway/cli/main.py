@@ -35,7 +35,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = commands.add_parser("demo", help="the gateway with four simulated upstreams built in")
+    demo = commands.add_parser(
+        "demo", help="the gateway with a simulator of every upstream kind built in"
+    )
     _listen_args(demo, DEFAULT_PORT)
     demo.add_argument("--seed", type=int, default=7, help="simulator data seed (default 7)")
     demo.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
@@ -50,7 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     serve.add_argument("--log-level", default="info",
                        choices=["debug", "info", "warning", "error"], help="(default info)")
 
-    simulate = commands.add_parser("simulate", help="only the four upstream simulators")
+    simulate = commands.add_parser("simulate", help="only the upstream simulators, one per kind")
     _listen_args(simulate, DEFAULT_SIM_PORT, "first port; the others follow it")
     simulate.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
 

@@ -17,7 +17,8 @@ from typing import Any, TypeVar
 
 import uvicorn
 
-from gateway.simulators import DEMO_NAMES, SIMULATORS, Simulator, simulator_class
+from gateway.registry import KINDS
+from gateway.simulators.base import Simulator
 
 T = TypeVar("T")
 
@@ -63,7 +64,10 @@ class RunningSimulator:
         return self.url + self.simulator.api_prefix
 
     def source_block(self, name: str | None = None) -> dict[str, Any]:
-        return self.simulator.source_block(self.base_url, name or DEMO_NAMES[self.simulator.kind])
+        """A source block pointing here, named as in the demo unless `name` is given."""
+        return self.simulator.source_block(
+            self.base_url, name or KINDS[self.simulator.kind].demo_name
+        )
 
 
 class SimulatorGroup:
@@ -79,15 +83,16 @@ class SimulatorGroup:
         host: str = "127.0.0.1",
         port: int = 0,
         seed: int = 7,
-        kinds: Sequence[str] = tuple(SIMULATORS),
+        kinds: Sequence[str] | None = None,
         log_level: str = "warning",
     ) -> SimulatorGroup:
-        """Start one server per kind: on `port`, `port + 1`, ... or on free ports if 0."""
+        """Start one server per kind (every registered kind unless `kinds` names some): on
+        `port`, `port + 1`, ... or on free ports if 0."""
         group = cls()
         try:
-            for offset, kind in enumerate(kinds):
+            for offset, kind in enumerate(tuple(KINDS) if kinds is None else kinds):
                 sock = bind_socket(host, port + offset if port else 0)
-                simulator = simulator_class(kind)(seed=seed)
+                simulator = KINDS[kind].simulator(seed=seed)
                 config = uvicorn.Config(
                     simulator.app(), log_level=log_level, lifespan="off",
                     access_log=False, timeout_graceful_shutdown=1,
@@ -120,9 +125,12 @@ class SimulatorGroup:
 class BackgroundSimulators:
     """Simulators in a thread of their own (for tests): start(), then stop()."""
 
-    def __init__(self, seed: int = 7, host: str = "127.0.0.1") -> None:
+    def __init__(
+        self, seed: int = 7, host: str = "127.0.0.1", kinds: Sequence[str] | None = None
+    ) -> None:
         self.seed = seed
         self.host = host
+        self.kinds = kinds
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.group: SimulatorGroup | None = None
@@ -130,7 +138,7 @@ class BackgroundSimulators:
     def start(self) -> SimulatorGroup:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            SimulatorGroup.start(self.host, 0, self.seed), self._loop
+            SimulatorGroup.start(self.host, 0, self.seed, self.kinds), self._loop
         )
         self.group = future.result(timeout=30)
         return self.group

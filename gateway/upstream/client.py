@@ -38,7 +38,6 @@ from opentelemetry.trace import SpanKind, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 from yarl import URL
 
-from gateway.config import BreakerConfig
 from gateway.errors import (
     InvalidRemoteId,
     UpstreamBadResponse,
@@ -51,6 +50,7 @@ from gateway.errors import (
     WireTimeout,
     for_status,
 )
+from gateway.source_config import BreakerConfig
 from gateway.support import jsonio
 from gateway.support.metrics import GatewayMetrics
 from gateway.upstream import early
@@ -62,6 +62,8 @@ from gateway.upstream.scope import current_scope
 from gateway.upstream.wire import AiohttpWire, Wire, WireFactory
 
 Params = Mapping[str, Any] | list[tuple[str, Any]]
+# An upstream error body's human message and field errors (field -> messages).
+ErrorDetail = tuple[str | None, dict[str, list[str]]]
 logger = logging.getLogger("invoice_gateway.upstream")
 
 # Failures that say the upstream is unwell (they count against its breaker and may be
@@ -109,10 +111,14 @@ class SourceClient:
         metrics: GatewayMetrics | None = None,
         tracer: trace.Tracer | None = None,
         clock: Callable[[], float] = time.monotonic,
+        error_detail: Callable[[bytes], ErrorDetail] | None = None,
     ) -> None:
         # `clock` times the read cache's entries and the breaker's open spell (tests pass
         # a fake one, so that expiry and recovery need no sleeping).
         self.source = source
+        # Each upstream words its errors its own way: its adapter reads them
+        # (`Adapter.error_detail`); without one, an error says only its status.
+        self._error_detail = error_detail or _no_detail
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.retries = retries
@@ -355,7 +361,7 @@ class SourceClient:
             status, body = reply.status, reply.body
             if status >= 400:
                 span.set_status(StatusCode.ERROR)
-                raise _status_error(self.source, where, status, reply.headers, body)
+                raise self._status_error(where, status, reply.headers, body)
             if status == 204 or not body:
                 return None
             try:
@@ -365,6 +371,23 @@ class SourceClient:
                 raise UpstreamBadResponse(
                     self.source, f"{where}: reply is not valid JSON", status=status
                 ) from None
+
+    def _status_error(
+        self, where: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> UpstreamError:
+        detail, fields = self._error_detail(body)
+        message = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
+        cls = for_status(status)
+        retry_after: float | None = None
+        if cls is UpstreamRateLimited:
+            try:
+                retry_after = float(headers.get("retry-after", ""))
+            except ValueError:
+                retry_after = None
+            if retry_after is not None:
+                message += f" (retry after {retry_after:g}s)"
+        return cls(self.source, message, status=status, field_errors=fields,
+                   retry_after=retry_after)
 
     def _observe(self, route: str, outcome: str, seconds: float) -> None:
         if self._metrics is not None:
@@ -407,44 +430,5 @@ def _retry_delay(exc: UpstreamError, attempt: int) -> float | None:
     return random.uniform(0.5, 1.0) * BACKOFF_BASE * (1 << attempt)
 
 
-def _status_error(
-    source: str, where: str, status: int, headers: Mapping[str, str], body: bytes
-) -> UpstreamError:
-    detail, fields = error_detail(body)
-    message = f"{where}: HTTP {status}" + (f": {detail}" if detail else "")
-    cls = for_status(status)
-    retry_after: float | None = None
-    if cls is UpstreamRateLimited:
-        try:
-            retry_after = float(headers.get("retry-after", ""))
-        except ValueError:
-            retry_after = None
-        if retry_after is not None:
-            message += f" (retry after {retry_after:g}s)"
-    return cls(source, message, status=status, field_errors=fields, retry_after=retry_after)
-
-
-def error_detail(body: bytes) -> tuple[str | None, dict[str, list[str]]]:
-    """The human message and field errors of an upstream error body, whatever its shape.
-
-    Covers the four wire shapes: `{"msg"}` (MakersHub), `{"message", "errors"}` (Makini,
-    Invoicematic: Laravel), `{"error": {"code", "message"}}` (Cloud Billing) and
-    `{"error": "...", "message": "..."}` (Invoicematic 401/403).
-    """
-    try:
-        data = jsonio.loads(body)
-    except ValueError:
-        return None, {}
-    if not isinstance(data, dict):
-        return None, {}
-    fields: dict[str, list[str]] = {}
-    errors = data.get("errors")
-    if isinstance(errors, dict):
-        for key, value in errors.items():
-            items = value if isinstance(value, list) else [value]
-            fields[str(key)] = [str(item) for item in items]
-    error = data.get("error")
-    message: Any = data.get("msg") or data.get("message")
-    if isinstance(error, dict):
-        message = error.get("message") or error.get("code")
-    return (str(message)[:300] if message else None), fields
+def _no_detail(body: bytes) -> ErrorDetail:
+    return None, {}
