@@ -102,11 +102,12 @@ async def test_node_round_trip_for_every_source(gateway, simulators):
 
 
 async def test_other_connections_page_completely(gateway, simulators):
-    for field, resource, kinds in [
-        ("customers", "customers", ["makini", "invoicematic", "cloudbilling"]),
-        ("vendors", "vendors", ["makini"]),
-        ("payments", "payments", ["invoicematic"]),
+    for field, resource, capability in [
+        ("customers", "customers", Capability.LIST_CUSTOMERS),
+        ("vendors", "vendors", Capability.LIST_VENDORS),
+        ("payments", "payments", Capability.LIST_PAYMENTS),
     ]:
+        kinds = [kind for kind in KINDS if capability in KINDS[kind].capabilities]
         keys, after = [], None
         while True:
             data = await gateway.data(

@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from gateway.registry import KINDS
 from gateway.support.metrics import route_template
 from gateway.support.tracing import tracer_provider_from_env
 from gateway.upstream.client import SourceClient
@@ -27,7 +28,7 @@ QUERIES = [
     "{ vendors(first: 5) { nodes { name } } }",
     '{ invoices(first: 5, filter: {sources: ["cloud"]}) { nodes { customer { name } } } }',
 ]
-KIND_OF = {"ap": "makershub", "erp": "makini", "billing": "invoicematic", "cloud": "cloudbilling"}
+KIND_OF = {name: kind for kind, name in KINDS.demo_names().items()}  # demo source -> kind
 
 
 def samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:

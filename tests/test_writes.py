@@ -127,7 +127,7 @@ async def test_an_upstream_503_is_a_graphql_error_and_only_upstream_idempotent_w
     assert upstream_writes(simulators, kind) == {route: attempts + 1}
 
 
-@pytest.mark.parametrize("source", ["erp", "billing", "cloud", "ap"])
+@pytest.mark.parametrize("source", list(DEMO_NAMES.values()))
 async def test_bad_input_is_refused_before_any_request(gateway, simulators, source):
     other = "cloud" if source != "cloud" else "erp"
     foreign = await first_id(gateway, "customers", other)
@@ -145,8 +145,8 @@ async def test_bad_input_is_refused_before_any_request(gateway, simulators, sour
             "source": source, "customerId": foreign, "lineItems": [LINE]})
         assert fields(wrong_source) == [["input", "customerId"]]
         assert other in wrong_source[0]["message"]
-    total = upstream_total(simulators, {"erp": "makini", "billing": "invoicematic",
-                                        "cloud": "cloudbilling", "ap": "makershub"}[source])
+    kind = next(kind for kind, name in DEMO_NAMES.items() if name == source)
+    total = upstream_total(simulators, kind)
     assert total == 0
 
 
