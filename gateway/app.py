@@ -8,6 +8,8 @@ both the HTTP side and the GraphQL side.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
@@ -29,7 +31,9 @@ from gateway.domain.events import InvoiceEvent
 from gateway.domain.identity import Identity
 from gateway.events.backfill import backfill
 from gateway.events.bus import LocalEventBus
+from gateway.events.feed import ChangeFeed
 from gateway.events.hub import EventHub
+from gateway.events.sync import SourcePoller
 from gateway.registry import KINDS
 from gateway.scaleout.replicas import ScaleOut
 from gateway.simulators.runner import SimulatorGroup
@@ -66,6 +70,19 @@ def demo_config(
     return parse_config(top, {})
 
 
+DEMO_SYNC_INTERVAL = 60.0
+
+
+def demo_sync(config: GatewayConfig, group: SimulatorGroup) -> GatewayConfig:
+    """The demo polls the simulators that send no webhooks (Makini, Cloud Billing) for the
+    change feed, every `DEMO_SYNC_INTERVAL` seconds."""
+    quiet = {KINDS[running.simulator.kind].demo_name for running in group.running.values()
+             if not running.simulator.sends_webhooks}
+    sources = [source.model_copy(update={"sync_interval": DEMO_SYNC_INTERVAL})
+               if source.name in quiet else source for source in config.sources]
+    return config.model_copy(update={"sources": sources})
+
+
 def create_app(
     config: GatewayConfig | None = None,
     *,
@@ -100,7 +117,7 @@ def create_app(
         effective = config
         if effective is None:
             group = await SimulatorGroup.start(seed=demo_seed or 7)
-            effective = demo_config(group, demo_cors)
+            effective = demo_sync(demo_config(group, demo_cors), group)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)
         store = open_state(effective.state, effective.state_timeout)
@@ -117,13 +134,22 @@ def create_app(
         )
         app.state.authenticator = Authenticator(effective)
         app.state.store = store
-        app.state.events = EventHub(adapters, bus)
+        # The change feed lives in the state store itself (never only in Redis): durable,
+        # and one feed for replicas sharing PostgreSQL.
+        app.state.changes = ChangeFeed(store, effective.changes_retention_days)
+        app.state.events = EventHub(adapters, bus, feed=app.state.changes)
+        app.state.pollers = {
+            source.name: SourcePoller(adapters[source.name], app.state.changes,
+                                      source.sync_interval)
+            for source in effective.sources if source.sync_interval is not None
+        }
         app.state.persisted = persisted or persisted_queries(effective)
         # GETs of queries are cacheable as long as the freshest source's reads are.
         app.state.cache_max_age = int(min(source.cache_ttl for source in effective.sources))
         app.state.draining = False
         app.state.server = find_server()  # uvicorn's, when it serves us: its shutdown flag
         scaleout: ScaleOut | None = None
+        background: list[asyncio.Task[None]] = []
         try:
             await store.start()
             scaleout = app.state.scaleout = await ScaleOut.start(effective.redis_url, adapters)
@@ -134,9 +160,17 @@ def create_app(
             app.state.writes = Writes(adapters, app.state.store, app.state.events)
             if group is not None:
                 await prepare_demo(group, adapters, demo_url)
+            background = [asyncio.create_task(app.state.changes.keep_pruning())]
+            background += [asyncio.create_task(poller.run())
+                           for poller in app.state.pollers.values()]
             yield
         finally:
             app.state.draining = True
+            for task in background:
+                task.cancel()
+            for task in background:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await bus.close()
             if scaleout is not None:
                 await scaleout.close()

@@ -43,7 +43,7 @@ _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
     "persisted_queries", "request_timeout", "early_reads", "gc_pacing", "cors", "metrics",
-    "state_timeout", "executor",
+    "state_timeout", "executor", "changes_retention_days",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -245,6 +245,8 @@ class GatewayConfig(BaseModel):
     executor: Literal["plain-fields", "graphql-core"] = "plain-fields"
     cors: CorsConfig = Field(default_factory=CorsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
+    # Days the change feed (`invoiceChanges`) keeps a change (docs/changes.md).
+    changes_retention_days: float = Field(default=30.0, gt=0, le=3650)
 
     @property
     def has_credentials(self) -> bool:

@@ -13,6 +13,8 @@ purpose is defined here, below `GatewayError`.
      |    |    +-- BadSelection       a filter that cannot be served (an unknown source...)
      |    |    +-- UnknownSource      a source name not in the configuration; also a
      |    |                           `LookupError`
+     |    +-- CursorExpired           an invoiceChanges cursor older than the retention
+     |    |                           (CURSOR_EXPIRED)
      |    +-- LimitExceeded           an operation past a limit (OPERATION_LIMIT, `limit`)
      |    +-- RequestJSONError        a body that is not JSON, not UTF-8 or nested too
      |    |                           deep; also a `json.JSONDecodeError`
@@ -104,6 +106,13 @@ class InvalidCursor(BadInput):
 
 class InvalidPaging(BadInput):
     """`first` outside the allowed range."""
+
+
+class CursorExpired(RequestError):
+    """An `invoiceChanges` cursor whose position the retention (`changes_retention_days`)
+    has pruned: changes after it are gone, so the feed cannot resume there."""
+
+    code = "CURSOR_EXPIRED"
 
 
 class BadSelection(BadInput):

@@ -56,6 +56,9 @@ class SourceConfig(BaseModel):
     stale_ttl: float = Field(default=300.0, ge=0, le=86400)
     # Scale-out (v2): upstream requests per second, all replicas together (shared in Redis).
     request_budget: int | None = Field(default=None, ge=1, le=100_000)
+    # Seconds between two polls of this source for the change feed (docs/changes.md); off
+    # when not set. For sources that send no webhooks (Makini, Cloud Billing).
+    sync_interval: float | None = Field(default=None, ge=1, le=86400)
     # The kind's own keys, validated by its model (not a key of the file: its keys are).
     settings: KindSettings = Field(default_factory=KindSettings)
 

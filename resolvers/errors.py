@@ -22,6 +22,7 @@ from strawberry.types.graphql import OperationType
 
 from gateway.errors import (
     BadInput,
+    CursorExpired,
     SourceForbidden,
     SubscriberOverflow,
     UpstreamError,
@@ -91,6 +92,8 @@ def _known(original: BaseException | None) -> tuple[str, dict[str, Any]] | None:
         return str(original), upstream_extensions(original)
     if isinstance(original, SourceForbidden):
         return str(original), {"code": "FORBIDDEN"}
+    if isinstance(original, CursorExpired):
+        return str(original), {"code": CursorExpired.code}
     if isinstance(original, BadInput):  # a bad id, cursor, `first`, filter or source name
         return str(original), {"code": "BAD_USER_INPUT"}
     if isinstance(original, SubscriberOverflow):

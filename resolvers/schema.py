@@ -14,6 +14,7 @@ from strawberry.types import ExecutionContext
 from gateway.errors import BadInput
 from resolvers import queries
 from resolvers.bi import BIQuery
+from resolvers.changes import ChangesQuery
 from resolvers.document_cache import DocumentCache, Documents
 from resolvers.errors import ErrorTranslation
 from resolvers.executor import PlainFieldExecutor
@@ -66,8 +67,9 @@ GatewaySchema.entities_resolver.__annotations__ = dict(
 
 @strawberry.type(name="Query", description="Read the unified invoice data of every configured "
                  "source.")
-class Query(queries.Query, BIQuery, FederationQuery):
-    """The root query: the reads of `resolvers.queries`, the BI queries, `_service`."""
+class Query(queries.Query, BIQuery, ChangesQuery, FederationQuery):
+    """The root query: the reads of `resolvers.queries`, the BI queries, the change feed,
+    `_service`."""
 
 
 # The top-level `executor` setting: the execution context class strawberry hands to

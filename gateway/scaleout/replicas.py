@@ -33,7 +33,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -43,6 +43,7 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError, WatchError
 
 from gateway.adapters import Adapter
+from gateway.domain.changes import Change, NewChange
 from gateway.state.base import IDEMPOTENCY_TTL, Claim, IdempotencyRecord, StateStore
 from gateway.upstream.cache import ReadCache
 
@@ -388,6 +389,27 @@ class SharedIdempotency(StateStore):
 
     async def index_count(self, source: str) -> int:
         return await self.inner.index_count(source)
+
+    async def record_changes(self, changes: Sequence[NewChange], now: float) -> int:
+        return await self.inner.record_changes(changes, now)
+
+    async def read_changes(
+        self, after: int, limit: int, sources: Collection[str] | None = None
+    ) -> tuple[list[Change], int]:
+        return await self.inner.read_changes(after, limit, sources)
+
+    async def prune_changes(self, before: float) -> int:
+        return await self.inner.prune_changes(before)
+
+    async def reported_since(self, source: str, since: float) -> set[str]:
+        return await self.inner.reported_since(source, since)
+
+    async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:
+        return await self.inner.sync_seen(source)
+
+    async def save_sync_seen(self, source: str, polled_at: float, seen: Mapping[str, str]
+                             ) -> None:
+        await self.inner.save_sync_seen(source, polled_at, seen)
 
     async def start(self) -> None:
         await self.inner.start()

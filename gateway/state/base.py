@@ -7,7 +7,10 @@ every replica:
   before its upstream request (with the reference sent along, a lease, and whether the
   outcome is unknown), then its first result (`gateway.writes.exactly_once` and docs/writes.md);
 - accepted webhook delivery ids (the replay guard);
-- the MakersHub invoice index: the ids the gateway has seen, since MakersHub cannot list.
+- the MakersHub invoice index: the ids the gateway has seen, since MakersHub cannot list;
+- the change feed (`invoiceChanges`, docs/changes.md): changes in sequence, at most one per
+  dedup key, pruned after the retention; and what each polled source looked like at its
+  last poll.
 
 `StateStore` is the interface; `open_state(url)` picks the backend from the configured
 URL. `SqliteState` is the default (a file beside the configuration, or memory for the
@@ -21,9 +24,12 @@ store's `timeout`) leaves as `StateUnavailable`, which names the store.
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
+
+from gateway.domain.changes import Change, ChangeOrigin, ChangeType, NewChange
 
 IDEMPOTENCY_TTL = 24 * 3600.0
 DELIVERY_TTL = 7 * 24 * 3600.0
@@ -139,6 +145,41 @@ class StateStore(abc.ABC):
     async def index_count(self, source: str) -> int:
         """How many ids a source's index holds."""
 
+    # --- the change feed -----------------------------------------------------------------
+    @abc.abstractmethod
+    async def record_changes(self, changes: Sequence[NewChange], now: float) -> int:
+        """Append changes to the feed in order, each with the next sequence number, skipping
+        any whose dedup key is already recorded; returns how many were appended. Sequence
+        numbers are handed out in commit order: a reader never sees a later one before an
+        earlier one (that would let a cursor skip it)."""
+
+    @abc.abstractmethod
+    async def read_changes(
+        self, after: int, limit: int, sources: Collection[str] | None = None
+    ) -> tuple[list[Change], int]:
+        """Up to `limit` changes with a sequence above `after` (of `sources` only, when
+        given), oldest first; and the highest sequence ever pruned (a cursor below it has
+        lost changes)."""
+
+    @abc.abstractmethod
+    async def prune_changes(self, before: float) -> int:
+        """Drop the changes recorded before `before` (epoch seconds); returns how many."""
+
+    @abc.abstractmethod
+    async def reported_since(self, source: str, since: float) -> set[str]:
+        """Remote ids of `source` with a CREATED, UPDATED or PAID change that a webhook or a
+        gateway write recorded at or after `since` (a poll does not report them again)."""
+
+    @abc.abstractmethod
+    async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:
+        """When `source` was last polled and what each invoice looked like then (remote id
+        -> state text); None before its first poll."""
+
+    @abc.abstractmethod
+    async def save_sync_seen(self, source: str, polled_at: float, seen: Mapping[str, str]
+                             ) -> None:
+        """Replace what `source` looked like (its poll at `polled_at`)."""
+
     async def start(self) -> None:  # noqa: B027 (a hook: backends without setup skip it)
         """Connect and prepare the backend (the app's lifespan awaits it before serving)."""
 
@@ -167,3 +208,19 @@ def record_of(row: Sequence[Any]) -> IdempotencyRecord:
     """An `IdempotencyRecord` from a row of `RECORD_COLUMNS`'s columns."""
     return IdempotencyRecord(row[0], row[1], float(row[2]), row[3], row[4], float(row[5]),
                              bool(row[6]))
+
+
+CHANGE_COLUMNS = "seq, type, source, remote_id, origin, at"
+
+
+def change_of(row: Sequence[Any]) -> Change:
+    """A `Change` from a row of `CHANGE_COLUMNS`'s columns."""
+    return Change(int(row[0]), ChangeType(row[1]), row[2], row[3], ChangeOrigin(row[4]),
+                  datetime.fromtimestamp(float(row[5]), UTC))
+
+
+def change_row(change: NewChange, now: float) -> tuple[Any, ...]:
+    """The values of a new change for (dedup_key, source, remote_id, type, origin, at,
+    recorded_at)."""
+    return (change.key, change.source, change.remote_id, change.type.value,
+            change.origin.value, change.at.timestamp(), now)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import urlsplit
@@ -20,8 +20,10 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+from gateway.domain.changes import Change, NewChange
 from gateway.errors import ConfigError, StateUnavailable
 from gateway.state.base import (
+    CHANGE_COLUMNS,
     CLAIM_COLUMNS,
     DELIVERY_TTL,
     IDEMPOTENCY_TTL,
@@ -30,11 +32,17 @@ from gateway.state.base import (
     Claim,
     IdempotencyRecord,
     StateStore,
+    change_of,
+    change_row,
     record_of,
 )
 
 # Taken while creating tables: an arbitrary constant shared by every replica.
 _SCHEMA_LOCK = 0x1D3A_5E7E
+# Held by every append to the change feed until it commits: sequence numbers then become
+# visible in the order they were handed out, on every replica (a reader never sees 8
+# before 7, which would let its cursor skip 7).
+_CHANGES_LOCK = 0x1D3A_C4A6
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
@@ -44,6 +52,19 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (source, delivery_id));
 CREATE TABLE IF NOT EXISTS invoice_index (
     source TEXT NOT NULL, remote_id BIGINT NOT NULL, PRIMARY KEY (source, remote_id));
+CREATE TABLE IF NOT EXISTS changes (
+    seq BIGSERIAL PRIMARY KEY, dedup_key TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL, remote_id TEXT NOT NULL, type TEXT NOT NULL, origin TEXT NOT NULL,
+    at DOUBLE PRECISION NOT NULL, recorded_at DOUBLE PRECISION NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_time ON changes (recorded_at);
+CREATE INDEX IF NOT EXISTS changes_by_source ON changes (source, recorded_at);
+CREATE TABLE IF NOT EXISTS change_horizon (
+    id INTEGER PRIMARY KEY CHECK (id = 1), pruned_through BIGINT NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_polls (
+    source TEXT PRIMARY KEY, polled_at DOUBLE PRECISION NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_seen (
+    source TEXT NOT NULL, remote_id TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (source, remote_id));
 """
 _MIGRATE = "".join(
     f"ALTER TABLE idempotency ADD COLUMN IF NOT EXISTS {name} {kind};\n"
@@ -236,6 +257,81 @@ class PostgresState(StateStore):
             "SELECT COUNT(*) FROM invoice_index WHERE source = %s", (source,)
         )
         return int(rows[0][0])
+
+    async def record_changes(self, changes: Sequence[NewChange], now: float) -> int:
+        rows = [change_row(change, now) for change in changes]
+        if not rows:
+            return 0
+        added = 0
+        async with self._connection() as db, db.transaction():
+            await db.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK,))
+            for row in rows:
+                cursor = await db.execute(
+                    "INSERT INTO changes (dedup_key, source, remote_id, type, origin, at,"
+                    " recorded_at) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (dedup_key) DO NOTHING", row)
+                added += cursor.rowcount
+        return added
+
+    async def read_changes(
+        self, after: int, limit: int, sources: Collection[str] | None = None
+    ) -> tuple[list[Change], int]:
+        only = "" if sources is None else " AND source = ANY(%s)"
+        params: list[Any] = [after] + ([] if sources is None else [list(sources)])
+        async with self._connection() as db:
+            cursor = await db.execute(
+                f"SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > %s{only}"
+                " ORDER BY seq LIMIT %s", (*params, limit))
+            rows = await cursor.fetchall()
+            cursor = await db.execute("SELECT pruned_through FROM change_horizon WHERE id = 1")
+            horizon = await cursor.fetchone()
+        return [change_of(row) for row in rows], int(horizon[0]) if horizon else 0
+
+    async def prune_changes(self, before: float) -> int:
+        async with self._connection() as db, db.transaction():
+            await db.execute("SELECT pg_advisory_xact_lock(%s)", (_CHANGES_LOCK,))
+            cursor = await db.execute(
+                "SELECT MAX(seq), COUNT(*) FROM changes WHERE recorded_at < %s", (before,))
+            row = await cursor.fetchone()
+            assert row is not None
+            newest, count = row
+            if newest is not None:
+                await db.execute("DELETE FROM changes WHERE seq <= %s", (newest,))
+                await db.execute(
+                    "INSERT INTO change_horizon VALUES (1, %s) ON CONFLICT (id) DO UPDATE"
+                    " SET pruned_through = GREATEST(change_horizon.pruned_through,"
+                    " EXCLUDED.pruned_through)", (newest,))
+        return int(count)
+
+    async def reported_since(self, source: str, since: float) -> set[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT remote_id FROM changes WHERE source = %s AND recorded_at >= %s"
+            " AND origin <> 'SYNC' AND type <> 'DELETED'", (source, since))
+        return {row[0] for row in rows}
+
+    async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:
+        async with self._connection() as db:
+            cursor = await db.execute(
+                "SELECT polled_at FROM sync_polls WHERE source = %s", (source,))
+            polled = await cursor.fetchone()
+            if polled is None:
+                return None
+            cursor = await db.execute(
+                "SELECT remote_id, state FROM sync_seen WHERE source = %s", (source,))
+            seen = {row[0]: row[1] for row in await cursor.fetchall()}
+        return float(polled[0]), seen
+
+    async def save_sync_seen(self, source: str, polled_at: float, seen: Mapping[str, str]
+                             ) -> None:
+        rows = [(source, remote_id, state) for remote_id, state in seen.items()]
+        async with self._connection() as db, db.transaction():
+            await db.execute("DELETE FROM sync_seen WHERE source = %s", (source,))
+            if rows:
+                async with db.cursor() as cursor:
+                    await cursor.executemany("INSERT INTO sync_seen VALUES (%s, %s, %s)", rows)
+            await db.execute(
+                "INSERT INTO sync_polls VALUES (%s, %s) ON CONFLICT (source) DO UPDATE"
+                " SET polled_at = EXCLUDED.polled_at", (source, polled_at))
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1", ())

@@ -7,12 +7,14 @@ import asyncio
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
+from gateway.domain.changes import Change, NewChange
 from gateway.errors import StateUnavailable
 from gateway.state.base import (
+    CHANGE_COLUMNS,
     CLAIM_COLUMNS,
     DELIVERY_TTL,
     IDEMPOTENCY_TTL,
@@ -21,6 +23,8 @@ from gateway.state.base import (
     Claim,
     IdempotencyRecord,
     StateStore,
+    change_of,
+    change_row,
     record_of,
 )
 
@@ -35,6 +39,18 @@ CREATE TABLE IF NOT EXISTS deliveries (
     PRIMARY KEY (source, delivery_id));
 CREATE TABLE IF NOT EXISTS invoice_index (
     source TEXT NOT NULL, remote_id INTEGER NOT NULL, PRIMARY KEY (source, remote_id));
+CREATE TABLE IF NOT EXISTS changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, dedup_key TEXT NOT NULL UNIQUE,
+    source TEXT NOT NULL, remote_id TEXT NOT NULL, type TEXT NOT NULL, origin TEXT NOT NULL,
+    at REAL NOT NULL, recorded_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS changes_by_time ON changes (recorded_at);
+CREATE INDEX IF NOT EXISTS changes_by_source ON changes (source, recorded_at);
+CREATE TABLE IF NOT EXISTS change_horizon (
+    id INTEGER PRIMARY KEY CHECK (id = 1), pruned_through INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_polls (source TEXT PRIMARY KEY, polled_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS sync_seen (
+    source TEXT NOT NULL, remote_id TEXT NOT NULL, state TEXT NOT NULL,
+    PRIMARY KEY (source, remote_id));
 """
 
 
@@ -175,6 +191,106 @@ class SqliteState(StateStore):
     async def index_count(self, source: str) -> int:
         rows = await self._fetch("SELECT COUNT(*) FROM invoice_index WHERE source = ?", (source,))
         return int(rows[0][0])
+
+    # AUTOINCREMENT: a sequence number is never handed out twice, not even after the newest
+    # changes were pruned. One connection under one lock: appends commit in sequence order.
+    async def record_changes(self, changes: Sequence[NewChange], now: float) -> int:
+        rows = [change_row(change, now) for change in changes]
+        if not rows:
+            return 0
+
+        def work(db: sqlite3.Connection) -> int:
+            added = 0
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    cursor = db.execute(
+                        "INSERT OR IGNORE INTO changes (dedup_key, source, remote_id, type,"
+                        " origin, at, recorded_at) VALUES (?, ?, ?, ?, ?, ?, ?)", row)
+                    added += cursor.rowcount
+                    cursor.close()
+            finally:
+                db.execute("COMMIT")
+            return added
+
+        return await self._run(work)
+
+    async def read_changes(
+        self, after: int, limit: int, sources: Collection[str] | None = None
+    ) -> tuple[list[Change], int]:
+        def work(db: sqlite3.Connection) -> tuple[list[Change], int]:
+            only = ""
+            params: list[Any] = [after]
+            if sources is not None:
+                only = f" AND source IN ({', '.join('?' * len(sources))})"
+                params += list(sources)
+            cursor = db.execute(f"SELECT {CHANGE_COLUMNS} FROM changes WHERE seq > ?{only}"
+                                " ORDER BY seq LIMIT ?", (*params, limit))
+            rows = cursor.fetchall()
+            cursor.close()
+            cursor = db.execute("SELECT pruned_through FROM change_horizon WHERE id = 1")
+            horizon = cursor.fetchone()
+            cursor.close()
+            return [change_of(row) for row in rows], int(horizon[0]) if horizon else 0
+
+        return await self._run(work)
+
+    async def prune_changes(self, before: float) -> int:
+        def work(db: sqlite3.Connection) -> int:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = db.execute("SELECT MAX(seq), COUNT(*) FROM changes"
+                                    " WHERE recorded_at < ?", (before,))
+                newest, count = cursor.fetchone()
+                cursor.close()
+                if newest is not None:
+                    db.execute("DELETE FROM changes WHERE seq <= ?", (newest,)).close()
+                    db.execute(
+                        "INSERT INTO change_horizon VALUES (1, ?) ON CONFLICT (id) DO UPDATE"
+                        " SET pruned_through = MAX(pruned_through, excluded.pruned_through)",
+                        (newest,)).close()
+                return int(count)
+            finally:
+                db.execute("COMMIT")
+
+        return await self._run(work)
+
+    async def reported_since(self, source: str, since: float) -> set[str]:
+        rows = await self._fetch(
+            "SELECT DISTINCT remote_id FROM changes WHERE source = ? AND recorded_at >= ?"
+            " AND origin != 'SYNC' AND type != 'DELETED'", (source, since))
+        return {row[0] for row in rows}
+
+    async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:
+        def work(db: sqlite3.Connection) -> tuple[float, dict[str, str]] | None:
+            cursor = db.execute("SELECT polled_at FROM sync_polls WHERE source = ?", (source,))
+            polled = cursor.fetchone()
+            cursor.close()
+            if polled is None:
+                return None
+            cursor = db.execute("SELECT remote_id, state FROM sync_seen WHERE source = ?",
+                                (source,))
+            seen = dict(cursor.fetchall())
+            cursor.close()
+            return float(polled[0]), seen
+
+        return await self._run(work)
+
+    async def save_sync_seen(self, source: str, polled_at: float, seen: Mapping[str, str]
+                             ) -> None:
+        rows = [(source, remote_id, state) for remote_id, state in seen.items()]
+
+        def work(db: sqlite3.Connection) -> None:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                db.execute("DELETE FROM sync_seen WHERE source = ?", (source,)).close()
+                db.executemany("INSERT INTO sync_seen VALUES (?, ?, ?)", rows).close()
+                db.execute("INSERT OR REPLACE INTO sync_polls VALUES (?, ?)",
+                           (source, polled_at)).close()
+            finally:
+                db.execute("COMMIT")
+
+        await self._run(work)
 
     async def ping(self) -> None:
         await self._fetch("SELECT 1", ())

@@ -198,6 +198,8 @@ class SourceClient:
         scope = current_scope()
         if scope is not None:
             scope.sources.add(self.source)
+            if scope.fresh:
+                return await self._call(request, route, self.retries)
         served = await self.cache.get_or_fetch(
             key, lambda: self._call(request, route, self.retries), self._may_serve_stale,
             store=scope is None or not scope.bulk,

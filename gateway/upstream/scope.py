@@ -30,6 +30,9 @@ class RequestScope:
     deadline: float | None = None  # time.monotonic() by which every upstream call must end
     resilient: bool = True
     bulk: bool = False  # walks whole lists: its pages are not kept in the read cache
+    # Reads go to the upstream itself: no cached copy, no stale copy (the change feed's
+    # polls, gateway.events.sync: an older copy than the last poll saw would read as changes).
+    fresh: bool = False
     client: str | None = None
     operation: str | None = None
     outcome: str | None = None

@@ -10,7 +10,8 @@ before is `200 {"duplicate": true}` with no effect. The event hub drops cached r
 the MakersHub index and publishes. A refused delivery changes nothing and is answered with the
 status the contract names and a message saying what was wrong (never the secret).
 While the state store is unavailable a delivery is answered 503 with `Retry-After`, so
-that the sender retries it.
+that the sender retries it: its changes reach the change feed (`invoiceChanges`) before
+the delivery counts as accepted.
 """
 
 from __future__ import annotations
@@ -57,6 +58,10 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
     store = request.app.state.store
     content = delivery.event_id or "sha256:" + hashlib.sha256(body).hexdigest()
     try:
+        # The feed first: were it recorded after the replay guard, a store failing in
+        # between would leave a delivery remembered but its changes lost. A redelivery
+        # records the same changes again, which the feed keeps once (docs/changes.md).
+        await request.app.state.events.record_delivery(source, delivery.events, content)
         seen = [key for key in (delivery.delivery_id, f"event:{content}")
                 if key is not None and not await store.remember_delivery(source, key)]
         if seen:
@@ -64,8 +69,8 @@ async def receive_webhook(source: str, request: Request) -> JSONResponse:
             return JSONResponse({"duplicate": True}, 200)
         published = await request.app.state.events.accept(source, delivery.events)
     except StateUnavailable as exc:
-        # The replay guard or the index could not be kept: 503, so the sender delivers it
-        # again later.
+        # The change feed, the replay guard or the index could not be kept: 503, so the
+        # sender delivers it again later.
         logger.warning("webhook %s not accepted: %s", source, exc)
         return JSONResponse({"error": str(exc.message), "code": exc.code}, 503,
                             headers={"Retry-After": "5"})

@@ -34,6 +34,7 @@ from datetime import date
 from typing import Any, Protocol, TypeVar
 
 from gateway.adapters import Adapter, Capability
+from gateway.domain.changes import version_of
 from gateway.domain.events import InvoiceEventType
 from gateway.domain.ids import decode_id, encode_id
 from gateway.domain.inputs import (
@@ -179,7 +180,8 @@ class Writes:
         async with self.locks.hold((adapter.name, remote_id)):
             current = await self._current(adapter, remote_id, version)
             invoice = await _upstream(adapter, adapter.update_invoice(current, changes, version))
-        await self._written(adapter, "invoice.updated", remote_id)
+        await self._written(adapter, "invoice.updated", remote_id,
+                            version_of(invoice.updated_at))
         return invoice
 
     async def set_invoice_status(
@@ -195,7 +197,8 @@ class Writes:
         async with self.locks.hold((adapter.name, remote_id)):
             current = await self._current(adapter, remote_id, version)
             invoice = await _upstream(adapter, adapter.set_invoice_status(current, status, version))
-        await self._written(adapter, "invoice.status_changed", remote_id)
+        await self._written(adapter, "invoice.status_changed", remote_id,
+                            version_of(invoice.updated_at))
         return invoice
 
     async def delete_invoice(self, caller: str, invoice_id: str) -> str:
@@ -464,21 +467,26 @@ class Writes:
         await _quietly(adapter, self.store.complete_idempotency(
             scope, key, json.dumps({"operation": operation, "remoteId": result.remote_id})))
 
-    async def _written(self, adapter: Adapter, event: str, remote_id: str) -> None:
+    async def _written(
+        self, adapter: Adapter, event: str, remote_id: str, version: str | None = None
+    ) -> None:
         """After every successful write: the one place its consequences happen.
 
         The source's cached reads are dropped so the next read shows the change, and an
         invoice write is published as an event (origin GATEWAY) through the event hub, which
-        also keeps the MakersHub index (a MakersHub invoice the gateway created joins it).
+        also keeps the MakersHub index (a MakersHub invoice the gateway created joins it)
+        and records the change in the feed (`version`: the invoice's after the write, where
+        the write's answer carries it; a poll finding that version is the same change).
         """
         adapter.client.cache.clear()
         kind = GATEWAY_EVENTS.get(event)
         if kind is None or self.events is None:
             return  # customer writes carry no invoice event
         if event == "invoice.paid":
-            kind = await _paid_or_updated(adapter, remote_id)
+            kind, version = await _paid_or_updated(adapter, remote_id)
         try:
-            await self.events.publish_write(adapter.name, remote_id, kind, event)
+            await self.events.publish_write(adapter.name, remote_id, kind, event,
+                                            version=version)
         except StateUnavailable as exc:
             # The write is made: it is answered. (MakersHub's index learns the id when
             # it is next seen.)
@@ -486,14 +494,18 @@ class Writes:
                            remote_id, exc)
 
 
-async def _paid_or_updated(adapter: Adapter, remote_id: str) -> InvoiceEventType:
-    """A payment is PAID news when it settled its invoice, else the amount due changed."""
+async def _paid_or_updated(
+    adapter: Adapter, remote_id: str
+) -> tuple[InvoiceEventType, str | None]:
+    """A payment is PAID news when it settled its invoice, else the amount due changed;
+    with the invoice's version after it."""
     try:
         invoice = await adapter.get_invoice(remote_id)
     except UpstreamError:
-        return InvoiceEventType.UPDATED
-    return InvoiceEventType.PAID if invoice.status is InvoiceStatus.PAID else (
+        return InvoiceEventType.UPDATED, None
+    kind = InvoiceEventType.PAID if invoice.status is InvoiceStatus.PAID else (
         InvoiceEventType.UPDATED)
+    return kind, version_of(invoice.updated_at)
 
 
 # The event each successful write publishes (the payment's is decided by its effect).
