@@ -87,6 +87,7 @@ def create_app(
     config: GatewayConfig | None = None,
     *,
     demo_seed: int | None = None,
+    demo_invoices: int | None = None,
     wire: WireFactory = AiohttpWire,
     tracer_provider: TracerProvider | None = None,
     demo_url: str | None = None,
@@ -116,7 +117,7 @@ def create_app(
         group: SimulatorGroup | None = None
         effective = config
         if effective is None:
-            group = await SimulatorGroup.start(seed=demo_seed or 7)
+            group = await SimulatorGroup.start(seed=demo_seed or 7, invoices=demo_invoices)
             effective = demo_sync(demo_config(group, demo_cors), group)
             for running in group.running.values():
                 logger.info("simulator %-12s %s", running.simulator.kind, running.base_url)

@@ -163,7 +163,7 @@ class BIQuery:
     async def invoice_summary(
         self, info: Info, group_by: list[Dimension], filter: Filter = None
     ) -> list[InvoiceSummaryRow]:
-        request = invoice_list_request(info, filter)
+        request = await invoice_list_request(info, filter)
         result, errors = await accumulate(
             info.context.loaders, request, lambda: Summary(group_by)
         )
@@ -179,7 +179,7 @@ class BIQuery:
     ) -> list[AgingRow]:
         if filter is not None and filter.type is not None and filter.type is not type:
             raise BadInput(f"filter.type {filter.type.value} contradicts type {type.value}")
-        request = invoice_list_request(info, replace(filter or InvoiceFilter(), type=type))
+        request = await invoice_list_request(info, replace(filter or InvoiceFilter(), type=type))
         day = as_of or datetime.now(UTC).date()
         result, errors = await accumulate(info.context.loaders, request, lambda: Aging(day))
         _report(info, errors)

@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 
 import strawberry
 
+from gateway.lists.ordered import read_ordered_slice
 from gateway.lists.paging import ListRequest, read_slice, total_count
 from resolvers.context import Info
 from resolvers.errors import partial_error
@@ -63,7 +64,8 @@ async def connection(
     serve: Callable[[Any], object] | None = None,
 ) -> Connection[T]:
     context = info.context
-    page = await read_slice(context.loaders, context.adapters, request, first, after, serve)
+    read = read_ordered_slice if request.query is not None and request.query.order else read_slice
+    page = await read(context.loaders, context.adapters, request, first, after, serve)
     path = info.path.as_list()
     context.partial_errors.extend(partial_error(exc, path) for exc in page.errors)
     edges = [Edge(cursor=cursor, node=wrap(record)) for record, cursor in page.edges]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, datetime
 from typing import Annotated
 
 import strawberry
@@ -13,7 +13,7 @@ from gateway.domain import records as domain
 from gateway.domain.ids import GlobalId, decode_id
 from gateway.errors import BadInput, SourceForbidden, UpstreamError
 from gateway.lists.paging import ListRequest, listing_sources
-from gateway.lists.selection import InvoiceSelection, invoice_request
+from gateway.lists.selection import InvoiceSelection, select_invoices
 from resolvers.connections import Connection
 from resolvers.context import Info
 from resolvers.errors import partial_error
@@ -53,23 +53,80 @@ class InvoiceFilter:
     vendor_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only invoices of this vendor (global id)."
     )
+    due_from: date | None = strawberry.field(
+        default=None, description="Due on or after this date."
+    )
+    due_to: date | None = strawberry.field(
+        default=None, description="Due on or before this date."
+    )
+    updated_since: datetime | None = strawberry.field(
+        default=None, description="Updated at or after this instant (`updatedAt`)."
+    )
+    number: str | None = strawberry.field(
+        default=None, description="Only the invoice with this number (exact, any case)."
+    )
+    search: str | None = strawberry.field(
+        default=None, description="Text found (any case) in the number, the customer's name "
+        "or the vendor's name."
+    )
+    overdue: bool | None = strawberry.field(
+        default=None, description="Only invoices whose `isOverdue` is this."
+    )
+    currency: list[str] | None = strawberry.field(
+        default=None, description="Only invoices in one of these currencies (ISO 4217)."
+    )
 
 
-def invoice_list_request(info: Info, where: InvoiceFilter | None) -> ListRequest:
+OrderField = strawberry.enum(
+    domain.OrderField, name="InvoiceOrderField",
+    description="What an ordered invoice list sorts by: ISSUE_DATE, DUE_DATE, CREATED_AT, "
+    "UPDATED_AT (instants), NUMBER (the text, by Unicode code point).",
+)
+OrderDirection = strawberry.enum(
+    domain.OrderDirection, description="ASC: smallest first; DESC: largest first. A missing "
+    "value comes last either way.",
+)
+
+
+@strawberry.input(description="One sort key of `invoices`; several sort by the first, then "
+                  "the next. Ties fall back to source order, then each source's stable order.")
+class InvoiceOrder:
+    field: domain.OrderField = strawberry.field(description="What to sort by.")
+    direction: domain.OrderDirection | None = strawberry.field(
+        default=domain.OrderDirection.ASC, description="Ascending (default) or descending."
+    )
+
+
+async def invoice_list_request(
+    info: Info, where: InvoiceFilter | None, order: list[InvoiceOrder] | None = None
+) -> ListRequest:
     where = where or InvoiceFilter()
     selection = InvoiceSelection(
         sources=where.sources, statuses=where.status, type=where.type,
         issued_from=where.issued_from, issued_to=where.issued_to,
         customer_id=where.customer_id, vendor_id=where.vendor_id,
+        due_from=where.due_from, due_to=where.due_to, updated_since=where.updated_since,
+        number=where.number, search=where.search, overdue=where.overdue,
+        currencies=where.currency,
+        order=[domain.InvoiceOrder(o.field, o.direction or domain.OrderDirection.ASC)
+               for o in order or ()],
     )
-    return invoice_request(info.context.adapters, selection, info.context.configured)
+    return await select_invoices(info.context.adapters, selection, info.context.configured)
 
 
 def _list_request(info: Info, resource: str, capability: Capability,
-                  sources: list[str] | None) -> ListRequest:
+                  sources: list[str] | None, search: str | None = None) -> ListRequest:
     for name in sources or ():
         info.context.adapter(name)
-    return ListRequest(resource, listing_sources(info.context.adapters, capability, sources))
+    return ListRequest(resource, listing_sources(info.context.adapters, capability, sources),
+                       search=search or None)
+
+
+Search = Annotated[
+    str | None,
+    strawberry.argument(description="Only records whose name or email holds this text "
+                        "(any case)."),
+]
 
 
 First = Annotated[
@@ -84,17 +141,23 @@ After = Annotated[
 @strawberry.type(description="Read the unified invoice data of every configured source.")
 class Query:
     @strawberry.field(description="Invoices of every source that can list them, in source "
-                      "order and each source's stable order; page with `first` / `after`.")
+                      "order and each source's stable order unless `orderBy` says otherwise; "
+                      "page with `first` / `after`.")
     async def invoices(
         self,
         info: Info,
         filter: Annotated[
             InvoiceFilter | None, strawberry.argument(description="Which invoices to return.")
         ] = None,
+        order_by: Annotated[
+            list[InvoiceOrder] | None,
+            strawberry.argument(description="Sort keys, first one first (see InvoiceOrder)."),
+        ] = None,
         first: First = None,
         after: After = None,
     ) -> Connection[Invoice]:
-        return await invoice_connection(info, invoice_list_request(info, filter), first, after)
+        request = await invoice_list_request(info, filter, order_by)
+        return await invoice_connection(info, request, first, after)
 
     @strawberry.field(description="One invoice: by global `id`, or by `source` and the "
                       "upstream's own `remoteId`. Null (with an error) when not found.")
@@ -122,10 +185,11 @@ class Query:
         self,
         info: Info,
         sources: list[str] | None = None,
+        search: Search = None,
         first: First = None,
         after: After = None,
     ) -> Connection[Customer]:
-        request = _list_request(info, "customers", Capability.LIST_CUSTOMERS, sources)
+        request = _list_request(info, "customers", Capability.LIST_CUSTOMERS, sources, search)
         return await customer_connection(info, request, first, after)
 
     @strawberry.field(description="One customer by global id.")
@@ -139,10 +203,11 @@ class Query:
         self,
         info: Info,
         sources: list[str] | None = None,
+        search: Search = None,
         first: First = None,
         after: After = None,
     ) -> Connection[Vendor]:
-        request = _list_request(info, "vendors", Capability.LIST_VENDORS, sources)
+        request = _list_request(info, "vendors", Capability.LIST_VENDORS, sources, search)
         return await vendor_connection(info, request, first, after)
 
     @strawberry.field(description="One vendor by global id.")

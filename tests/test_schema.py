@@ -37,7 +37,8 @@ def test_contract_names_present():
     built = build_schema(export_sdl(), assume_valid_sdl=True)  # @link / @key undeclared
     query = built.query_type.fields
     expected = {
-        "invoices": "(filter: InvoiceFilter, first: Int, after: String): InvoiceConnection!",
+        "invoices": "(filter: InvoiceFilter, orderBy: [InvoiceOrder!], first: Int, after: String): "
+                    "InvoiceConnection!",
         "invoice": "(id: ID, source: String, remoteId: String): Invoice",
         "node": "(id: ID!): Node",
         "nodes": "(ids: [ID!]!): [Node]!",
@@ -52,8 +53,14 @@ def test_contract_names_present():
         assert {"first", "after"} <= set(query[name].args)
     invoice_filter = built.type_map["InvoiceFilter"].fields
     assert set(invoice_filter) == {
-        "sources", "status", "type", "issuedFrom", "issuedTo", "customerId", "vendorId"
+        "sources", "status", "type", "issuedFrom", "issuedTo", "customerId", "vendorId",
+        "dueFrom", "dueTo", "updatedSince", "number", "search", "overdue", "currency",
     }
+    order = built.type_map["InvoiceOrder"].fields
+    assert str(order["field"].type) == "InvoiceOrderField!"
+    assert str(order["direction"].type) == "OrderDirection"
+    assert set(built.type_map["InvoiceOrderField"].values) == {
+        "ISSUE_DATE", "DUE_DATE", "CREATED_AT", "UPDATED_AT", "NUMBER"}
     invoice = built.type_map["Invoice"].fields
     for field in ["id", "source", "remoteId", "type", "number", "status", "statusRaw",
                   "approvalStatus", "isOverdue", "issueDate", "dueDate", "currency", "subtotal",

@@ -35,6 +35,7 @@ from gateway.domain.lazy import LazyTuple
 from gateway.domain.records import (
     Customer,
     Invoice,
+    InvoiceOrder,
     InvoiceQuery,
     InvoiceStatus,
     InvoiceType,
@@ -272,8 +273,25 @@ class Adapter:
 
     # --- invoices -------------------------------------------------------------------
     async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
-        """One page of invoices; push down what of `query` the upstream can filter."""
+        """One page of invoices; push down what of `query` the upstream can filter.
+
+        Where `sorts(query.order[0])`, the pages run in that order by its field (records
+        equal on it in any order; the gateway orders those itself), else in the stable
+        order whatever `query.order` says."""
         raise self.unsupported("list invoices")
+
+    def sorts(self, order: InvoiceOrder) -> bool:
+        """Whether `list_invoices` can read in `order` (by its field alone): the upstream's
+        order of that field's values must be the gateway contract's, nulls aside (the
+        gateway sets a null aside wherever the upstream puts it)."""
+        return False
+
+    def list_position(self, invoice: Invoice) -> tuple[int | str, ...]:
+        """Where `invoice` stands in this adapter's stable list order, as a value that
+        sorts the same way (the last tie-break of an ordered list, kept in its cursors).
+        By default the list runs by ascending id: numeric ids compare as numbers."""
+        remote_id = invoice.remote_id
+        return (0, int(remote_id)) if remote_id.isdigit() else (1, remote_id)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         """One invoice by the upstream's id; `UpstreamNotFound` when it does not exist."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -60,6 +60,7 @@ STATUSES: dict[str, InvoiceStatus] = {
 }
 WIRE_STATUSES: dict[InvoiceStatus, str] = {unified: raw for raw, unified in STATUSES.items()}
 CENT = Decimal("0.01")
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 # Above this many ids, reading the customer list (100 per request) beats single GETs.
 LIST_READ_THRESHOLD = 3
 # Cloud Billing's 4xx bodies carry one message that starts with the field it is about
@@ -170,6 +171,7 @@ class CloudBillingAdapter(Adapter):
             and query.issued_to is None
             and query.customer_id is None
             and (statuses is None or InvoiceStatus.UNKNOWN not in statuses)
+            and not query.filters_beyond()  # the list filters by status alone
         )
 
         def normalize(body: Any) -> Page[Invoice]:
@@ -177,6 +179,12 @@ class CloudBillingAdapter(Adapter):
             return Page.lazy(records, self._invoice, total if exact else None, has_more)
 
         return await self.read("/invoices", params, normalize, variant=exact)
+
+    def list_position(self, invoice: Invoice) -> tuple[int | str, ...]:
+        # cloudbilling.md (Assumed): lists run by `created_at` ascending, then `id`.
+        created = invoice.created_at
+        micros = (created - _EPOCH) // timedelta(microseconds=1) if created else -1
+        return (micros, invoice.remote_id)
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         return await self.read(

@@ -35,11 +35,13 @@ from gateway.domain.records import (
     Address,
     Customer,
     Invoice,
+    InvoiceOrder,
     InvoiceQuery,
     InvoiceStatus,
     InvoiceType,
     LineItem,
     Money,
+    OrderField,
     Payment,
     parse_utc,
 )
@@ -58,6 +60,15 @@ DEFAULT_CURRENCIES: dict[int, str] = {1: "USD", 2: "GBP", 3: "EUR"}
 # any other id leaves the address's country empty rather than guessing.
 COUNTRIES: dict[int, str] = {231: "US", 230: "GB", 82: "DE", 105: "IE", 75: "FR", 38: "CA"}
 ORDER: Params = [("orderByField", "id"), ("orderBy", "asc")]
+# invoicematic.md: `orderByField` takes any invoice column; values compare as stored (dates
+# as YYYY-MM-DD, times in one format, numbers as text by code point).
+SORT_FIELDS = {
+    OrderField.ISSUE_DATE: "invoice_date",
+    OrderField.DUE_DATE: "due_date",
+    OrderField.CREATED_AT: "created_at",
+    OrderField.UPDATED_AT: "updated_at",
+    OrderField.NUMBER: "invoice_number",
+}
 # Above this many distinct ids, one `limit=all` list read beats single GETs.
 LIST_READ_THRESHOLD = 3
 # Unified statuses a single `status` value narrows to without losing any match: every
@@ -161,8 +172,21 @@ class InvoicematicAdapter(Adapter):
     async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
         if query.type is InvoiceType.PAYABLE or query.vendor_id is not None:
             return Page([], 0, False)  # receivables only, no vendors
-        params: Params = [("limit", self.page_size), ("page", page + 1), *ORDER]
-        exact = True
+        order = ORDER
+        if query.order and self.sorts(query.order[0]):
+            first = query.order[0]
+            order = [("orderByField", SORT_FIELDS[first.field]),
+                     ("orderBy", "desc" if first.descending else "asc")]
+        params: Params = [("limit", self.page_size), ("page", page + 1), *order]
+        exact = not query.filters_beyond(("overdue",))
+        if query.overdue is not None and query.statuses is None:
+            if query.overdue:
+                # isOverdue is status OVERDUE (invoicematic.md), which `status` selects.
+                params.append(("status", "OVERDUE"))
+            else:
+                exact = False
+        if query.number is not None:
+            params.append(("invoice_number", query.number))  # partial: the gateway keeps exact
         if query.customer_id is not None:
             if not query.customer_id.isdigit():
                 return Page([], 0, False)  # customer ids are integers
@@ -187,6 +211,9 @@ class InvoicematicAdapter(Adapter):
             return Page.lazy(records, self._invoice, total if exact else None, has_more)
 
         return await self.read("/api/invoices", params, normalize, variant=exact)
+
+    def sorts(self, order: InvoiceOrder) -> bool:
+        return order.field in SORT_FIELDS
 
     async def get_invoice(self, remote_id: str) -> Invoice:
         path = "/api/invoices/{id}"

@@ -29,11 +29,13 @@ from gateway.domain.records import (
     Address,
     Customer,
     Invoice,
+    InvoiceOrder,
     InvoiceQuery,
     InvoiceStatus,
     InvoiceType,
     LineItem,
     Money,
+    OrderField,
     Vendor,
     parse_utc,
 )
@@ -59,6 +61,13 @@ STATUS_BY_CODE: dict[str, InvoiceStatus] = {
 REFERENCE_TTL = 300.0  # seconds: statuses and currencies change rarely
 BATCH_THRESHOLD = 3  # above this many ids, one list read beats single GETs
 UPSTREAM_PAGE = 100  # makini.md: per_page is clamped to 100
+# The invoice fields an ordered list can be sorted by upstream (`sort[field]`).
+SORT_FIELDS = {
+    OrderField.ISSUE_DATE: "invoiceDate",
+    OrderField.DUE_DATE: "dueDate",
+    OrderField.CREATED_AT: "createdAt",
+    OrderField.UPDATED_AT: "updatedAt",
+}
 
 
 class _Memo(Generic[T]):
@@ -167,6 +176,11 @@ class MakiniAdapter(Adapter):
         params, exact = await self._invoice_filters(query)
         if params is None:
             return Page([], 0, False)
+        if query.order and self.sorts(query.order[0]):
+            first = query.order[0]
+            # makini.md: the first sort[...] given sorts first; key breaks ties.
+            params = [(f"sort[{SORT_FIELDS[first.field]}]", "1" if first.descending else "0"),
+                      *params]
         body, meta = await self._list_page("invoices", page, params)
         statuses, currencies = await self._tables()
         return Page.lazy(
@@ -179,11 +193,43 @@ class MakiniAdapter(Adapter):
         statuses, currencies = await self._tables()
         return self._invoice(record, statuses, currencies)
 
+    def sorts(self, order: InvoiceOrder) -> bool:
+        # makini.md: timestamps sort as instants. Not NUMBER: a number that looks like a
+        # decimal sorts by its value there, not by code point.
+        return order.field in SORT_FIELDS
+
     async def _invoice_filters(self, query: InvoiceQuery) -> tuple[Params | None, bool]:
         """The `filter[...]` params for `query` and whether they express all of it; None
         params when no invoice can match (a status set no status key maps to)."""
         params: Params = []
-        exact = True
+        exact = not query.filters_beyond(
+            ("due_from", "due_to", "updated_since", "overdue", "currencies"))
+        if query.overdue:
+            return None, True  # Makini marks no invoice overdue (isOverdue is always false)
+        if query.due_from is not None:
+            params.append(("filter[dueDate:gteq]", _day_start(query.due_from)))
+        if query.due_to is not None:
+            params.append(("filter[dueDate:lted]", _day_start(query.due_to, 1, -1)))
+        if query.updated_since is not None:
+            # Whole seconds on the wire: at or after t is at or after t rounded up.
+            since = query.updated_since.astimezone(UTC)
+            if since.microsecond:
+                since = since.replace(microsecond=0) + timedelta(seconds=1)
+            params.append(("filter[updatedAt:gteq]", since.strftime("%Y-%m-%dT%H:%M:%SZ")))
+        if query.number is not None:
+            # Only "contains" ignores case; the gateway keeps the exact matches.
+            params.append(("filter[invoiceNumber:contains]", query.number))
+        if query.currencies is not None:
+            _, currencies = await self._tables()
+            keys = [k for k, code in currencies.items() if code.upper() in query.currencies]
+            if self.config.currency in query.currencies:
+                exact = False  # an unknown currencyKey reads as the configured currency
+            elif not keys:
+                return None, True
+            elif len(keys) == 1:
+                params.append(("filter[currencyKey]", keys[0]))
+            else:
+                exact = False  # one value per field
         if query.customer_id is not None:
             params.append(("filter[customerKey]", query.customer_id))
         if query.vendor_id is not None:
@@ -622,4 +668,7 @@ def _address(raw: Any) -> Address | None:
 
 
 def _list_params(page: int, filters: Params | None) -> Params:
-    return [("page", page + 1), ("per_page", UPSTREAM_PAGE), ("sort[key]", "0"), *(filters or [])]
+    # A sort[...] among `filters` comes before sort[key], which then only breaks ties.
+    sorts = [pair for pair in filters or () if pair[0].startswith("sort[")]
+    rest = [pair for pair in filters or () if not pair[0].startswith("sort[")]
+    return [("page", page + 1), ("per_page", UPSTREAM_PAGE), *sorts, ("sort[key]", "0"), *rest]

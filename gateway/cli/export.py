@@ -12,13 +12,16 @@ from typing import TextIO
 from gateway.adapters.build import build_adapters, close_adapters
 from gateway.bi.export import Export, encode, header
 from gateway.errors import BadSelection, ExportFailed, InvalidGlobalId
-from gateway.lists.selection import invoice_request, parse_selection
+from gateway.lists.selection import parse_selection, select_invoices
 from gateway.state.open import open_state
 
 # CLI flag -> the export's query parameter of the same meaning
 FILTER_FLAGS = {"sources": "sources", "status": "status", "type": "type",
                 "issued_from": "issuedFrom", "issued_to": "issuedTo",
-                "customer_id": "customerId", "vendor_id": "vendorId"}
+                "customer_id": "customerId", "vendor_id": "vendorId",
+                "due_from": "dueFrom", "due_to": "dueTo", "updated_since": "updatedSince",
+                "number": "number", "search": "search", "overdue": "overdue",
+                "currency": "currency"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -67,7 +70,7 @@ async def run_export(args: argparse.Namespace) -> int:
     try:
         await store.start()
         try:
-            request = invoice_request(adapters, parse_selection(params))
+            request = await select_invoices(adapters, parse_selection(params))
         except (BadSelection, InvalidGlobalId) as exc:
             print(f"invoice-gateway: export: {exc}", file=sys.stderr)
             return 2

@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     _listen_args(demo, DEFAULT_PORT)
     demo.add_argument("--seed", type=int, default=7, help="simulator data seed (default 7)")
+    demo.add_argument("--invoices", type=_positive, default=None, metavar="N",
+                      help="seed N invoices per simulated source (default: each one's "
+                           "small data set)")
     demo.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                       help="a browser app's origin that may call the demo, e.g. "
                            "http://localhost:5173 (CORS; repeatable)")
@@ -55,6 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     simulate = commands.add_parser("simulate", help="only the upstream simulators, one per kind")
     _listen_args(simulate, DEFAULT_SIM_PORT, "first port; the others follow it")
     simulate.add_argument("--seed", type=int, default=7, help="data seed (default 7)")
+    simulate.add_argument("--invoices", type=_positive, default=None, metavar="N",
+                          help="seed N invoices per source (default: each one's small "
+                               "data set)")
 
     export_schema = commands.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export_schema.add_argument("--federation", action="store_true",
@@ -102,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(run_export(args))
         if args.command == "simulate":
             with contextlib.suppress(KeyboardInterrupt):
-                asyncio.run(_simulate(args.host, args.port, args.seed))
+                asyncio.run(_simulate(args.host, args.port, args.seed, args.invoices))
             return 0
         return _serve(args)
     except ConfigError as exc:
@@ -146,7 +152,7 @@ def _serve(args: argparse.Namespace) -> int:
         own = "127.0.0.1" if args.host in ("0.0.0.0", "::", "") else args.host
         own = f"[{own}]" if ":" in own else own
         port = sock.getsockname()[1]
-        app = create_app(demo_seed=args.seed, demo_url=f"http://{own}:{port}",
+        app = create_app(demo_seed=args.seed, demo_invoices=args.invoices, demo_url=f"http://{own}:{port}",
                          demo_cors=cors_origins(args.cors_origin))
         pacing = bool(GatewayConfig.model_fields["gc_pacing"].default)  # the demo's default
     _json_request_log()
@@ -302,10 +308,17 @@ def _refuse_open_exposure(config: GatewayConfig, host: str) -> None:
 
 
 
-async def _simulate(host: str, port: int, seed: int) -> None:
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text} is negative")
+    return value
+
+
+async def _simulate(host: str, port: int, seed: int, invoices: int | None) -> None:
     from gateway.simulators.runner import SimulatorGroup
 
-    group = await SimulatorGroup.start(host, port, seed)
+    group = await SimulatorGroup.start(host, port, seed, invoices=invoices)
     for running in group.running.values():
         sim = running.simulator
         facts = {**sim.describe(),

@@ -2,9 +2,10 @@
 
 A global id names a type, a source and the upstream's own id:
 base64url("Invoice:erp:02000274112739"). A cursor names a position in a paged list:
-base64url("c1|<source>|<offset>|<query fingerprint>"). Both are opaque to clients; a forged
-or malformed one raises `InvalidGlobalId` / `InvalidCursor` (gateway/errors.py) with a
-message saying what is wrong.
+base64url("c1|<source>|<offset>|<query fingerprint>"); in an ordered list
+base64url("o1|<JSON of the record's total-order key>|<fingerprint>"). Both are opaque to
+clients; a forged or malformed one raises `InvalidGlobalId` / `InvalidCursor`
+(gateway/errors.py) with a message saying what is wrong.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from gateway.errors import InvalidCursor, InvalidGlobalId
 
@@ -71,6 +75,40 @@ def decode_cursor(value: str, fingerprint: str) -> Cursor:
             "page with the same arguments that produced it"
         )
     return Cursor(parts[1], int(parts[2]), parts[3])
+
+
+def encode_ordered_cursor(key: Sequence[Any], fingerprint: str) -> str:
+    """A cursor of an ordered list: the total-order key of the record it follows (its
+    sort key, its source's place, its place in that source's stable order), as JSON."""
+    return _b64(f"o1|{json.dumps(key, separators=(',', ':'))}|{fingerprint}")
+
+
+def decode_ordered_cursor(value: str, fingerprint: str) -> tuple[Any, ...]:
+    """The key an ordered cursor carries (JSON arrays back as tuples, so that it compares
+    with the keys of records); `InvalidCursor` for anything this gateway did not issue."""
+    text = _unb64(value)
+    head, _, rest = (text or "").partition("|")
+    body, _, given = rest.rpartition("|")
+    try:
+        key = _frozen(json.loads(body)) if head == "o1" else None
+    except ValueError:
+        key = None
+    if not isinstance(key, tuple):
+        raise InvalidCursor(f"{value!r} is not a valid cursor of an ordered list")
+    if given != fingerprint:
+        raise InvalidCursor(
+            f"cursor {value!r} belongs to a different list, filter or order; "
+            "page with the same arguments that produced it"
+        )
+    return key
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, list):
+        return tuple(_frozen(item) for item in value)
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise ValueError("a cursor key holds only arrays, integers and strings")
 
 
 def fingerprint(*parts: object) -> str:

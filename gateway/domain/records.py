@@ -12,8 +12,8 @@ objects.
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -200,9 +200,44 @@ class Invoice:
     remote_data: JSONDict = field(default_factory=dict, compare=False, repr=False)
 
 
+class OrderField(enum.Enum):
+    ISSUE_DATE = "ISSUE_DATE"
+    DUE_DATE = "DUE_DATE"
+    CREATED_AT = "CREATED_AT"
+    UPDATED_AT = "UPDATED_AT"
+    NUMBER = "NUMBER"
+
+
+class OrderDirection(enum.Enum):
+    ASC = "ASC"
+    DESC = "DESC"
+
+
+@dataclass(frozen=True)
+class InvoiceOrder:
+    field: OrderField
+    direction: OrderDirection = OrderDirection.ASC
+
+    @property
+    def descending(self) -> bool:
+        return self.direction is OrderDirection.DESC
+
+
+# The filters added by the v3 contract, which the adapters push down one by one (or not).
+LATER_FILTERS = ("due_from", "due_to", "updated_since", "number", "search", "overdue",
+                 "currencies")
+
+
 @dataclass(frozen=True)
 class InvoiceQuery:
-    """The unified invoice filter, in domain terms (remote ids, not global ids)."""
+    """The unified invoice filter, in domain terms (remote ids, not global ids), and the
+    order an ordered list asks for (`order`, empty for today's source order).
+
+    `search` matches the number and the names of the invoice's parties: the names of the
+    parties a source lists are looked up before the list is read (`gateway.lists.selection`)
+    and arrive here as `named_parties` ((source, "customer" | "vendor", remote id) whose name
+    matches) for the `listed_parties` ((source, party kind)) whose lists were read; any
+    other party is judged by the copy the invoice carries (its snapshot)."""
 
     statuses: frozenset[InvoiceStatus] | None = None
     type: InvoiceType | None = None
@@ -210,6 +245,16 @@ class InvoiceQuery:
     issued_to: date | None = None
     customer_id: str | None = None
     vendor_id: str | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+    updated_since: datetime | None = None
+    number: str | None = None
+    search: str | None = None
+    overdue: bool | None = None
+    currencies: frozenset[str] | None = None
+    named_parties: frozenset[tuple[str, str, str]] = frozenset()
+    listed_parties: frozenset[tuple[str, str]] = frozenset()
+    order: tuple[InvoiceOrder, ...] = ()
 
     def matches(self, invoice: Invoice) -> bool:
         """Whether `invoice` passes every filter (the gateway's own check after pushdown)."""
@@ -217,21 +262,66 @@ class InvoiceQuery:
             return False
         if self.type is not None and invoice.type is not self.type:
             return False
-        if self.issued_from is not None and (
-            invoice.issue_date is None or invoice.issue_date < self.issued_from
-        ):
-            return False
-        if self.issued_to is not None and (
-            invoice.issue_date is None or invoice.issue_date > self.issued_to
-        ):
+        if not _within(invoice.issue_date, self.issued_from, self.issued_to):
             return False
         if self.customer_id is not None and invoice.customer_id != self.customer_id:
             return False
-        return self.vendor_id is None or _vendor_id(invoice) == self.vendor_id
+        if self.vendor_id is not None and _vendor_id(invoice) != self.vendor_id:
+            return False
+        if not _within(invoice.due_date, self.due_from, self.due_to):
+            return False
+        if self.updated_since is not None and (
+            invoice.updated_at is None or invoice.updated_at < self.updated_since
+        ):
+            return False
+        if self.number is not None and (
+            invoice.number is None or invoice.number.casefold() != self.number.casefold()
+        ):
+            return False
+        if self.overdue is not None and invoice.is_overdue is not self.overdue:
+            return False
+        if self.currencies is not None and invoice.currency.upper() not in self.currencies:
+            return False
+        return self.search is None or self._found(invoice, self.search.casefold())
+
+    def _found(self, invoice: Invoice, text: str) -> bool:
+        if invoice.number is not None and text in invoice.number.casefold():
+            return True
+        for kind, remote_id, snapshot in (
+            ("customer", invoice.customer_id, invoice.customer_snapshot),
+            ("vendor", _vendor_id(invoice), invoice.vendor_snapshot),
+        ):
+            if (invoice.source, kind) in self.listed_parties:
+                if remote_id is not None and (invoice.source, kind, remote_id) in (
+                    self.named_parties
+                ):
+                    return True
+            elif snapshot is not None and snapshot.name and text in snapshot.name.casefold():
+                return True
+        return False
+
+    def filters_beyond(self, pushed: Collection[str] = ()) -> bool:
+        """Whether a filter of v3 (`LATER_FILTERS`) other than those `pushed` down is given:
+        the upstream's total then counts more than match."""
+        return any(getattr(self, name) is not None for name in LATER_FILTERS
+                   if name not in pushed)
+
+    @property
+    def filter(self) -> InvoiceQuery:
+        """The same filter without an order (what a summary or an export reads)."""
+        return replace(self, order=()) if self.order else self
 
     @property
     def is_empty(self) -> bool:
         return self == InvoiceQuery()
+
+
+def _within(day: date | None, start: date | None, end: date | None) -> bool:
+    if start is None and end is None:
+        return True
+    if day is None:
+        return False
+    return (start is None or day >= start) and (end is None or day <= end)
 
 
 def _vendor_id(invoice: Invoice) -> str | None:

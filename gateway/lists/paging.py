@@ -38,10 +38,25 @@ class ListRequest:
     resource: str
     sources: tuple[str, ...]
     query: InvoiceQuery | None = None
+    # Customers and vendors: text found, ignoring case, in the name or the email.
+    search: str | None = None
 
     @property
     def fingerprint(self) -> str:
+        if self.search is not None:
+            return fingerprint(self.resource, self.sources, canonical(self.query),
+                               self.search.casefold())
         return fingerprint(self.resource, self.sources, canonical(self.query))
+
+    def keeps(self, record: Any) -> bool:
+        """Whether a record of an upstream page belongs to this list (the gateway's own
+        check of what was pushed down, and of what could not be)."""
+        if self.query is not None and not self.query.matches(record):
+            return False
+        if self.search is None:
+            return True
+        text = self.search.casefold()
+        return any(text in value.casefold() for value in (record.name, record.email) if value)
 
 
 def canonical(query: InvoiceQuery | None) -> str:
@@ -49,8 +64,17 @@ def canonical(query: InvoiceQuery | None) -> str:
     if query is None:
         return ""
     statuses = sorted(s.value for s in query.statuses) if query.statuses is not None else None
-    return repr((statuses, query.type and query.type.value, str(query.issued_from),
+    text = repr((statuses, query.type and query.type.value, str(query.issued_from),
                  str(query.issued_to), query.customer_id, query.vendor_id))
+    currencies = sorted(query.currencies) if query.currencies is not None else None
+    more = (str(query.due_from), str(query.due_to), str(query.updated_since), query.number,
+            query.search, query.overdue, currencies,
+            [(o.field.value, o.direction.value) for o in query.order])
+    # The filters and orders of v3 join the text only when given, so that a cursor of a
+    # list without them stays what it was.
+    if more != ("None", "None", "None", None, None, None, None, []):
+        text += repr(more)
+    return text
 
 
 @dataclass
@@ -143,7 +167,7 @@ async def _scan(
         # are read, and a record that breaks the wire contract fails the source here.
         for position in range(offset - base, len(page.items)):
             record = page.items[position]
-            if query is None or query.matches(record):
+            if request.keeps(record):
                 if serve is not None and len(found) + 1 < want:  # not the one past `first`
                     serve(record)
                 found.append((record, Cursor(name, base + position + 1, fp).encode()))
@@ -157,6 +181,8 @@ async def _scan(
 
 async def total_count(loaders: Loaders, request: ListRequest) -> int | None:
     """The number of records in the whole list, or None where a source cannot say."""
+    if request.search is not None:
+        return None  # the gateway filters: no upstream total counts the matches
     pages = await asyncio.gather(
         *(loaders.source(name).page.load((request.resource, request.query, 0))
           for name in request.sources),
@@ -208,7 +234,7 @@ async def walk(loaders: Loaders, request: ListRequest, source: str) -> AsyncIter
             return
         source_loaders.forget(key)
         try:
-            records = [r for r in page.items if query is None or query.matches(r)]
+            records = [r for r in page.items if request.keeps(r)]
         except UpstreamError as exc:  # a record breaking the wire contract (`Page.lazy`)
             yield Chunk(source, [], error=exc)
             return

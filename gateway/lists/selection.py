@@ -7,15 +7,23 @@ refuse the same bad input with the same message.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import date
-from typing import TypeVar
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from typing import Any, TypeVar
 
 from gateway.adapters import Adapter, Capability
+from gateway.adapters.base import read_all_pages
 from gateway.domain.ids import decode_id
-from gateway.domain.records import InvoiceQuery, InvoiceStatus, InvoiceType
-from gateway.errors import BadSelection, SourceForbidden
+from gateway.domain.records import (
+    InvoiceOrder,
+    InvoiceQuery,
+    InvoiceStatus,
+    InvoiceType,
+    parse_utc,
+)
+from gateway.errors import BadSelection, SourceForbidden, UpstreamError
 from gateway.lists.paging import ListRequest, listing_sources
 
 E = TypeVar("E", InvoiceStatus, InvoiceType)
@@ -32,6 +40,14 @@ class InvoiceSelection:
     issued_to: date | None = None
     customer_id: str | None = None
     vendor_id: str | None = None
+    due_from: date | None = None
+    due_to: date | None = None
+    updated_since: datetime | None = None
+    number: str | None = None
+    search: str | None = None
+    overdue: bool | None = None
+    currencies: Iterable[str] | None = None
+    order: Sequence[InvoiceOrder] = ()
 
 
 def invoice_request(
@@ -49,6 +65,11 @@ def invoice_request(
     sources = listing_sources(adapters, Capability.LIST_INVOICES, where.sources)
     if where.issued_from and where.issued_to and where.issued_from > where.issued_to:
         raise BadSelection("filter.issuedFrom is after filter.issuedTo")
+    if where.due_from and where.due_to and where.due_from > where.due_to:
+        raise BadSelection("filter.dueFrom is after filter.dueTo")
+    fields = [order.field for order in where.order]
+    if len(set(fields)) != len(fields):
+        raise BadSelection("orderBy names a field more than once")
     customer = decode_id(where.customer_id, "Customer") if where.customer_id else None
     vendor = decode_id(where.vendor_id, "Vendor") if where.vendor_id else None
     for party in (customer, vendor):
@@ -63,8 +84,61 @@ def invoice_request(
         issued_to=where.issued_to,
         customer_id=customer.remote_id if customer else None,
         vendor_id=vendor.remote_id if vendor else None,
+        due_from=where.due_from,
+        due_to=where.due_to,
+        updated_since=where.updated_since,
+        number=where.number,
+        # An empty search text is in every number: no filter at all.
+        search=where.search or None,
+        overdue=where.overdue,
+        currencies=(frozenset(c.strip().upper() for c in where.currencies)
+                    if where.currencies is not None else None),
+        order=tuple(where.order),
     )
     return ListRequest("invoices", sources, query)
+
+
+async def select_invoices(
+    adapters: Mapping[str, Adapter],
+    where: InvoiceSelection,
+    configured: Collection[str] = (),
+) -> ListRequest:
+    """`invoice_request`, with a `search` text's party names looked up: the customers and
+    vendors of each selected source that lists them are read (through the read cache) and
+    those whose name contains the text go into the query (`InvoiceQuery.named_parties`).
+    A source whose party list cannot be read is searched by the copies its invoices carry.
+    Lists, totals, summaries, aging and the export all select through this."""
+    request = invoice_request(adapters, where, configured)
+    query = request.query
+    if query is None or query.search is None:
+        return request
+    text = query.search.casefold()
+    reads = [
+        (name, kind, adapter)
+        for name in request.sources
+        for kind, capability in (("customer", Capability.LIST_CUSTOMERS),
+                                 ("vendor", Capability.LIST_VENDORS))
+        if capability in (adapter := adapters[name]).capabilities
+    ]
+
+    async def names(kind: str, adapter: Adapter) -> Sequence[Any] | None:
+        lister = adapter.list_customers if kind == "customer" else adapter.list_vendors
+        try:
+            return await read_all_pages(lister)
+        except UpstreamError:
+            return None
+
+    found = await asyncio.gather(*(names(kind, adapter) for _, kind, adapter in reads))
+    listed: set[tuple[str, str]] = set()
+    named: set[tuple[str, str, str]] = set()
+    for (name, kind, _), parties in zip(reads, found, strict=True):
+        if parties is None:
+            continue
+        listed.add((name, kind))
+        named.update((name, kind, party.remote_id) for party in parties
+                     if party.name and text in party.name.casefold())
+    query = replace(query, named_parties=frozenset(named), listed_parties=frozenset(listed))
+    return replace(request, query=query)
 
 
 def _check_source(adapters: Mapping[str, Adapter], configured: Collection[str], name: str) -> None:
@@ -77,7 +151,8 @@ def _check_source(adapters: Mapping[str, Adapter], configured: Collection[str], 
 
 
 SELECTION_PARAMS = ("sources", "status", "type", "issuedFrom", "issuedTo", "customerId",
-                    "vendorId")
+                    "vendorId", "dueFrom", "dueTo", "updatedSince", "number", "search",
+                    "overdue", "currency")
 
 
 def parse_selection(params: Mapping[str, Sequence[str]]) -> InvoiceSelection:
@@ -108,6 +183,32 @@ def parse_selection(params: Mapping[str, Sequence[str]]) -> InvoiceSelection:
         except ValueError:
             raise BadSelection(f"{name}: {text!r} is not a date of the form YYYY-MM-DD") from None
 
+    def moment(name: str) -> datetime | None:
+        text = one(name)
+        if text is None:
+            return None
+        try:
+            return parse_utc(text.replace("Z", "+00:00"))
+        except ValueError:
+            raise BadSelection(f"{name}: {text!r} is not an ISO 8601 date and time") from None
+
+    def flag(name: str) -> bool | None:
+        text = one(name)
+        if text is None:
+            return None
+        if text.lower() not in ("true", "false"):
+            raise BadSelection(f"{name}: {text!r} is not true or false")
+        return text.lower() == "true"
+
+    def text(name: str) -> str | None:
+        # Taken whole: a number or a name may hold a comma.
+        given = params.get(name)
+        if not given:
+            return None
+        if len(given) > 1:
+            raise BadSelection(f"{name}: give one value, got {len(given)}")
+        return given[0]
+
     statuses = values("status")
     kind = one("type")
     return InvoiceSelection(
@@ -119,6 +220,13 @@ def parse_selection(params: Mapping[str, Sequence[str]]) -> InvoiceSelection:
         issued_to=day("issuedTo"),
         customer_id=one("customerId"),
         vendor_id=one("vendorId"),
+        due_from=day("dueFrom"),
+        due_to=day("dueTo"),
+        updated_since=moment("updatedSince"),
+        number=text("number"),
+        search=text("search"),
+        overdue=flag("overdue"),
+        currencies=values("currency"),
     )
 
 

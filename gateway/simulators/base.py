@@ -121,9 +121,14 @@ class Simulator:
     # Kinds whose upstream sends webhooks set this; their writes call `self.webhooks.send`.
     sends_webhooks: ClassVar[bool] = False
 
-    def __init__(self, seed: int = 7, token: str | None = None) -> None:
+    def __init__(
+        self, seed: int = 7, token: str | None = None, invoices: int | None = None
+    ) -> None:
         self.seed = seed
         self.token = token or self.default_token
+        # How many invoices to seed (`simulate --invoices N`); None keeps the kind's own
+        # small data set, which the tests know record by record.
+        self.invoice_count = invoices
         self.controls = Controls()
         # The webhook target survives `/_sim/reset` (it is wiring, not data).
         self.webhooks = WebhookSender(f"whsec-sim-{self.kind}")
@@ -249,7 +254,7 @@ class Simulator:
     async def _sim_info(self, request: Request) -> Response:
         return JSONResponse(
             {"kind": self.kind, "api_prefix": self.api_prefix, "token": self.token,
-             "seed": self.seed, **self.describe()}
+             "seed": self.seed, "invoices": self.invoice_count, **self.describe()}
         )
 
 

@@ -135,7 +135,8 @@ class CloudBillingSimulator(Simulator):
         acme = Tenant("acme", "Acme Software Inc.", "USD", member, "INV")
         globex = Tenant("globex", "Globex GmbH", "EUR", member, "GLX")
         initech = Tenant("initech", "Initech Ltd", "GBP", stranger, "ITC")
-        seed_tenant(rng, acme, COMPANIES[:25], ["USD", "USD", "USD", "EUR", "GBP"], 132, 2)
+        seed_tenant(rng, acme, COMPANIES[:25], ["USD", "USD", "USD", "EUR", "GBP"],
+                    132 if self.invoice_count is None else self.invoice_count, 2)
         seed_tenant(rng, globex, COMPANIES[25:], ["EUR"], 7)
         seed_tenant(rng, initech, COMPANIES[10:14], ["GBP"], 5)
         self.tenants = {t.slug: t for t in (acme, globex, initech)}

@@ -90,7 +90,7 @@ class InvoicematicSimulator(Simulator):
     read_only_token: ClassVar[str] = "is_key_simro4b81d47e0c93a2f6"
 
     def seed_data(self, rng: random.Random) -> None:
-        self.store: Store = seed_store(rng)
+        self.store: Store = seed_store(rng, self.invoice_count)
         self.replays: dict[tuple[str, str], _Replay] = {}
 
     # --- auth -------------------------------------------------------------------------

@@ -131,11 +131,12 @@ def unique_hash(rng: random.Random) -> str:
     return "".join(rng.choice(alphabet) for _ in range(20))
 
 
-def seed_store(rng: random.Random) -> Store:
+def seed_store(rng: random.Random, invoices: int | None = None) -> Store:
+    """The company's records; `invoices` of them (the status mix repeated) or 120."""
     store = Store()
     _seed_catalog(store)
     _seed_customers(store, rng)
-    _seed_invoices(store, rng)
+    _seed_invoices(store, rng, invoices)
     _seed_estimates(store, rng)
     _seed_expenses(store, rng)
     return store
@@ -212,8 +213,10 @@ def _seed_customers(store: Store, rng: random.Random) -> None:
         }
 
 
-def _seed_invoices(store: Store, rng: random.Random) -> None:
+def _seed_invoices(store: Store, rng: random.Random, invoices: int | None) -> None:
     plan = [(s, p) for s, p, count in _STATUS_MIX for _ in range(count)]
+    if invoices is not None:
+        plan = [plan[index % len(plan)] for index in range(invoices)]
     rng.shuffle(plan)
     # Issue days spread over the ~18 months before SIM_TODAY, oldest first, so ids,
     # invoice numbers and created_at all grow together as in a real company.

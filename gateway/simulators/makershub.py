@@ -184,7 +184,7 @@ class MakersHubSimulator(Simulator):
 
     # --- Simulator hooks --------------------------------------------------------------
     def seed_data(self, rng: random.Random) -> None:
-        seeded = seed_invoices(rng)
+        seeded = seed_invoices(rng, self.invoice_count)
         self.invoices = seeded.invoices
         self.groups = seeded.groups
         self._rng = random.Random(rng.getrandbits(64))  # hashes and OCR output after seeding

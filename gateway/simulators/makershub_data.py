@@ -479,7 +479,7 @@ class Seeded:
     groups: dict[int, list[int]]
 
 
-def seed_invoices(rng: random.Random) -> Seeded:
+def seed_invoices(rng: random.Random, count: int | None = None) -> Seeded:
     """60 plain bills and 6 grouped ones (2-4 children from one supplier each). Ids ascend
     with small gaps (records deleted upstream); a group's id follows its children's, since
     bills are combined after they arrive."""
@@ -487,7 +487,9 @@ def seed_invoices(rng: random.Random) -> Seeded:
     # (created, kind, supplier, issue dates) in creation order; a group is combined after
     # its last child arrives, so its id comes after its children's.
     plans: list[tuple[datetime, str, Supplier, list[date]]] = []
-    for _ in range(PLAIN_INVOICES):
+    # `count` listed in all (`simulate --invoices N`): plain bills and the groups.
+    plain = PLAIN_INVOICES if count is None else max(count - GROUPS, 0)
+    for _ in range(plain):
         issued = SIM_TODAY - timedelta(days=rng.randint(1, HISTORY_DAYS))
         plans.append((_created(rng, issued), "plain", rng.choice(SUPPLIERS), [issued]))
     for _ in range(GROUPS):

@@ -66,7 +66,7 @@ class MakiniSimulator(Simulator):
 
     # --- Simulator hooks ------------------------------------------------------------
     def seed_data(self, rng: random.Random) -> None:
-        self.data, self._keys = seed(rng)
+        self.data, self._keys = seed(rng, self.invoice_count)
         self._writes = 0
 
     def api_routes(self) -> list[BaseRoute]:

@@ -184,8 +184,9 @@ class MakiniData:
     invoices: dict[str, Record] = field(default_factory=dict)
 
 
-def seed(rng: random.Random) -> tuple[MakiniData, KeyMaker]:
-    """Build the whole data set from `rng`; also return the key maker for later creates."""
+def seed(rng: random.Random, invoices: int | None = None) -> tuple[MakiniData, KeyMaker]:
+    """Build the whole data set from `rng` (`invoices` of them, 180 by default); also
+    return the key maker for later creates."""
     keys = KeyMaker(rng)
     data = MakiniData()
     setup = timestamp(SIM_NOW - timedelta(days=900))
@@ -232,7 +233,7 @@ def seed(rng: random.Random) -> tuple[MakiniData, KeyMaker]:
     for index, name in enumerate(VENDOR_NAMES):
         record = _party(rng, keys, name, f"V{20003 + index * 11}")
         data.vendors[record["key"]] = record
-    _seed_invoices(rng, keys, data)
+    _seed_invoices(rng, keys, data, 180 if invoices is None else invoices)
     return data, keys
 
 
@@ -263,14 +264,14 @@ def _address(rng: random.Random) -> Record:
     }
 
 
-def _seed_invoices(rng: random.Random, keys: KeyMaker, data: MakiniData) -> None:
+def _seed_invoices(rng: random.Random, keys: KeyMaker, data: MakiniData, count: int) -> None:
     status_key = {record["code"]: key for key, record in data.statuses.items()}
     currency_keys = list(data.currencies)
     tax_rates = [Decimal(record["rate"]) for record in data.taxes.values()]
     customers, vendors = list(data.customers), list(data.vendors)
     sales_no, bill_no = 1040, 0
     # Oldest first, so that each side's invoice numbers rise with the invoice date.
-    plans = sorted(((rng.randint(0, 540), rng.random() < 0.55) for _ in range(180)), reverse=True)
+    plans = sorted(((rng.randint(0, 540), rng.random() < 0.55) for _ in range(count)), reverse=True)
     for index, (age, is_sale) in enumerate(plans):
         hour = 0 if rng.random() < 0.6 else rng.randint(6, 23)
         issued = SIM_NOW.replace(hour=hour, minute=rng.randint(0, 59) if hour else 0) - (

@@ -85,14 +85,16 @@ class SimulatorGroup:
         seed: int = 7,
         kinds: Sequence[str] | None = None,
         log_level: str = "warning",
+        invoices: int | None = None,
     ) -> SimulatorGroup:
         """Start one server per kind (every registered kind unless `kinds` names some): on
-        `port`, `port + 1`, ... or on free ports if 0."""
+        `port`, `port + 1`, ... or on free ports if 0; `invoices` per source where given
+        (else each kind's own small data set)."""
         group = cls()
         try:
             for offset, kind in enumerate(tuple(KINDS) if kinds is None else kinds):
                 sock = bind_socket(host, port + offset if port else 0)
-                simulator = KINDS[kind].simulator(seed=seed)
+                simulator = KINDS[kind].simulator(seed=seed, invoices=invoices)
                 config = uvicorn.Config(
                     simulator.app(), log_level=log_level, lifespan="off",
                     access_log=False, timeout_graceful_shutdown=1,
@@ -126,11 +128,13 @@ class BackgroundSimulators:
     """Simulators in a thread of their own (for tests): start(), then stop()."""
 
     def __init__(
-        self, seed: int = 7, host: str = "127.0.0.1", kinds: Sequence[str] | None = None
+        self, seed: int = 7, host: str = "127.0.0.1", kinds: Sequence[str] | None = None,
+        invoices: int | None = None,
     ) -> None:
         self.seed = seed
         self.host = host
         self.kinds = kinds
+        self.invoices = invoices
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self.group: SimulatorGroup | None = None
@@ -138,7 +142,8 @@ class BackgroundSimulators:
     def start(self) -> SimulatorGroup:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            SimulatorGroup.start(self.host, 0, self.seed, self.kinds), self._loop
+            SimulatorGroup.start(self.host, 0, self.seed, self.kinds, invoices=self.invoices),
+            self._loop,
         )
         self.group = future.result(timeout=30)
         return self.group

@@ -24,7 +24,7 @@ from gateway.errors import (
     SourceForbidden,
     UpstreamError,
 )
-from gateway.lists.selection import SELECTION_PARAMS, invoice_request, parse_selection
+from gateway.lists.selection import SELECTION_PARAMS, parse_selection, select_invoices
 
 logger = logging.getLogger("invoice_gateway.export")
 MEDIA_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson",
@@ -54,7 +54,7 @@ async def export_invoices(request: Request) -> Response:
     readable = {name: a for name, a in configured.items() if identity.may_read(name)}
     try:
         selection = parse_selection({name: params.getlist(name) for name in SELECTION_PARAMS})
-        list_request = invoice_request(readable, selection, configured)
+        list_request = await select_invoices(readable, selection, configured)
     except (BadSelection, InvalidGlobalId) as exc:
         return _error(400, str(exc), "BAD_USER_INPUT")
     except SourceForbidden as exc:
