@@ -95,7 +95,7 @@ def child(config_path: str, port: int, out: str) -> None:
     config = load_config(config_path)
     app = create_app(config)
     sock = bind_socket("127.0.0.1", port)
-    tune_gc(config.gc_pacing)
+    tune_gc(app.state.plugins)
     probes = Probes()
     gc.callbacks.append(probes.on_gc)
     server = uvicorn.Server(uvicorn.Config(app, log_level="warning", access_log=False,

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -40,7 +40,9 @@ from gateway.simulators.runner import SimulatorGroup
 from gateway.state.open import open_state
 from gateway.support.metrics import CONTENT_TYPE, GatewayMetrics
 from gateway.support.tracing import tracer_provider_from_env
-from gateway.upstream.early import EarlyReads
+from gateway.upstream.plugins import UpstreamPlugin
+from gateway.upstream.plugins.early import EarlyReads
+from gateway.upstream.plugins.gcpace import GcPacer
 from gateway.upstream.wire import AiohttpWire, WireFactory
 from gateway.web import webhooks
 from gateway.web.access import Authenticator
@@ -83,6 +85,26 @@ def demo_sync(config: GatewayConfig, group: SimulatorGroup) -> GatewayConfig:
     return config.model_copy(update={"sources": sources})
 
 
+def upstream_plugins(
+    config: GatewayConfig | None, metrics: GatewayMetrics
+) -> list[UpstreamPlugin]:
+    """The upstream plug-ins (gateway.upstream.plugins) the configuration switches on (the
+    demo: the defaults, none). The GC pacer changes the collector's thresholds only once the
+    serving command enables it (`gateway.cli.main.tune_gc`)."""
+    defaults = GatewayConfig.model_fields
+    early_reads = bool(defaults["early_reads"].default if config is None else config.early_reads)
+    gc_pacing = bool(defaults["gc_pacing"].default if config is None else config.gc_pacing)
+    plugins: list[UpstreamPlugin] = []
+    if early_reads:
+        plugins.append(EarlyReads(
+            on_used=lambda source: metrics.early_reads.labels(source, "used").inc(),
+            on_unused=lambda source: metrics.early_reads.labels(source, "unused").inc(),
+        ))
+    if gc_pacing:
+        plugins.append(GcPacer())
+    return plugins
+
+
 def create_app(
     config: GatewayConfig | None = None,
     *,
@@ -93,6 +115,7 @@ def create_app(
     demo_url: str | None = None,
     demo_cors: CorsConfig | None = None,
     clock: Callable[[], float] = time.monotonic,
+    plugins: Sequence[UpstreamPlugin] | None = None,
 ) -> FastAPI:
     """The gateway app: against `config`, or (demo) against simulators it starts itself.
 
@@ -102,7 +125,9 @@ def create_app(
     simulators send their webhooks there, so writes show up in subscriptions. `demo_cors`
     lets browser apps on other origins call the demo (`demo --cors-origin`). `clock` times
     the sources' read caches and circuit breakers (tests pass a fake one instead of sleeping).
-    `wire` builds each source's wire (a benchmark passes httpx's, benchmarks/httpx_wire.py).
+    `plugins` replaces the upstream plug-ins the configuration switches on
+    (`upstream_plugins`; a test serving the demo passes its own). `wire` builds each
+    source's wire (a benchmark passes httpx's, benchmarks/httpx_wire.py).
     """
     if config is None and demo_seed is None:
         raise ValueError("create_app needs a configuration or a demo seed")
@@ -124,6 +149,7 @@ def create_app(
         store = open_state(effective.state, effective.state_timeout)
         adapters = build_adapters(
             effective.sources, wire, metrics=metrics, tracer=tracer, state=store, clock=clock,
+            plugins=app.state.plugins,
         )
         bus = LocalEventBus()
         app.state.adapters = adapters
@@ -189,8 +215,9 @@ def create_app(
     app.state.metrics = metrics
     app.state.health = SourceHealth(metrics)
     app.state.tracer = tracer
-    app.state.early = EarlyReads(
-        on_unused=lambda source: metrics.early_reads.labels(source, "unused").inc()
+    # The opt-in speed tricks, one list for the front door and every source's client.
+    app.state.plugins = tuple(
+        upstream_plugins(config, metrics) if plugins is None else plugins
     )
 
     async def context_getter(connection: HTTPConnection) -> Context:

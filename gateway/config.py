@@ -230,13 +230,14 @@ class GatewayConfig(BaseModel):
     # One deadline per GraphQL request: every upstream call it causes ends by then.
     request_timeout: float = Field(default=30.0, gt=0, le=600)
     # A repeated request's first upstream reads start as soon as it is let in
-    # (gateway.upstream.early).
+    # (gateway.upstream.plugins.early).
     # Off by default: on varied traffic it did not earn its place (docs/performance.md).
     early_reads: bool = False
     # Young garbage collections paced to moments every HTTP request waits on an upstream,
-    # with a larger automatic threshold as the backstop (gateway.upstream.gcpace). Off by default:
-    # a saturated process is never idle, and the backstop's large young generation then
-    # collects in single long pauses that stall every connection (docs/performance.md).
+    # with a larger automatic threshold as the backstop (gateway.upstream.plugins.gcpace).
+    # Off by default: a saturated process is never idle, and the backstop's large young
+    # generation then collects in single long pauses that stall every connection
+    # (docs/performance.md).
     gc_pacing: bool = False
     # How GraphQL operations execute (resolvers/executor.py, docs/performance.md):
     # `plain-fields` completes plain fields in place, overriding graphql-core internals

@@ -1,4 +1,5 @@
-"""A repeated request's first reads start as soon as it is let in (gateway.upstream.early).
+"""A repeated request's first reads start as soon as it is let in
+(gateway.upstream.plugins.early).
 
 Through the app with the simulators over real HTTP: the second identical request joins the
 read it started early (counted as `used`), the upstream sees one read per request as
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from gateway.upstream.early import joined, plan_key
+from gateway.upstream.plugins.early import STATE, EarlyReads, EarlyState, plan_key
 from gateway.upstream.scope import RequestScope
 from tests.conftest import request_counts, sim_control, zero_counts
 
@@ -27,6 +28,11 @@ def early(gateway: Any, outcome: str) -> float:
     value = gateway.app.state.metrics.registry.get_sample_value(
         "invoice_gateway_early_reads_total", {"source": "billing", "outcome": outcome})
     return value or 0.0
+
+
+def plugin(gateway: Any) -> EarlyReads:
+    [found] = [p for p in gateway.app.state.plugins if isinstance(p, EarlyReads)]
+    return found
 
 
 async def post(gateway: Any, client: str | None = None) -> dict[str, Any]:
@@ -66,7 +72,7 @@ async def test_an_early_read_not_asked_for_is_cancelled_and_its_plan_forgotten(
 ):
     gateway = await make_gateway(top={"early_reads": True})
     expected = await post(gateway)
-    plans = gateway.app.state.early._plans
+    plans = plugin(gateway)._plans
     key = plan_key("anonymous", "POST", BODY)
     assert list(plans) == [key]
     # As if the plan had changed since it was learned: one more read than the request makes.
@@ -100,13 +106,13 @@ async def test_switched_off_nothing_is_started_early(make_gateway, simulators, t
     for _ in range(2):
         await post(gateway)
     assert early(gateway, "used") == 0
-    assert not gateway.app.state.early._plans
+    assert not any(isinstance(p, EarlyReads) for p in gateway.app.state.plugins)
 
 
 def test_a_read_with_an_unhashable_parameter_is_never_planned():
-    scope = RequestScope(first_reads=[])
-    with pytest.raises(TypeError):
-        joined(scope, ("billing", "/api/invoices", (("ids", [1, 2]),)))
-    assert scope.first_reads == []
-    joined(scope, ("billing", "/api/invoices", (("limit", 100),)))
-    assert scope.first_reads == [("billing", "/api/invoices", (("limit", 100),))]
+    scope, early_reads = RequestScope(), EarlyReads()
+    state = scope.fill(STATE, EarlyState(b"key"))
+    assert early_reads.joined(scope, ("billing", "/api/invoices", (("ids", [1, 2]),))) is None
+    assert state.first_reads == []
+    early_reads.joined(scope, ("billing", "/api/invoices", (("limit", 100),)))
+    assert state.first_reads == [("billing", "/api/invoices", (("limit", 100),))]

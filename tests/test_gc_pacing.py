@@ -1,7 +1,9 @@
-"""Garbage collection paced to the moments every request waits on an upstream (gateway.upstream.gcpace).
+"""Garbage collection paced to the moments every request waits on an upstream
+(gateway.upstream.plugins.gcpace).
 
-The unit tests drive a pacer of their own (the process-wide one is enabled only in serving
-processes); the last test runs a served query in a child process with the real one."""
+The unit tests drive a pacer of their own through its plug-in hooks, without `enable()`
+(which changes the process's thresholds); the last test serves queries in a child process
+with the pacer the app builds for `gc_pacing: true`, enabled as the serving command does."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ import subprocess
 import sys
 import textwrap
 import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from gateway.upstream import gcpace
-from gateway.upstream.gcpace import GcPacer
+from gateway.upstream.plugins import gcpace
+from gateway.upstream.plugins.gcpace import WAITS, GcPacer
 from gateway.upstream.scope import RequestScope
 
 
@@ -37,6 +41,32 @@ def enabled_pacer() -> GcPacer:
     return pacer
 
 
+@contextmanager
+def served(pacer: GcPacer, scope: RequestScope) -> Iterator[None]:
+    """One HTTP request served, as the front door reports it."""
+    pacer.request_started(scope)
+    try:
+        yield
+    finally:
+        pacer.request_finished(scope)
+
+
+@contextmanager
+def waiting(pacer: GcPacer, scope: RequestScope | None) -> Iterator[None]:
+    """One upstream call's network wait, as `SourceClient` reports it."""
+    pacer.before_call(scope)
+    try:
+        yield
+    finally:
+        pacer.after_call(scope)
+
+
+def waits(scope: RequestScope) -> int:
+    slot = scope.slot(WAITS)
+    assert slot is not None
+    return slot.count
+
+
 async def settle() -> None:
     await asyncio.sleep(gcpace.DELAY * 5)
 
@@ -45,9 +75,9 @@ async def test_collects_while_the_only_request_waits_on_its_upstream() -> None:
     pacer, scope = enabled_pacer(), RequestScope()
     gc.disable()  # only the pacer may collect here
     try:
-        with pacer.request(scope):
+        with served(pacer, scope):
             refs = cyclic_garbage(gcpace.WORTH_COLLECTING)
-            with pacer.waiting(scope):
+            with waiting(pacer, scope):
                 assert pacer.serving == 0
                 await settle()
             assert pacer.serving == 1
@@ -58,12 +88,12 @@ async def test_collects_while_the_only_request_waits_on_its_upstream() -> None:
 
 
 async def test_never_while_another_request_is_being_served() -> None:
-    pacer, waiting, busy = enabled_pacer(), RequestScope(), RequestScope()
+    pacer, idle, busy = enabled_pacer(), RequestScope(), RequestScope()
     gc.disable()
     try:
-        with pacer.request(busy), pacer.request(waiting):
+        with served(pacer, busy), served(pacer, idle):
             refs = cyclic_garbage(gcpace.WORTH_COLLECTING)
-            with pacer.waiting(waiting):
+            with waiting(pacer, idle):
                 assert pacer.serving == 1
                 await settle()
             assert all(ref() is not None for ref in refs)  # (automatic collection is off)
@@ -76,9 +106,9 @@ async def test_a_request_busy_again_before_the_delay_is_not_interrupted() -> Non
     pacer, scope = enabled_pacer(), RequestScope()
     gc.disable()
     try:
-        with pacer.request(scope):
+        with served(pacer, scope):
             cyclic_garbage(gcpace.WORTH_COLLECTING)
-            with pacer.waiting(scope):
+            with waiting(pacer, scope):
                 pass  # the reply came back at once
             await settle()  # the scheduled collection finds the request busy
     finally:
@@ -88,20 +118,20 @@ async def test_a_request_busy_again_before_the_delay_is_not_interrupted() -> Non
 
 async def test_parallel_calls_of_one_request_count_it_waiting_once() -> None:
     pacer, scope = enabled_pacer(), RequestScope()
-    with pacer.request(scope):
-        with pacer.waiting(scope):
-            with pacer.waiting(scope):
-                assert (pacer.serving, scope.upstream_waits) == (0, 2)
-            assert (pacer.serving, scope.upstream_waits) == (0, 1)
-        assert (pacer.serving, scope.upstream_waits) == (1, 0)
+    with served(pacer, scope):
+        with waiting(pacer, scope):
+            with waiting(pacer, scope):
+                assert (pacer.serving, waits(scope)) == (0, 2)
+            assert (pacer.serving, waits(scope)) == (0, 1)
+        assert (pacer.serving, waits(scope)) == (1, 0)
     assert pacer.serving == 0
 
 
 async def test_calls_outside_a_served_request_change_nothing() -> None:
     pacer = enabled_pacer()
-    with pacer.request(RequestScope()):
+    with served(pacer, RequestScope()):
         for scope in (None, RequestScope()):  # a background call; a scope not served here
-            with pacer.waiting(scope):
+            with waiting(pacer, scope):
                 assert pacer.serving == 1
     assert pacer.serving == 0
 
@@ -109,7 +139,7 @@ async def test_calls_outside_a_served_request_change_nothing() -> None:
 async def test_too_little_garbage_is_not_worth_a_collection() -> None:
     pacer, scope = enabled_pacer(), RequestScope()
     gc.collect()
-    with pacer.request(scope), pacer.waiting(scope):
+    with served(pacer, scope), waiting(pacer, scope):
         await settle()
     assert pacer.collections == 0
 
@@ -130,7 +160,7 @@ def test_due_generation_follows_cpythons_policy() -> None:
 CHILD = textwrap.dedent("""
     import asyncio, gc
     from gateway.cli.main import tune_gc
-    from gateway.upstream.gcpace import PACER
+    from gateway.upstream.plugins.gcpace import GcPacer
     from gateway.simulators.runner import BackgroundSimulators
     from tests.conftest import gateway_app, open_gateway, sim_control
 
@@ -138,13 +168,16 @@ CHILD = textwrap.dedent("""
 
     async def main(group):
         sim_control(group.running["invoicematic"], "PUT", "/_sim/latency", {"ms": 30})
-        async with open_gateway(gateway_app(group)) as gateway:
-            tune_gc(pacing=True)
+        app = gateway_app(group, {"gc_pacing": True})
+        [pacer] = [p for p in app.state.plugins if isinstance(p, GcPacer)]
+        async with open_gateway(app) as gateway:
+            tune_gc(app.state.plugins)
+            assert pacer.enabled
             for _ in range(12):
                 body = await gateway.query(QUERY)
                 assert not body.get("errors"), body
-            assert PACER.serving == 0, PACER.serving
-            print("ok", PACER.collections)
+            assert pacer.serving == 0, pacer.serving
+            print("ok", pacer.collections)
 
     background = BackgroundSimulators()
     try:
@@ -161,3 +194,17 @@ def test_a_served_query_is_collected_while_it_waits() -> None:
     status, collections = result.stdout.split()
     assert status == "ok"
     assert int(collections) >= 1, result.stdout
+
+
+def test_the_app_builds_a_pacer_only_when_switched_on(simulators) -> None:
+    from tests.conftest import gateway_app
+
+    thresholds = gc.get_threshold()
+    assert not any(isinstance(p, GcPacer) for p in gateway_app(simulators).state.plugins)
+    on = gateway_app(simulators, {"gc_pacing": True})
+    [pacer] = [p for p in on.state.plugins if isinstance(p, GcPacer)]
+    # Its own, per app (no process-wide singleton), and nothing process-wide changed yet:
+    # only the serving command's `tune_gc` enables it.
+    other = gateway_app(simulators, {"gc_pacing": True}).state.plugins
+    assert pacer not in other and any(isinstance(p, GcPacer) for p in other)
+    assert not pacer.enabled and gc.get_threshold() == thresholds

@@ -11,16 +11,19 @@ import textwrap
 CHILD = textwrap.dedent("""
     import gc, weakref
     from gateway.cli.main import tune_gc
-    from gateway.upstream.gcpace import BACKSTOP as GC_THRESHOLD, PACER
+    from gateway.upstream.plugins.gcpace import BACKSTOP as GC_THRESHOLD, GcPacer
 
     class Node:
         pass
 
-    tune_gc(pacing=True)
+    untouched = gc.get_threshold()
+    pacer = GcPacer()  # built by the app for `gc_pacing: true`: changes nothing yet
+    assert gc.get_threshold() == untouched and not pacer.enabled
+    tune_gc([pacer])
     assert gc.get_threshold() == GC_THRESHOLD, gc.get_threshold()
     assert gc.get_freeze_count() > 1000, gc.get_freeze_count()  # start-up objects frozen
     assert gc.isenabled()
-    assert PACER.enabled
+    assert pacer.enabled
 
     # Cycles made while serving are still freed automatically, without gc.collect().
     refs = []

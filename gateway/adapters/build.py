@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 from opentelemetry import trace
 
@@ -13,6 +13,7 @@ from gateway.source_config import SourceConfig
 from gateway.state.base import StateStore
 from gateway.support.metrics import GatewayMetrics
 from gateway.upstream.client import SourceClient
+from gateway.upstream.plugins import UpstreamPlugin
 from gateway.upstream.wire import AiohttpWire, WireFactory
 
 
@@ -24,12 +25,14 @@ def build_adapter(
     tracer: trace.Tracer | None = None,
     state: StateStore | None = None,
     clock: Callable[[], float] = time.monotonic,
+    plugins: Sequence[UpstreamPlugin] = (),
 ) -> Adapter:
     """One adapter with its own pooled HTTP client, cache, concurrency bound, retries and
     circuit breaker, reporting to the app's `metrics` and `tracer` when given.
 
     `state` is the gateway's state store (the MakersHub adapter keeps its index there).
     `clock` times the read cache and the circuit breaker (tests pass a fake one).
+    `plugins` are the app's opt-in speed tricks (gateway.upstream.plugins).
 
     `wire` builds the client's wire: aiohttp's (the product's one), or another for a
     benchmark's baseline (benchmarks/httpx_wire.py).
@@ -51,6 +54,7 @@ def build_adapter(
         tracer=tracer,
         clock=clock,
         error_detail=cls.error_detail,
+        plugins=plugins,
     )
     adapter = cls(config, client)
     adapter.state = state
@@ -65,11 +69,13 @@ def build_adapters(
     tracer: trace.Tracer | None = None,
     state: StateStore | None = None,
     clock: Callable[[], float] = time.monotonic,
+    plugins: Sequence[UpstreamPlugin] = (),
 ) -> dict[str, Adapter]:
     """Adapters by source name, in configuration order."""
     return {
         config.name: build_adapter(
-            config, wire, metrics=metrics, tracer=tracer, state=state, clock=clock
+            config, wire, metrics=metrics, tracer=tracer, state=state, clock=clock,
+            plugins=plugins,
         )
         for config in configs
     }

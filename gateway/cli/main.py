@@ -10,7 +10,7 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -127,7 +127,7 @@ def _listen_args(parser: argparse.ArgumentParser, port: int, note: str = "") -> 
 
 def _serve(args: argparse.Namespace) -> int:
     from gateway.app import create_app
-    from gateway.config import GatewayConfig, LimitsConfig, cors_origins, load_config
+    from gateway.config import LimitsConfig, cors_origins, load_config
     from gateway.simulators.runner import bind_socket
     from gateway.web.serving import server_options
 
@@ -144,7 +144,6 @@ def _serve(args: argparse.Namespace) -> int:
         app = create_app(gateway_config)
         limits = gateway_config.limits
         sock = bind_socket(args.host, args.port)
-        pacing = gateway_config.gc_pacing
     else:
         limits = LimitsConfig()
         sock = bind_socket(args.host, args.port)
@@ -154,14 +153,13 @@ def _serve(args: argparse.Namespace) -> int:
         port = sock.getsockname()[1]
         app = create_app(demo_seed=args.seed, demo_invoices=args.invoices, demo_url=f"http://{own}:{port}",
                          demo_cors=cors_origins(args.cors_origin))
-        pacing = bool(GatewayConfig.model_fields["gc_pacing"].default)  # the demo's default
     _json_request_log()
     host = f"[{args.host}]" if ":" in args.host else args.host
     print(f"invoice-gateway: GraphiQL at http://{host}:{args.port}/graphql", flush=True)
     if workers > 1:
         _serve_workers(str(Path(args.config).resolve()), sock, workers, log_level, limits)
         return 0
-    tune_gc(pacing)
+    tune_gc(app.state.plugins)
     server = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on",
                             **server_options(limits))
     uvicorn.Server(server).run(sockets=[sock])
@@ -252,27 +250,30 @@ def worker_app() -> FastAPI:
     _json_request_log()
     config = load_config(os.environ[WORKER_CONFIG_ENV])
     app = create_app(config)
-    tune_gc(config.gc_pacing)
+    tune_gc(app.state.plugins)
     return app
 
 
-def tune_gc(pacing: bool = False) -> None:
-    """Take what start-up built out of every later collection, once the app is built; with
-    `pacing` (top-level `gc_pacing`), collect while every request waits on an upstream.
+def tune_gc(plugins: Iterable[object] = ()) -> None:
+    """Take what start-up built out of every later collection, once the app is built; where
+    the app's upstream `plugins` hold a GC pacer (top-level `gc_pacing`), enable it: collect
+    while every request waits on an upstream.
 
     A cold 50-invoice query allocates some tens of thousands of objects (parsed upstream
     JSON, records, views) and leaves cyclic garbage behind; with CPython's defaults that
     starts many young collections and regularly a full one over every object the process
     holds (schema, modules, caches), in the middle of requests. Freezing what exists after
     start-up takes those long-lived objects out of every later collection. The pacer
-    (`gateway.upstream.gcpace`) collects while every request waits on an upstream, with a larger
-    young generation as the backstop (docs/performance.md says when that pays)."""
-    from gateway.upstream.gcpace import PACER
+    (`gateway.upstream.plugins.gcpace`) collects while every request waits on an upstream,
+    with a larger young generation as the backstop (docs/performance.md says when that
+    pays). Both change process-wide behaviour: only the serving commands call this."""
+    from gateway.upstream.plugins.gcpace import GcPacer
 
     gc.collect()
     gc.freeze()
-    if pacing:
-        PACER.enable()
+    for plugin in plugins:
+        if isinstance(plugin, GcPacer):
+            plugin.enable()
 
 
 class OneLineFormatter(logging.Formatter):

@@ -51,7 +51,8 @@ class GatewayMetrics:
         )
         self.early_reads = Counter(
             "invoice_gateway_early_reads",
-            "Reads a repeated request started as soon as it was let in (gateway.upstream.early), "
+            "Reads a repeated request started as soon as it was let in "
+            "(gateway.upstream.plugins.early), "
             "by source and outcome (used: joined by the request; unused: cancelled).",
             ["source", "outcome"],
             registry=self.registry,

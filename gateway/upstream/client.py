@@ -28,7 +28,7 @@ import hashlib
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,13 +53,12 @@ from gateway.errors import (
 from gateway.source_config import BreakerConfig
 from gateway.support import jsonio
 from gateway.support.metrics import GatewayMetrics
-from gateway.upstream import early
 from gateway.upstream.breaker import CircuitBreaker, State
 from gateway.upstream.cache import ReadCache
-from gateway.upstream.gcpace import PACER
+from gateway.upstream.plugins import Read, UpstreamPlugin
 from gateway.upstream.routes import IdShape, Routes
 from gateway.upstream.scope import current_scope
-from gateway.upstream.wire import AiohttpWire, Wire, WireFactory
+from gateway.upstream.wire import AiohttpWire, Reply, Wire, WireFactory
 
 Params = Mapping[str, Any] | list[tuple[str, Any]]
 # An upstream error body's human message and field errors (field -> messages).
@@ -112,6 +111,7 @@ class SourceClient:
         tracer: trace.Tracer | None = None,
         clock: Callable[[], float] = time.monotonic,
         error_detail: Callable[[bytes], ErrorDetail] | None = None,
+        plugins: Sequence[UpstreamPlugin] = (),
     ) -> None:
         # `clock` times the read cache's entries and the breaker's open spell (tests pass
         # a fake one, so that expiry and recovery need no sleeping).
@@ -142,6 +142,8 @@ class SourceClient:
                 metrics.breaker_open.labels(source).set(0)
         self.calls = 0
         self.routes = Routes()
+        # The app's opt-in speed tricks (gateway.upstream.plugins); empty by default.
+        self._plugins = tuple(plugins)
 
     def declare(self, templates: Iterable[str], shape: IdShape | None) -> None:
         """The adapter's route templates and the shape of its upstream's ids."""
@@ -161,28 +163,30 @@ class SourceClient:
 
     async def get_json(self, path: str, params: Params | None = None, **ids: object) -> Any:
         """GET `path` and return the parsed JSON body, through the short-lived cache (or
-        the early read the request started for it, `gateway.upstream.early`). `path` is a template:
+        a read a plug-in already started for it, `gateway.upstream.plugins`). `path` is a template:
         each `{name}` in it is replaced by the id `ids[name]`, checked and encoded as one
         path segment."""
         route = self.routes.label(path)  # the template itself, where it is declared
         if ids:
             path = self._path("GET", path, ids)
-        scope = current_scope()
+        plugins = self._plugins
+        scope = current_scope() if plugins else None
         if scope is None:
             return await self.read(path, params, route)
         pairs = tuple(params.items()) if isinstance(params, Mapping) else tuple(params or ())
-        try:
-            started = early.joined(scope, (self.source, path, pairs))
-        except TypeError:  # an unhashable parameter value: no early read for it
-            started = None
+        read: Read = (self.source, path, pairs)
+        started = None
+        for plugin in plugins:
+            started = plugin.joined(scope, read)
+            if started is not None:
+                break
         try:
             if started is None:
                 return await self.read(path, params, route)
-            if self._metrics is not None:
-                self._metrics.early_reads.labels(self.source, "used").inc()
             return await started
         finally:
-            early.replied(scope)
+            for plugin in plugins:
+                plugin.replied(scope)
 
     async def read(
         self, path: str, params: Params | None = None, route: str | None = None
@@ -266,7 +270,8 @@ class SourceClient:
         scope = current_scope()
         if scope is not None:
             scope.sources.add(self.source)
-            early.replied(scope)  # reads after a write depend on it: not part of a plan
+            for plugin in self._plugins:  # reads after a write depend on it
+                plugin.replied(scope)
         result = await self._call(request, route, self.retries if idempotent else 0)
         self.cache.clear()
         return result
@@ -338,10 +343,7 @@ class SourceClient:
                         await hook()
                     self.calls += 1
                     started = time.monotonic()
-                    with PACER.waiting(current_scope()):
-                        reply = await self._wire.exchange(
-                            request.method, request.text, headers, request.body
-                        )
+                    reply = await self._exchange(request, headers)
                     outcome = str(reply.status)
                     span.set_attribute("http.response.status_code", reply.status)
             except (TimeoutError, WireTimeout) as exc:
@@ -390,6 +392,20 @@ class SourceClient:
                 message += f" (retry after {retry_after:g}s)"
         return cls(self.source, message, status=status, field_errors=fields,
                    retry_after=retry_after)
+
+    async def _exchange(self, request: Call, headers: Mapping[str, str]) -> Reply:
+        """The wire's exchange, with the plug-ins told of its network wait."""
+        plugins = self._plugins
+        if not plugins:
+            return await self._wire.exchange(request.method, request.text, headers, request.body)
+        scope = current_scope()
+        for plugin in plugins:
+            plugin.before_call(scope)
+        try:
+            return await self._wire.exchange(request.method, request.text, headers, request.body)
+        finally:
+            for plugin in plugins:
+                plugin.after_call(scope)
 
     def _observe(self, route: str, outcome: str, seconds: float) -> None:
         if self._metrics is not None:

@@ -16,7 +16,22 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
+
+T = TypeVar("T")
+
+
+class Slot(Generic[T]):
+    """A key of `RequestScope.slots`, owned by one plug-in: what it holds is of type T.
+    Compared by identity, so two plug-ins never share a slot, whatever their names."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name  # for a reader of a debugger, nothing else
+
+    def __repr__(self) -> str:
+        return f"Slot({self.name!r})"
 
 
 @dataclass
@@ -41,16 +56,21 @@ class RequestScope:
     stale: dict[str, float] = field(default_factory=dict)  # source -> oldest age served
     # Tracebacks of unexpected errors while serving it: one field of its JSON log line.
     tracebacks: list[str] = field(default_factory=list)
-    paced: bool = False  # counted by the garbage-collection pacer (gateway.upstream.gcpace)
-    upstream_waits: int = 0  # upstream calls of this request now waiting on the network
-    # Early reads (gateway.upstream.early): the request's plan key, the reads it made before any
-    # upstream reply arrived, and the reads started early for it, not yet joined.
-    plan_key: bytes | None = None
-    first_reads: list[Any] | None = None
-    early: dict[Any, Any] | None = None
-    replied: bool = False
+    # What the upstream plug-ins (gateway.upstream.plugins) keep of this request, each in
+    # its own typed slot (`slot`).
+    slots: dict[Slot[Any], Any] = field(default_factory=dict)
     # Called when the request has been answered (gateway.web.frontdoor): releases what it held.
     ends: list[Callable[[], None]] = field(default_factory=list)
+
+    def slot(self, key: Slot[T]) -> T | None:
+        """What the plug-in owning `key` keeps of this request (None: nothing yet)."""
+        value: T | None = self.slots.get(key)
+        return value
+
+    def fill(self, key: Slot[T], value: T) -> T:
+        """Keep `value` in the slot `key` (replacing what it held); returns it."""
+        self.slots[key] = value
+        return value
 
     def at_end(self, release: Callable[[], None]) -> None:
         """Call `release` once the request has been answered (its response sent)."""

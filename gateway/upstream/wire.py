@@ -1,6 +1,6 @@
 """One HTTP exchange with an upstream: send a request, read the whole reply.
 
-`SourceClient` (`gateway.upstream.client`) does everything around a call (cache, early reads,
+`SourceClient` (`gateway.upstream.client`) does everything around a call (cache, plug-ins,
 retries, breaker, budget, tracing, error mapping); a `Wire` only moves bytes.
 
 `AiohttpWire` is the product's one wire: aiohttp's client session used directly. Through

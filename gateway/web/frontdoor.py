@@ -26,7 +26,6 @@ import logging
 import re
 import time
 import traceback
-from contextlib import nullcontext
 from typing import Any
 
 from opentelemetry import trace
@@ -37,8 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from gateway.domain.identity import Identity
 from gateway.errors import BodyTooLarge, MetricsRefused, Unauthenticated
 from gateway.support.metrics import GatewayMetrics
-from gateway.upstream.early import plan_key
-from gateway.upstream.gcpace import PACER
+from gateway.upstream.plugins import Admission, UpstreamPlugin
 from gateway.upstream.scope import RequestScope, request_scope
 from gateway.web.access import Authenticator
 from gateway.web.bodies import CLOSE, read_capped
@@ -112,11 +110,14 @@ class FrontDoor:
             context=_PROPAGATOR.extract(headers),
             attributes={"http.request.method": scope.get("method", "GET"), "url.path": path,
                         "invoice_gateway.request_id": request.request_id},
-        ) as span, request_scope(request), (
-            # Only HTTP requests count as serving: a WebSocket lives as long as its
-            # subscriptions, and counting it would stop the pacing for all that time.
-            PACER.request(request) if scope["type"] == "http" else nullcontext()
-        ):
+        ) as span, request_scope(request):
+            # The upstream plug-ins (gateway.upstream.plugins) see HTTP requests only: a
+            # WebSocket lives as long as its subscriptions (counted as being served, it
+            # would stop the GC pacing for all that time).
+            plugins: tuple[UpstreamPlugin, ...] = (
+                state.plugins if scope["type"] == "http" else ())
+            for plugin in plugins:
+                plugin.request_started(request)
             try:
                 await self._serve(scope, receive, send_with_id, headers, request)
             except Exception:
@@ -125,7 +126,8 @@ class FrontDoor:
                 span.set_status(trace.StatusCode.ERROR)
                 await _internal_error(scope, send_with_id, started=bool(status["code"]))
             finally:
-                state.early.finish(request)
+                for plugin in plugins:
+                    plugin.request_finished(request)
                 request.end()
                 if request.operation:
                     span.update_name(f"graphql {request.operation}")
@@ -184,7 +186,7 @@ class FrontDoor:
                                                       limit="max_body_bytes"), [CLOSE])
                 return
             receive = _replay(body, receive)
-            await _start_early_reads(state, identity, request, "POST", body)
+            await _admitted(state, identity, request, "POST", body)
         elif scope["type"] == "http" and len(scope.get("query_string", b"")) > (
             state.config.limits.max_body_bytes
         ):
@@ -193,8 +195,7 @@ class FrontDoor:
                                                   "OPERATION_LIMIT", limit="max_body_bytes"))
             return
         elif scope["type"] == "http" and path == "/graphql" and scope.get("query_string"):
-            await _start_early_reads(state, identity, request, scope["method"],
-                                     scope["query_string"])
+            await _admitted(state, identity, request, scope["method"], scope["query_string"])
         await self.app(scope, receive, send)
 
     def _report(self, metrics: GatewayMetrics, scope: Scope, path: str, status: int,
@@ -225,14 +226,18 @@ class FrontDoor:
         logger.log(level, json.dumps(line, separators=(",", ":")))
 
 
-async def _start_early_reads(state: Any, identity: Identity, request: RequestScope,
-                             method: str, payload: bytes) -> None:
-    """Start the reads this caller's same request made first last time (gateway.upstream.early)."""
-    if not state.config.early_reads:
+async def _admitted(state: Any, identity: Identity, request: RequestScope,
+                    method: str, payload: bytes) -> None:
+    """Tell the upstream plug-ins a GraphQL request was let in (early reads start the reads
+    this caller's same request made first last time)."""
+    plugins: tuple[UpstreamPlugin, ...] = state.plugins
+    if not plugins:
         return
     readers = {name: adapter.client.read for name, adapter in state.adapters.items()
                if identity.may_read(name)}
-    if state.early.start(plan_key(identity.client, method, payload), request, readers):
+    admission = Admission(identity.client, method, payload, readers)
+    started = [await plugin.request_admitted(request, admission) for plugin in plugins]
+    if any(started):
         # Let them leave now: nothing on the way to the resolvers waits on anything, so
         # without this turn of the event loop they would start only when a resolver joins.
         await asyncio.sleep(0)

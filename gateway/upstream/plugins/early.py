@@ -31,22 +31,24 @@ What stays true:
 
 A body not seen before gains nothing; a body repeated (a dashboard's refresh, a BI tool's
 scheduled pull, a page reloaded) gains the overlap.
+
+An `UpstreamPlugin` (gateway.upstream.plugins), in the app's list only with
+`early_reads: true`; a request's plan in the making lives in its scope's `EarlyState` slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from cachetools import LRUCache
 
-from gateway.upstream.scope import RequestScope
+from gateway.upstream.plugins import Admission, Read, UpstreamPlugin
+from gateway.upstream.scope import RequestScope, Slot
 
-# One read: source name, path and its parameters (in the order the adapter gave them).
-Read = tuple[str, str, tuple[tuple[str, Any], ...]]
-Reader = Callable[[str, Any], Awaitable[Any]]
 PLANS = 1024  # remembered plans
 LONGEST = 64  # reads in one plan: a larger first wave is not started early
 
@@ -58,71 +60,88 @@ def plan_key(client: str | None, method: str, payload: bytes) -> bytes:
     return digest.digest()
 
 
-class EarlyReads:
+@dataclass
+class EarlyState:
+    """One request's plan in the making: its key, the reads it made before any upstream
+    reply arrived, the reads started early for it and not yet joined, and whether a reply
+    (or a write) has arrived."""
+
+    plan_key: bytes
+    first_reads: list[Read] = field(default_factory=list)
+    early: dict[Read, asyncio.Future[Any]] = field(default_factory=dict)
+    replied: bool = False
+
+
+STATE: Slot[EarlyState] = Slot("early reads")
+
+
+class EarlyReads(UpstreamPlugin):
     """The plans of one app: starting a repeated request's early reads, and learning plans.
 
-    `on_unused(source)` counts an early read the request did not ask for after all."""
+    `on_used(source)` counts an early read a resolver joined; `on_unused(source)` one the
+    request did not ask for after all."""
 
-    def __init__(self, size: int = PLANS, on_unused: Callable[[str], None] | None = None):
+    def __init__(self, size: int = PLANS, on_used: Callable[[str], None] | None = None,
+                 on_unused: Callable[[str], None] | None = None) -> None:
         self._plans: LRUCache[bytes, tuple[Read, ...]] = LRUCache(size)
+        self._on_used = on_used
         self._on_unused = on_unused
 
-    def start(self, key: bytes, scope: RequestScope, readers: Mapping[str, Reader]) -> bool:
+    async def request_admitted(self, scope: RequestScope, admission: Admission) -> bool:
         """Begin learning the request's plan, and start the reads it made last time (as
-        tasks: they leave at the next turn of the event loop). Whether any was started.
-
-        `readers` are the reads of the sources this caller may read, by source name."""
-        scope.plan_key = key
-        scope.first_reads = []
-        plan = self._plans.get(key)
-        if not plan:
-            return False
-        scope.early = {}
-        for read in plan:
-            reader = readers.get(read[0])
+        tasks: they leave at the next turn of the event loop). Whether any was started."""
+        key = plan_key(admission.client, admission.method, admission.payload)
+        state = scope.fill(STATE, EarlyState(key))
+        for read in self._plans.get(key, ()):
+            reader = admission.readers.get(read[0])
             if reader is not None:
-                scope.early[read] = asyncio.ensure_future(reader(read[1], read[2]))
-        return bool(scope.early)
+                state.early[read] = asyncio.ensure_future(reader(read[1], read[2]))
+        return bool(state.early)
 
-    def finish(self, scope: RequestScope) -> None:
+    def request_finished(self, scope: RequestScope) -> None:
         """At the request's end: forget a plan that read what the request did not ask for
         (cancelling those reads), else keep what the request read first."""
-        if scope.plan_key is None:
+        state = scope.slot(STATE)
+        if state is None:
             return
-        unused = list(scope.early.items()) if scope.early else []
+        unused = list(state.early.items())
         for read, task in unused:
             task.cancel()
             task.add_done_callback(_consume)
             if self._on_unused is not None:
                 self._on_unused(read[0])
         if unused:
-            self._plans.pop(scope.plan_key, None)
-        elif scope.first_reads and len(scope.first_reads) <= LONGEST:
-            self._plans[scope.plan_key] = tuple(dict.fromkeys(scope.first_reads))
-        scope.early = None
-        scope.first_reads = None
+            self._plans.pop(state.plan_key, None)
+        elif state.first_reads and len(state.first_reads) <= LONGEST:
+            self._plans[state.plan_key] = tuple(dict.fromkeys(state.first_reads))
+        del scope.slots[STATE]
 
+    def joined(self, scope: RequestScope, read: Read) -> asyncio.Future[Any] | None:
+        """The early read the request started for `read`, if any (taken: each is joined
+        once). Notes `read` in the plan being learned while no reply has arrived yet. A read
+        with an unhashable parameter value is never planned nor joined."""
+        state = scope.slot(STATE)
+        if state is None:
+            return None
+        try:
+            hash(read)  # (an empty dict's `pop` would not ask)
+        except TypeError:  # an unhashable parameter value
+            return None
+        started = state.early.pop(read, None)
+        # A read started early stays in the plan even where another early read's reply was
+        # already in when the resolvers asked for it.
+        if not state.replied or started is not None:
+            state.first_reads.append(read)
+        if started is not None and self._on_used is not None:
+            self._on_used(read[0])
+        return started
 
-def joined(scope: RequestScope | None, read: Read) -> asyncio.Future[Any] | None:
-    """The early read the request started for `read`, if any (taken: each is joined once).
-    Notes `read` in the plan being learned while no reply has arrived yet. TypeError, with
-    nothing noted, for a read with an unhashable parameter value (it is never planned)."""
-    if scope is None:
-        return None
-    hash(read)
-    started = scope.early.pop(read, None) if scope.early else None
-    # A read started early stays in the plan even where another early read's reply was
-    # already in when the resolvers asked for it.
-    if scope.first_reads is not None and (not scope.replied or started is not None):
-        scope.first_reads.append(read)
-    return started
-
-
-def replied(scope: RequestScope | None) -> None:
-    """An upstream reply (or a write) has arrived for the request: what it reads from now on
-    may depend on it, so the plan being learned is complete."""
-    if scope is not None:
-        scope.replied = True
+    def replied(self, scope: RequestScope) -> None:
+        """An upstream reply (or a write) has arrived for the request: what it reads from now
+        on may depend on it, so the plan being learned is complete."""
+        state = scope.slot(STATE)
+        if state is not None:
+            state.replied = True
 
 
 def _consume(task: asyncio.Future[Any]) -> None:

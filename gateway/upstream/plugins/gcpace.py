@@ -16,16 +16,22 @@ it) for a moment later, and runs it then only if the process is still idle. Auto
 collection stays on as the backstop, with a young generation large enough that a request's
 own allocations do not reach it between two idle moments: a process that is never idle
 (saturated, or serving only cached answers) collects as before, just in larger batches.
+
+An `UpstreamPlugin` (gateway.upstream.plugins), built by the app only with
+`gc_pacing: true`. It changes process-wide behaviour (the collector's thresholds) only in
+`enable`, which the serving command calls once the app is built
+(`gateway.cli.main.tune_gc`); a request's count of waiting calls lives in its scope's
+`WAITS` slot.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-from collections.abc import Iterator
-from contextlib import contextmanager
+from dataclasses import dataclass
 
-from gateway.upstream.scope import RequestScope
+from gateway.upstream.plugins import UpstreamPlugin
+from gateway.upstream.scope import RequestScope, Slot
 
 # Young generation of the automatic backstop (CPython's default is 700 allocations).
 BACKSTOP = (20_000, 20, 20)
@@ -36,7 +42,17 @@ WORTH_COLLECTING = 5_000
 DELAY = 0.001
 
 
-class GcPacer:
+@dataclass
+class Waits:
+    """One served request's upstream calls now waiting on the network."""
+
+    count: int = 0
+
+
+WAITS: Slot[Waits] = Slot("gc pacing")
+
+
+class GcPacer(UpstreamPlugin):
     """Young collections while every request in the process waits on an upstream."""
 
     def __init__(self) -> None:
@@ -46,37 +62,42 @@ class GcPacer:
         self._scheduled = False
 
     def enable(self) -> None:
-        """Pace collections from now on (a serving process, once its app is built)."""
+        """Pace collections from now on (a serving process, once its app is built): the
+        process-wide change, made here only."""
         gc.set_threshold(*BACKSTOP)
         self.enabled = True
 
-    @contextmanager
-    def request(self, scope: RequestScope) -> Iterator[None]:
-        """Around the serving of one HTTP request, whose upstream calls carry `scope`."""
-        scope.paced = True
+    def request_started(self, scope: RequestScope) -> None:
+        """An HTTP request whose upstream calls carry `scope` is being served."""
+        scope.fill(WAITS, Waits())
         self.serving += 1
-        try:
-            yield
-        finally:
+
+    def request_finished(self, scope: RequestScope) -> None:
+        waits = scope.slot(WAITS)
+        if waits is None:
+            return
+        del scope.slots[WAITS]
+        if waits.count == 0:  # (else it stopped counting as serving when its calls left)
             self.serving -= 1
 
-    @contextmanager
-    def waiting(self, scope: RequestScope | None) -> Iterator[None]:
-        """Around one upstream call's network wait, made for the request of `scope`."""
-        if scope is None or not scope.paced:  # not a request's: neither busy nor idle
-            yield
+    def before_call(self, scope: RequestScope | None) -> None:
+        """One upstream call of the request of `scope` starts waiting on the network."""
+        waits = scope.slot(WAITS) if scope is not None else None
+        if waits is None:  # not a served request's call: neither busy nor idle
             return
-        scope.upstream_waits += 1
-        if scope.upstream_waits == 1:
+        waits.count += 1
+        if waits.count == 1:
             self.serving -= 1
             if self.serving == 0 and self.enabled and not self._scheduled:
                 self._schedule()
-        try:
-            yield
-        finally:
-            scope.upstream_waits -= 1
-            if scope.upstream_waits == 0:
-                self.serving += 1
+
+    def after_call(self, scope: RequestScope | None) -> None:
+        waits = scope.slot(WAITS) if scope is not None else None
+        if waits is None:
+            return
+        waits.count -= 1
+        if waits.count == 0:
+            self.serving += 1
 
     def _schedule(self) -> None:
         if gc.get_count()[0] < WORTH_COLLECTING:
@@ -100,6 +121,3 @@ def due_generation() -> int:
         if counts[generation] >= thresholds[generation]:
             return generation
     return 0
-
-
-PACER = GcPacer()
