@@ -56,17 +56,22 @@ class WebhookSender:
     async def _drain(self) -> None:
         await asyncio.sleep(DELIVERY_DELAY)
         timeout = aiohttp.ClientTimeout(total=5.0)
-        async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as client:
-            while self._pending:
-                url, body, headers = self._pending.popleft()
-                entry: dict[str, Any] = {"url": url, "headers": headers}
-                try:
-                    async with client.post(
-                        url, data=body, headers={**headers, "Content-Type": "application/json"}
-                    ) as response:
-                        await response.read()
-                        entry["status"] = response.status
-                except (aiohttp.ClientError, TimeoutError) as exc:
-                    entry["error"] = type(exc).__name__
-                    logger.warning("webhook delivery to %s failed: %s", url, type(exc).__name__)
-                self.deliveries.append(entry)
+        # The outer loop: a delivery queued while the session closes (closing yields to the
+        # event loop) sees this task still running and starts none of its own.
+        while self._pending:
+            async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as client:
+                while self._pending:
+                    url, body, headers = self._pending.popleft()
+                    entry: dict[str, Any] = {"url": url, "headers": headers}
+                    try:
+                        async with client.post(
+                            url, data=body,
+                            headers={**headers, "Content-Type": "application/json"},
+                        ) as response:
+                            await response.read()
+                            entry["status"] = response.status
+                    except (aiohttp.ClientError, TimeoutError) as exc:
+                        entry["error"] = type(exc).__name__
+                        logger.warning("webhook delivery to %s failed: %s", url,
+                                       type(exc).__name__)
+                    self.deliveries.append(entry)
