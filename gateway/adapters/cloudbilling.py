@@ -157,6 +157,8 @@ class CloudBillingAdapter(Adapter):
         ]
         if query.type is InvoiceType.PAYABLE or query.vendor_id is not None:
             return Page([], 0, False)  # every Cloud Billing invoice is a receivable
+        if query.overdue:
+            return Page([], 0, False)  # it marks no invoice overdue (isOverdue is false)
         statuses = query.statuses
         if statuses is not None and InvoiceStatus.UNKNOWN not in statuses:
             # SUBMITTED and PARTIALLY_PAID have no Cloud Billing counterpart: never match.
@@ -171,7 +173,7 @@ class CloudBillingAdapter(Adapter):
             and query.issued_to is None
             and query.customer_id is None
             and (statuses is None or InvoiceStatus.UNKNOWN not in statuses)
-            and not query.filters_beyond()  # the list filters by status alone
+            and not query.filters_beyond(("overdue",))  # the list filters by status alone
         )
 
         def normalize(body: Any) -> Page[Invoice]:

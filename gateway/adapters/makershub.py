@@ -165,6 +165,8 @@ class MakersHubAdapter(Adapter):
             raise self.unsupported("list invoices without the gateway's state store")
         if query.type is InvoiceType.RECEIVABLE or query.customer_id is not None:
             return Page([], 0, False)  # payables only, no customers
+        if query.overdue:
+            return Page([], 0, False)  # it marks no invoice overdue (isOverdue is false)
         size = self.page_size
         try:
             ids = await self.state.index_page(self.name, page * size, size)

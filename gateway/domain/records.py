@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -305,11 +305,6 @@ class InvoiceQuery:
         the upstream's total then counts more than match."""
         return any(getattr(self, name) is not None for name in LATER_FILTERS
                    if name not in pushed)
-
-    @property
-    def filter(self) -> InvoiceQuery:
-        """The same filter without an order (what a summary or an export reads)."""
-        return replace(self, order=()) if self.order else self
 
     @property
     def is_empty(self) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+from asyncio import Future
 from collections.abc import AsyncGenerator, AsyncIterator, Callable, Mapping
 from operator import itemgetter
 from typing import Any
@@ -32,6 +33,9 @@ from gateway.errors import InvalidCursor, InvalidPaging, UpstreamError
 from gateway.lists.loaders import Loaders
 from gateway.lists.paging import DEFAULT_FIRST, MAX_FIRST, ListRequest, Slice
 
+# Pages asked for ahead of the one being read, for a source read in full whose first page
+# does not say how many there are (MakersHub: each page is 25 GETs).
+READ_AHEAD = 4
 TotalKey = tuple[Any, ...]
 Item = tuple[TotalKey, Invoice]
 
@@ -133,8 +137,9 @@ async def _source_stream(
         except TypeError:  # parts of another type than this list's: not our cursor
             raise InvalidCursor("the cursor does not belong to this ordered list") from None
 
-    records = _matching(loaders, request, adapter.name)
-    if not adapter.sorts(orders[0]):
+    in_full = not adapter.sorts(orders[0])
+    records = _matching(loaders, request, adapter.name, in_full)
+    if in_full:
         items = [keyed(record) async for record in records]
         items.sort(key=itemgetter(0))
         for item in items:
@@ -160,19 +165,49 @@ async def _source_stream(
             yield held
 
 
-async def _matching(loaders: Loaders, request: ListRequest, source: str) -> AsyncIterator[Any]:
-    """Every matching record of one source, a page at a time, in the upstream's order;
-    each page is read only when the one before it is used up."""
+async def _matching(
+    loaders: Loaders, request: ListRequest, source: str, in_full: bool = False
+) -> AsyncIterator[Any]:
+    """Every matching record of one source, a page at a time, in the upstream's order.
+
+    Read lazily (a page only when the one before it is used up), unless `in_full`: the
+    whole source is needed, so its pages are asked for ahead, all at once where the first
+    page says how many there are, else `READ_AHEAD` at a time (the source's client bounds
+    how many go out together)."""
     source_loaders = loaders.source(source)
+    size = source_loaders.adapter.page_size
     query = request.query
+    asked: dict[int, Future[Any]] = {}
+    last: int | None = None
+
+    def ask(number: int) -> None:
+        if number not in asked and (last is None or number <= last):
+            future = source_loaders.page.load((request.resource, query, number))
+            future.add_done_callback(_retrieved)  # one never reached fails silently
+            asked[number] = future
+
     number = 0
     while True:
         key = (request.resource, query, number)
-        page: Page[Any] = await source_loaders.page.load(key)
+        page: Page[Any] = await (asked.pop(number) if number in asked
+                                 else source_loaders.page.load(key))
         source_loaders.forget(key)
+        if in_full and page.has_more:
+            if number == 0 and page.total is not None:
+                last = max(0, -(-page.total // size) - 1)
+                for ahead in range(1, last + 1):
+                    ask(ahead)
+            else:
+                for ahead in range(number + 1, number + 1 + READ_AHEAD):
+                    ask(ahead)
         for record in page.items:
             if request.keeps(record):
                 yield record
         if not page.has_more or not page.items:
             return
         number += 1
+
+
+def _retrieved(future: Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
