@@ -13,8 +13,20 @@ import re
 import types
 from pathlib import Path
 
+import pytest
+from graphql import GraphQLError
+
 import gateway.errors
-from gateway.errors import GatewayError
+from gateway.errors import (
+    BadInput,
+    BadSelection,
+    GatewayError,
+    InvalidCursor,
+    InvalidGlobalId,
+    InvalidPaging,
+    UnknownSource,
+)
+from resolvers.errors import translate
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTSIDE = ("gateway.simulators",)
@@ -134,3 +146,14 @@ def test_the_checks_can_fail() -> None:
         "LeftOut is not named in the docstring",
         "UpstreamError is drawn under ConfigError, defined under GatewayError",
     ]
+
+
+# What clients see stays as it was before the tree: these six were answered BAD_USER_INPUT.
+@pytest.mark.parametrize("bad", [
+    InvalidGlobalId("'x' is not a valid id"), InvalidCursor("not a cursor"),
+    InvalidPaging("'first' must be between 0 and 500, got 501"), BadSelection("no"),
+    UnknownSource("unknown source 'nope'"), BadInput("bad"),
+])
+def test_bad_input_is_answered_as_such(bad: BadInput) -> None:
+    error = translate(GraphQLError(str(bad), path=["invoices"], original_error=bad))
+    assert (error.message, error.extensions) == (str(bad), {"code": "BAD_USER_INPUT"})
