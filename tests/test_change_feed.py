@@ -30,7 +30,8 @@ FEED = """query($first: Int, $after: String) {
 }"""
 
 
-def _app(simulators, state: str, sync_interval: float = 3600, **top: Any) -> Any:
+def _app(simulators, state: str, sync_interval: float = 3600,
+         polled: tuple[str, ...] = ("cloudbilling",), **top: Any) -> Any:
     """A gateway whose Cloud Billing source is polled (once an hour: the tests poll by
     hand, through the very poller the background task runs) and whose Invoicematic source
     takes signed webhooks."""
@@ -40,7 +41,7 @@ def _app(simulators, state: str, sync_interval: float = 3600, **top: Any) -> Any
     blocks = []
     for block in simulators.source_blocks():
         block = {**block, "cache_ttl": 0}
-        if block["kind"] == "cloudbilling":
+        if block["kind"] in polled:
             block["sync_interval"] = sync_interval
         if block["kind"] == "invoicematic":
             block["webhook_secret"] = SECRET
@@ -262,3 +263,58 @@ async def test_the_background_poller_survives_an_upstream_failure(simulators, ca
             await asyncio.sleep(0.05)
         assert summary(nodes) == [("SYNC", "CREATED", "cloud", polled)]
         assert any("sync cloud failed" in record.message for record in caplog.records)
+
+
+async def test_a_change_reported_by_webhook_or_gateway_is_not_found_again_by_a_poll(
+    simulators
+):
+    """Invoicematic sends webhooks and is polled here as well: a gateway write, its webhook
+    echo and the poll after them are one change; so are an upstream change, its webhook
+    and the poll after them."""
+    from tests.test_writes_invoicematic import create
+
+    app = _app(simulators, "sqlite:///:memory:", polled=("invoicematic",))
+    async with open_gateway(app) as gateway:
+        store = gateway.app.state.changes.store
+        for _ in range(200):
+            if await store.sync_seen("billing") is not None:
+                break
+            await asyncio.sleep(0.02)
+        poller = gateway.app.state.pollers["billing"]
+        invoice = await create(gateway, number="INV-FEED-1")
+        assert await poller.poll() == 0, "the gateway's create is not found again"
+        await written(gateway, "updateInvoice", {
+            "id": invoice["id"], "version": invoice["version"], "dueDate": "2027-01-31"})
+        # Invoicematic's own webhook for that write: the echo, absorbed.
+        delivery, headers = invoicematic_delivery(
+            SECRET, "invoice.updated", {"id": int(invoice["remoteId"])})
+        echo = await gateway.http.post("/webhooks/billing", content=delivery, headers=headers)
+        assert echo.status_code == 202 and echo.json()["published"] == 0
+        assert await poller.poll() == 0, "the gateway's update (same version) is not found again"
+        # A payment made in Invoicematic itself, and the webhook it sends.
+        paid = Invoicematic(simulators).pay_part_of_an_invoice(other_than=invoice["remoteId"])
+        await webhook(gateway, "invoice.updated", int(paid))
+        assert await poller.poll() == 0, "the webhook's update is not found again"
+        nodes, _ = await read_feed(gateway)
+        assert summary(nodes) == [("GATEWAY", "CREATED", "billing", invoice["remoteId"]),
+                                  ("GATEWAY", "UPDATED", "billing", invoice["remoteId"]),
+                                  ("WEBHOOK", "UPDATED", "billing", paid)]
+
+
+class Invoicematic:
+    """Invoicematic changed behind the gateway's back: straight to the simulator."""
+
+    def __init__(self, simulators) -> None:
+        block = simulators.running["invoicematic"].source_block()
+        self.http = httpx.Client(base_url=block["base_url"], timeout=5, headers={
+            "Authorization": f"Bearer {block['token']}", "Accept": "application/json"})
+
+    def pay_part_of_an_invoice(self, other_than: str) -> str:
+        invoices = self.http.get("/api/invoices", params={"limit": "all"}).json()["data"]
+        invoice = next(i for i in invoices if i["due_amount"] > 1000
+                       and str(i["id"]) != other_than)
+        self.http.post("/api/payments", json={
+            "payment_date": "2026-11-05", "customer_id": invoice["customer_id"],
+            "amount": 100, "payment_number": "PAY-FEED-1", "invoice_id": invoice["id"],
+        }).raise_for_status()
+        return str(invoice["id"])

@@ -9,9 +9,8 @@ takes that picture and records nothing. A full read rather than an `updatedAt` f
 only a full read sees what was deleted (the filtered read of Makini's list cannot).
 
 What another path already reported is not reported again: CREATED, DELETED and versioned
-updates share the dedup keys of `gateway.domain.changes`; where a source has no
-`updatedAt`, an update of an invoice that a webhook or a gateway write reported since the
-previous poll began is skipped.
+updates share the dedup keys of `gateway.domain.changes`; an update of an invoice that a
+webhook reported since the previous poll began is that webhook's (`compare`).
 
 One poller per source, a loop that never overlaps itself (the next poll is `interval`
 seconds after the previous one ended); an upstream or state store failure is logged and
@@ -36,6 +35,7 @@ from gateway.upstream.scope import RequestScope, request_scope
 
 logger = logging.getLogger("invoice_gateway.sync")
 _PAID = InvoiceStatus.PAID.value
+WEBHOOK, GATEWAY = ChangeOrigin.WEBHOOK.value, ChangeOrigin.GATEWAY.value
 DIGEST = "sha256:"  # a version that is a digest of the record, not its updatedAt
 
 
@@ -49,12 +49,17 @@ def state_of(invoice: Invoice) -> str:
 
 
 def compare(
-    source: str, before: Mapping[str, str], now: Mapping[str, str], reported: set[str],
-    at: float,
+    source: str, before: Mapping[str, str], now: Mapping[str, str],
+    reported: set[tuple[str, str]], at: float,
 ) -> list[NewChange]:
-    """The changes between two pictures of a source (remote id -> `state_of`). An update
-    of an invoice in `reported` is skipped where the source has no `updatedAt`: without a
-    version, the dedup key cannot tell it is the change a webhook already reported."""
+    """The changes between two pictures of a source (remote id -> `state_of`).
+
+    `reported`: (remote id, origin) of the updates that webhooks and gateway writes recorded
+    since the previous poll began. A webhook carries no version, so the dedup key cannot
+    match it with what the poll finds: an update of an invoice a webhook reported is taken
+    as that webhook's. A gateway write's update is matched by version; only where the
+    invoice has no `updatedAt` (a digest stands in) is it taken the same way.
+    """
     when = datetime.fromtimestamp(at, UTC)
     changes = []
     for remote_id, state in now.items():
@@ -65,7 +70,9 @@ def compare(
         if old is None:
             kind = ChangeType.CREATED
         else:
-            if remote_id in reported and version.startswith(DIGEST):
+            if (remote_id, WEBHOOK) in reported or (
+                version.startswith(DIGEST) and (remote_id, GATEWAY) in reported
+            ):
                 continue
             was_paid = old.partition("|")[2] == _PAID
             kind = ChangeType.PAID if status == _PAID and not was_paid else ChangeType.UPDATED

@@ -401,7 +401,7 @@ class SharedIdempotency(StateStore):
     async def prune_changes(self, before: float) -> int:
         return await self.inner.prune_changes(before)
 
-    async def reported_since(self, source: str, since: float) -> set[str]:
+    async def reported_since(self, source: str, since: float) -> set[tuple[str, str]]:
         return await self.inner.reported_since(source, since)
 
     async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:

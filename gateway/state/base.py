@@ -166,9 +166,9 @@ class StateStore(abc.ABC):
         """Drop the changes recorded before `before` (epoch seconds); returns how many."""
 
     @abc.abstractmethod
-    async def reported_since(self, source: str, since: float) -> set[str]:
-        """Remote ids of `source` with a CREATED, UPDATED or PAID change that a webhook or a
-        gateway write recorded at or after `since` (a poll does not report them again)."""
+    async def reported_since(self, source: str, since: float) -> set[tuple[str, str]]:
+        """(remote id, origin) of `source`'s UPDATED and PAID changes that a webhook or a
+        gateway write recorded at or after `since` (a poll may be finding the same)."""
 
     @abc.abstractmethod
     async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:

@@ -303,11 +303,12 @@ class PostgresState(StateStore):
                     " EXCLUDED.pruned_through)", (newest,))
         return int(count)
 
-    async def reported_since(self, source: str, since: float) -> set[str]:
+    async def reported_since(self, source: str, since: float) -> set[tuple[str, str]]:
         rows = await self._fetch(
-            "SELECT DISTINCT remote_id FROM changes WHERE source = %s AND recorded_at >= %s"
-            " AND origin <> 'SYNC' AND type <> 'DELETED'", (source, since))
-        return {row[0] for row in rows}
+            "SELECT DISTINCT remote_id, origin FROM changes WHERE source = %s"
+            " AND recorded_at >= %s AND origin <> 'SYNC' AND type IN ('UPDATED', 'PAID')",
+            (source, since))
+        return {(row[0], row[1]) for row in rows}
 
     async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:
         async with self._connection() as db:

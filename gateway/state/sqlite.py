@@ -255,11 +255,12 @@ class SqliteState(StateStore):
 
         return await self._run(work)
 
-    async def reported_since(self, source: str, since: float) -> set[str]:
+    async def reported_since(self, source: str, since: float) -> set[tuple[str, str]]:
         rows = await self._fetch(
-            "SELECT DISTINCT remote_id FROM changes WHERE source = ? AND recorded_at >= ?"
-            " AND origin != 'SYNC' AND type != 'DELETED'", (source, since))
-        return {row[0] for row in rows}
+            "SELECT DISTINCT remote_id, origin FROM changes WHERE source = ?"
+            " AND recorded_at >= ? AND origin != 'SYNC' AND type IN ('UPDATED', 'PAID')",
+            (source, since))
+        return {(row[0], row[1]) for row in rows}
 
     async def sync_seen(self, source: str) -> tuple[float, dict[str, str]] | None:
         def work(db: sqlite3.Connection) -> tuple[float, dict[str, str]] | None:
