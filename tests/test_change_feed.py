@@ -318,3 +318,34 @@ class Invoicematic:
             "amount": 100, "payment_number": "PAY-FEED-1", "invoice_id": invoice["id"],
         }).raise_for_status()
         return str(invoice["id"])
+
+
+async def test_a_client_sees_the_changes_of_its_own_sources_only(simulators):
+    clients = [{"name": "bi-billing", "key": "bi-billing-key-0001", "sources": ["billing"]},
+               {"name": "bi-all", "key": "bi-all-key-00000001"}]
+    async with open_gateway(_app(simulators, "sqlite:///:memory:", clients=clients)) as gateway:
+        await webhook(gateway, "invoice.updated", 1)
+        await started(gateway)
+        polled = Cloud(simulators).create_draft()
+        await gateway.app.state.pollers["cloud"].poll()
+        await webhook(gateway, "invoice.updated", 2)
+
+        async def seen(key: str, after: str | None = None) -> tuple[list, Any]:
+            data = await gateway.data(FEED, {"first": 1, "after": after},
+                                      headers={"Authorization": f"Bearer {key}"})
+            return data["invoiceChanges"]["nodes"], data["invoiceChanges"]["pageInfo"]
+
+        first, info = await seen("bi-billing-key-0001")
+        rest, _ = await seen("bi-billing-key-0001", info["endCursor"])
+        assert summary(first + rest) == [("WEBHOOK", "UPDATED", "billing", "1"),
+                                         ("WEBHOOK", "UPDATED", "billing", "2")]
+        everything = []
+        after = None
+        for _ in range(3):
+            page, info = await seen("bi-all-key-00000001", after)
+            everything += page
+            after = info["endCursor"]
+        assert summary(everything) == [("WEBHOOK", "UPDATED", "billing", "1"),
+                                       ("SYNC", "CREATED", "cloud", polled),
+                                       ("WEBHOOK", "UPDATED", "billing", "2")]
+        assert not info["hasNextPage"]
