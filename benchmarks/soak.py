@@ -33,7 +33,7 @@ error code (WRITE_OUTCOME_UNKNOWN among them), acknowledged writes against the r
 upstreams hold with the run's numbers (a number held twice is a duplicate), the events every
 subscription received against those seen by any once all were (re)subscribed, and the
 gateway's RSS at the start (after a warm-up), every `--report-every` seconds (with the
-invoices the upstreams then hold) and at the end.
+invoices the upstreams then hold and the load average) and at the end.
 
     python -m benchmarks.soak [--minutes 30] [--report-every 300]
 
@@ -45,6 +45,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import signal
 import subprocess
@@ -424,8 +425,8 @@ async def soak(background: BackgroundSimulators, gateway: Gateway,
                     gateway.signal(signal.SIGUSR1)
                 print(f"  {tally.rss_kb[-1][0] / 60:5.1f} min: RSS "
                       f"{tally.rss_kb[-1][1] / 1024:.1f} MB, {tally.requests} requests, "
-                      f"{tally.non_200} non-200, upstream invoices {upstream_invoices(group)}",
-                      flush=True)
+                      f"{tally.non_200} non-200, upstream invoices {upstream_invoices(group)}, "
+                      f"load average {os.getloadavg()[0]:.2f}", flush=True)
 
         reporting = asyncio.ensure_future(report())
         work = [reader(session, url, end, tally, random.Random(n), gateway)
@@ -495,6 +496,8 @@ def print_report(tally: Tally, records: dict[str, Counter[str]], injected: int) 
     at, after_warm = next(((seconds, kb) for seconds, kb in marks if seconds >= 300), marks[0])
     growth = (tally.rss_kb[-1][1] - after_warm) / after_warm * 100
     print(f"RSS growth after {at / 60:.1f} min: {growth:+.1f}%")
+    print(f"load average at the end (1, 5, 15 min): "
+          f"{', '.join(f'{load:.2f}' for load in os.getloadavg())}")
 
 
 def main(argv: list[str] | None = None) -> int:
