@@ -1,4 +1,4 @@
-"""Shared fixtures: the four simulators over real HTTP on 127.0.0.1, and adapters for them."""
+"""Shared fixtures: a simulator per kind over real HTTP on 127.0.0.1, and adapters for them."""
 
 from __future__ import annotations
 

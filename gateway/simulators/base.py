@@ -112,7 +112,7 @@ def json_response(body: Any, status: int = 200, headers: dict[str, str] | None =
 
 
 class Simulator:
-    """Base of the four upstream simulators."""
+    """Base of the upstream simulators, one subclass per kind (`gateway.registry`)."""
 
     kind: ClassVar[str]
     api_prefix: ClassVar[str] = ""
