@@ -89,6 +89,8 @@ class ChangeFeed:
                     logger.info("change feed: pruned %d change(s) past the retention", pruned)
             except StateUnavailable as exc:
                 logger.warning("change feed not pruned: %s", exc)
+            except Exception:  # a bug must not end pruning unseen: logged, tried again
+                logger.exception("change feed not pruned")
             await asyncio.sleep(every)
 
 

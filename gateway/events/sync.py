@@ -128,4 +128,9 @@ class SourcePoller:
             except UpstreamError as exc:  # StateUnavailable included
                 logger.warning("sync %s failed, next try in %gs: %s", self.adapter.name,
                                self.interval, exc)
+            except Exception:
+                # A bug must not end the source's polling for the life of the process
+                # unseen: logged with its trace, and tried again.
+                logger.exception("sync %s failed unexpectedly, next try in %gs",
+                                 self.adapter.name, self.interval)
             await asyncio.sleep(self.interval)
