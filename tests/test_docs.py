@@ -57,3 +57,19 @@ def test_every_upstream_kind_has_its_wire_contract_in_the_repository():
     for link in re.findall(r"\]\(([^)]+)\)", index):
         assert (ROOT / "docs" / "upstreams" / link).is_file(), link
     assert (ROOT / "docs" / "seeds" / "README.md").is_file(), "the upstream index cites ../seeds/"
+
+
+def test_the_readme_links_every_doc():
+    """The README is the front door: every page of `docs/` is one link away from it."""
+    readme = (ROOT / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[^)#]+)", readme))
+    pages = {str(page.relative_to(ROOT)) for page in (ROOT / "docs").glob("*.md")}
+    assert pages - linked == set()
+
+
+def test_the_readme_stays_a_front_door():
+    """What it is, the two commands, a first query, links (issue 20): guides, logs and
+    history belong in docs/ and CHANGELOG.md, not here."""
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250, f"README.md has {len(lines)} lines; move the detail to docs/"
+    assert (ROOT / "CHANGELOG.md").is_file()
