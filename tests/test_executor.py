@@ -723,7 +723,10 @@ async def test_the_executor_setting_answers_subscription_events_alike(make_gatew
         stream = await schema_for(executor).subscribe(document, context_value=context)
         streams.append(stream)
     pending = [asyncio.ensure_future(anext(stream)) for stream in streams]
-    await asyncio.sleep(0.05)  # both subscribed
+    for _ in range(500):  # until both have subscribed to the bus
+        if state.events.bus.subscriber_count == 2:
+            break
+        await asyncio.sleep(0.01)
     await state.events.bus.publish(InvoiceEvent(
         InvoiceEventType.UPDATED, "billing", remote_id["remoteId"], EventOrigin.WEBHOOK))
     mine, theirs = await asyncio.wait_for(asyncio.gather(*pending), 10)
