@@ -188,7 +188,7 @@ def parse_selection(params: Mapping[str, Sequence[str]]) -> InvoiceSelection:
         if text is None:
             return None
         try:
-            return parse_utc(text.replace("Z", "+00:00"))
+            return parse_utc(text)
         except ValueError:
             raise BadSelection(f"{name}: {text!r} is not an ISO 8601 date and time") from None
 
