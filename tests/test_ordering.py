@@ -12,7 +12,7 @@ import pytest
 from gateway.cli.main import main
 from gateway.events.backfill import backfill
 from gateway.registry import KINDS
-from tests.conftest import GatewayClient
+from tests.conftest import GatewayClient, request_counts, zero_counts
 from tests.ordering_expected import FIELDS, READERS, expected_rows, keep, sort_by_hand
 
 PAGE = """
@@ -188,3 +188,23 @@ def test_simulators_seed_the_number_of_invoices_asked_for(
         with pytest.raises(SystemExit):
             main([command, "--help"])
         assert "--invoices N" in capsys.readouterr().out
+
+
+async def test_a_first_page_reads_sorting_sources_lazily_and_the_others_in_full(
+    make_gateway: Any, simulators: Any
+) -> None:
+    """Makini and Invoicematic sort upstream: a first page of 5 costs one list call each
+    (their 180 and 120 invoices span two pages); Cloud Billing cannot sort and is read to
+    its end (132 invoices: two pages); nothing more."""
+    gateway = await make_gateway(cache_ttl=0)
+    orders = [{"field": "DUE_DATE", "direction": "DESC"}]
+    await gateway.data(PAGE, {"first": 1, "orderBy": orders})  # reference tables read once
+    zero_counts(simulators)
+    data = await gateway.data(PAGE, {"first": 5, "orderBy": orders,
+                                     "filter": {"sources": ["erp", "billing", "cloud"]}})
+    got = [(e["node"]["source"], e["node"]["remoteId"]) for e in data["invoices"]["edges"]]
+    assert got == by_hand(simulators, orders, {"sources": ["erp", "billing", "cloud"]})[:5]
+    counts = request_counts(simulators)
+    assert counts["makini"] == {"GET /api/invoices": 1}
+    assert counts["invoicematic"] == {"GET /api/invoices": 1}
+    assert counts["cloudbilling"] == {"GET /invoices": 2}

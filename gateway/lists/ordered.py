@@ -191,7 +191,8 @@ async def _matching(
         key = (request.resource, query, number)
         page: Page[Any] = await (asked.pop(number) if number in asked
                                  else source_loaders.page.load(key))
-        source_loaders.forget(key)
+        if number > 0:  # the first page stays for `totalCount`, which reads it again
+            source_loaders.forget(key)
         if in_full and page.has_more:
             if number == 0 and page.total is not None:
                 last = max(0, -(-page.total // size) - 1)
