@@ -50,11 +50,15 @@ def upstream_extensions(exc: UpstreamError) -> dict[str, Any]:
     return extensions
 
 
-def partial_error(exc: UpstreamError | SourceForbidden, path: list[str | int]) -> GraphQLError:
-    """A GraphQL error for one source's failure inside a field that still has data."""
-    if isinstance(exc, SourceForbidden):
-        return GraphQLError(str(exc), path=path, extensions={"code": "FORBIDDEN"})
-    return GraphQLError(str(exc), path=path, extensions=upstream_extensions(exc))
+def partial_error(
+    exc: UpstreamError | SourceForbidden | BadInput, path: list[str | int]
+) -> GraphQLError:
+    """A GraphQL error for one part's failure inside a field that still has data (a source
+    that failed, or one id of `nodes` that is not an id)."""
+    known = _known(exc)
+    assert known is not None
+    message, extensions = known
+    return GraphQLError(message, path=path, extensions=extensions)
 
 
 def translate(error: GraphQLError) -> GraphQLError:

@@ -245,7 +245,7 @@ class Query:
         async def one(index: int, value: str) -> Node | None:
             try:
                 return await load_node(info, decode_id(value))
-            except (UpstreamError, SourceForbidden) as exc:
+            except (UpstreamError, SourceForbidden, BadInput) as exc:
                 info.context.partial_errors.append(partial_error(exc, [*path, index]))
                 return None
 

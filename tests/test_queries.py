@@ -141,3 +141,18 @@ async def test_list_sources_unknown_or_forbidden_are_named(adapters, field):
                              identity=erp_only)
     (error,) = errors
     assert error["code"] == "FORBIDDEN" and "'billing'" in error["message"]
+
+
+async def test_nodes_answers_the_good_ids_beside_one_that_is_not_an_id(adapters):
+    # The schema promises null at the place of an id that cannot be resolved: an id that
+    # does not decode, or names a source that is not configured, is one of those; it must
+    # not void the ids beside it (it did: the whole `nodes` answered null).
+    invoice = await first_of(adapters, "invoices", "erp")
+    unknown_source = encode_id("Invoice", "nowhere", "1")
+    data, errors = await run(
+        adapters, "query($ids: [ID!]!) { nodes(ids: $ids) { id } }",
+        {"ids": ["not-an-id", invoice["id"], unknown_source]})
+    assert data == {"nodes": [None, {"id": invoice["id"]}, None]}
+    assert sorted((tuple(e["path"]), e["code"]) for e in errors) == [
+        (("nodes", 0), "BAD_USER_INPUT"), (("nodes", 2), "BAD_USER_INPUT")]
+    assert any("nowhere" in e["message"] for e in errors)
