@@ -208,3 +208,13 @@ async def test_a_first_page_reads_sorting_sources_lazily_and_the_others_in_full(
     assert counts["makini"] == {"GET /api/invoices": 1}
     assert counts["invoicematic"] == {"GET /api/invoices": 1}
     assert counts["cloudbilling"] == {"GET /invoices": 2}
+
+
+def test_an_ordered_cursor_carries_a_long_descending_number() -> None:
+    from gateway.domain.ids import decode_ordered_cursor, encode_ordered_cursor
+    from gateway.domain.ordering import part
+
+    key = (((0, 12),), 1, (part("N" * 300, descending=True), "id"))
+    cursor = encode_ordered_cursor(key, "fp")
+    assert len(cursor) > 1024  # longer than an offset cursor may be
+    assert decode_ordered_cursor(cursor, "fp") == key

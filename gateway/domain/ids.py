@@ -22,6 +22,9 @@ from typing import Any
 from gateway.errors import InvalidCursor, InvalidGlobalId
 
 TYPE_NAMES = frozenset({"Invoice", "Customer", "Vendor", "Payment"})
+# An ordered cursor holds a sort key: a descending NUMBER is one integer per character,
+# so it may be longer than an id or an offset cursor.
+ORDERED_CURSOR_LIMIT = 8192
 
 
 @dataclass(frozen=True)
@@ -86,7 +89,7 @@ def encode_ordered_cursor(key: Sequence[Any], fingerprint: str) -> str:
 def decode_ordered_cursor(value: str, fingerprint: str) -> tuple[Any, ...]:
     """The key an ordered cursor carries (JSON arrays back as tuples, so that it compares
     with the keys of records); `InvalidCursor` for anything this gateway did not issue."""
-    text = _unb64(value)
+    text = _unb64(value, ORDERED_CURSOR_LIMIT)
     head, _, rest = (text or "").partition("|")
     body, _, given = rest.rpartition("|")
     try:
@@ -120,8 +123,8 @@ def _b64(text: str) -> str:
     return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
 
 
-def _unb64(value: str) -> str | None:
-    if not value or len(value) > 1024:
+def _unb64(value: str, limit: int = 1024) -> str | None:
+    if not value or len(value) > limit:
         return None
     try:
         return base64.urlsafe_b64decode(value + "=" * (-len(value) % 4)).decode()
