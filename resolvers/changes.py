@@ -12,7 +12,7 @@ from gateway.domain.ids import encode_id
 from gateway.errors import BadInput, InvalidPaging
 from gateway.events.feed import ChangeFeed
 from gateway.lists.paging import DEFAULT_FIRST, MAX_FIRST
-from resolvers.connections import Connection, Edge, PageInfo
+from resolvers.connections import Connection, Edge, connection_of
 from resolvers.context import Info
 
 InvoiceChangeType = strawberry.enum(
@@ -89,21 +89,7 @@ class ChangesQuery:
         page = await feed.read(after, limit, readable)
         edges = [Edge(cursor=changes.change_cursor(change.seq), node=InvoiceChange(change=change))
                  for change in page.changes]
-
-        async def count_all() -> int | None:
-            return None
-
-        return Connection(
-            edges=edges,
-            nodes=[edge.node for edge in edges],
-            page_info=PageInfo(
-                has_next_page=page.has_next,
-                has_previous_page=after is not None,
-                start_cursor=edges[0].cursor if edges else None,
-                end_cursor=edges[-1].cursor if edges else after,
-            ),
-            count_all=count_all,
-        )
+        return connection_of(edges, page.has_next, after)
 
 
 def _feed(info: Info) -> ChangeFeed:

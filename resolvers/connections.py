@@ -73,11 +73,26 @@ async def connection(
     async def count_all() -> int | None:
         return None if page.errors else await total_count(context.loaders, request)
 
+    return connection_of(edges, page.has_next, after, count_all)
+
+
+async def _uncounted() -> int | None:
+    return None
+
+
+def connection_of(
+    edges: list[Edge[T]],
+    has_next: bool,
+    after: str | None,
+    count_all: Callable[[], Awaitable[int | None]] = _uncounted,
+) -> Connection[T]:
+    """A connection over a page's edges: the page info follows from the edges, whether more
+    follow, and the cursor the page was read after."""
     return Connection(
         edges=edges,
         nodes=[edge.node for edge in edges],
         page_info=PageInfo(
-            has_next_page=page.has_next,
+            has_next_page=has_next,
             has_previous_page=after is not None,
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else after,
