@@ -135,6 +135,12 @@ def test_export_parameters_lists_comma_separated_or_repeated():
     assert parse_selection({}) == InvoiceSelection()
 
 
+def test_a_blank_export_parameter_is_no_filter():
+    # `?sources=&status=` (a form's empty fields) selected no source at all: an empty export.
+    assert parse_selection({"sources": [""], "status": [" , "], "type": [""]}) == (
+        InvoiceSelection())
+
+
 @pytest.mark.parametrize(("params", "message"), [
     ({"type": ["payable", "receivable"]}, "type: give one value, got 2"),
     ({"issuedTo": ["2026-01-01,2026-02-01"]}, "issuedTo: give one value, got 2"),

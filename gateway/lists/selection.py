@@ -164,9 +164,11 @@ def parse_selection(params: Mapping[str, Sequence[str]]) -> InvoiceSelection:
 
     def values(name: str) -> list[str] | None:
         given = params.get(name)
-        if not given:
-            return None
-        return [part.strip() for value in given for part in value.split(",") if part.strip()]
+        # A blank parameter (`sources=`, as a form submits an empty field) is not given: it
+        # must not select nothing (an empty export) where it meant no filter.
+        found = [part.strip() for value in given or () for part in value.split(",")
+                 if part.strip()]
+        return found or None
 
     def one(name: str) -> str | None:
         found = values(name)
