@@ -40,7 +40,8 @@ class GlobalId:
 @lru_cache(maxsize=16384)
 def encode_id(type_name: str, source: str, remote_id: str) -> str:
     # Every record served gets its id encoded (whether or not `id` is selected); the same
-    # records are served again and again, so the encodings are kept (~1 MB at most).
+    # records are served again and again, so the encodings are kept (4-6 MB when full:
+    # 16,384 ids of 10-40 characters, measured with tracemalloc).
     return _b64(f"{type_name}:{source}:{remote_id}")
 
 
