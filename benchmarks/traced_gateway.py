@@ -10,6 +10,8 @@ DIR/snapshot-N.pickle (N counting from 1); compare two with
 `python -m benchmarks.traced_gateway --compare A B`. Tracing slows the gateway several
 times over and its own tables grow with every new traceback: with it, RSS is no figure;
 the snapshots say whether Python objects grow, the allocator figures what RSS is made of.
+With PREFILL_IDS=1 in the environment, `encode_id`'s cache of 16,384 ids is filled at start
+(the soak's growth after minute 5 was mostly that cache filling, docs/performance.md).
 """
 
 from __future__ import annotations
@@ -64,6 +66,13 @@ def main() -> None:
             tracemalloc.take_snapshot().dump(str(folder / f"snapshot-{taken}.pickle"))
 
     signal.signal(signal.SIGUSR1, dump)
+    import os
+
+    if os.environ.get("PREFILL_IDS"):  # experiment: encode_id's cache full from the start
+        from gateway.domain.ids import encode_id
+
+        for n in range(16384):
+            encode_id("Invoice", "cloud", f"prefill{n:06d}-6c2f-4f43-9a8c-1c7a2b3c4d5e")
     from gateway.cli.main import main as cli
 
     raise SystemExit(cli(sys.argv[2:]))
