@@ -37,11 +37,12 @@ class GlobalId:
         return _b64(f"{self.type_name}:{self.source}:{self.remote_id}")
 
 
-@lru_cache(maxsize=16384)
+@lru_cache(maxsize=4096)
 def encode_id(type_name: str, source: str, remote_id: str) -> str:
     # Every record served gets its id encoded (whether or not `id` is selected); the same
-    # records are served again and again, so the encodings are kept (4-6 MB when full:
-    # 16,384 ids of 10-40 characters, measured with tracemalloc).
+    # records are served again and again, so the encodings are kept. 4,096 holds several
+    # largest pages (500) of every type; 16,384 held 6 MB when full and filled slowly at a
+    # write rate, which read as growth over a 30-minute soak (docs/performance.md).
     return _b64(f"{type_name}:{source}:{remote_id}")
 
 
