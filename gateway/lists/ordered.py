@@ -31,7 +31,7 @@ from gateway.domain.ordering import NULL, order_key
 from gateway.domain.records import Invoice, InvoiceQuery
 from gateway.errors import InvalidCursor, InvalidPaging, UpstreamError
 from gateway.lists.loaders import Loaders
-from gateway.lists.paging import DEFAULT_FIRST, MAX_FIRST, ListRequest, Slice
+from gateway.lists.paging import DEFAULT_FIRST, MAX_FIRST, ListRequest, Slice, retrieved
 
 # Pages asked for ahead of the one being read, for a source read in full whose first page
 # does not say how many there are (MakersHub: each page is 25 GETs).
@@ -183,7 +183,7 @@ async def _matching(
     def ask(number: int) -> None:
         if number not in asked and (last is None or number <= last):
             future = source_loaders.page.load((request.resource, query, number))
-            future.add_done_callback(_retrieved)  # one never reached fails silently
+            future.add_done_callback(retrieved)  # one never reached fails silently
             asked[number] = future
 
     number = 0
@@ -207,8 +207,3 @@ async def _matching(
         if not page.has_more or not page.items:
             return
         number += 1
-
-
-def _retrieved(future: Future[Any]) -> None:
-    if not future.cancelled():
-        future.exception()

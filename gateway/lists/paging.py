@@ -137,10 +137,12 @@ def _start_first_pages(
         offset = start_offset if index == start_index else 0
         number = offset // adapters[name].page_size
         future = loaders.source(name).page.load((request.resource, request.query, number))
-        future.add_done_callback(_retrieved)  # a page no scan reaches fails silently
+        future.add_done_callback(retrieved)  # a page no scan reaches fails silently
 
 
-def _retrieved(future: Future[Any]) -> None:
+def retrieved(future: Future[Any]) -> None:
+    """A done-callback for a page read ahead: its failure counts as seen (asyncio would
+    log "exception was never retrieved" for a page no reader reached)."""
     if not future.cancelled():
         future.exception()
 
