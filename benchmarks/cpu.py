@@ -22,6 +22,7 @@ from typing import Any
 
 import httpx
 
+from benchmarks import varied
 from benchmarks.peer import BIG_QUERY, PEER_QUERY
 from benchmarks.peer_processes import Simulators
 from gateway.app import create_app
@@ -32,6 +33,8 @@ SCENARIOS: dict[str, tuple[str, int]] = {
     "peer-cold": (PEER_QUERY, 0),
     "peer-cached": (PEER_QUERY, 5),
     "big-cached": (BIG_QUERY, 60),
+    # The peer benchmark's varied mode: its 40 distinct pages in turn, read cache off.
+    "varied-cold": (varied.OUR_PAGE, 0),
 }
 
 
@@ -46,10 +49,20 @@ async def cpu_per_query(sims: Simulators, scenario: str, queries: int,
         http = await stack.enter_async_context(httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://gw", timeout=60))
 
-        async def one() -> None:
-            payload: dict[str, Any] = {"query": query, "variables": {}}
-            reply = (await http.post("/graphql", json=payload)).json()
+        async def ask(text: str, variables: dict[str, Any]) -> dict[str, Any]:
+            reply: dict[str, Any] = (await http.post(
+                "/graphql", json={"query": text, "variables": variables})).json()
             assert "errors" not in reply, reply["errors"]
+            return reply
+
+        payloads: list[dict[str, Any]] = [{"query": query, "variables": {}}]
+        if scenario == "varied-cold":
+            payloads = varied.our_payloads(varied.pages(), await cursors(ask))
+        turn = iter(range(1 << 62))
+
+        async def one() -> None:
+            payload = payloads[next(turn) % len(payloads)]
+            await ask(payload["query"], payload["variables"])
 
         for _ in range(3):
             await one()  # warm-up (and, cached scenarios, fill the cache)
@@ -70,10 +83,23 @@ async def cpu_per_query(sims: Simulators, scenario: str, queries: int,
         return samples
 
 
+async def cursors(ask: Any) -> list[str]:
+    """`varied.cursors`, asked through the in-process app."""
+    found: list[str] = []
+    after: str | None = None
+    while len(found) < varied.INVOICES:
+        connection = (await ask(varied.CURSORS, {"after": after}))["data"]["invoices"]
+        found += [edge["cursor"] for edge in connection["edges"]]
+        after = connection["pageInfo"]["endCursor"]
+        if not connection["pageInfo"]["hasNextPage"]:
+            break
+    return found[:varied.INVOICES]
+
+
 async def run(queries: int, profile: str | None) -> None:
     with Simulators.start() as sims:
-        if "big-cached" in SCENARIOS and profile in (None, "big-cached"):
-            sims.grow_invoices(500)
+        if profile in (None, "big-cached", "varied-cold"):
+            sims.grow_invoices(varied.INVOICES if profile != "big-cached" else 500)
         for scenario in SCENARIOS:
             if profile and scenario != profile:
                 continue

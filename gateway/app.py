@@ -151,6 +151,9 @@ def create_app(
             effective.sources, wire, metrics=metrics, tracer=tracer, state=store, clock=clock,
             plugins=app.state.plugins,
         )
+        if not effective.list_windows:
+            for adapter in adapters.values():
+                adapter.window_sizes = ()
         bus = LocalEventBus()
         app.state.adapters = adapters
         app.state.simulators = group

@@ -43,7 +43,7 @@ _SECRET_KEYS = frozenset({"token", "webhook_secret", "key", "secret", "redis_url
 _TOP_KEYS = (
     "sources", "state", "clients", "jwt", "allow_anonymous", "limits", "redis_url",
     "persisted_queries", "request_timeout", "early_reads", "gc_pacing", "cors", "metrics",
-    "state_timeout", "executor", "changes_retention_days",
+    "state_timeout", "executor", "changes_retention_days", "list_windows",
 )
 STATE_FILE = "invoice-gateway-state.sqlite3"
 
@@ -244,6 +244,10 @@ class GatewayConfig(BaseModel):
     # (tested with the versions pinned in pyproject.toml); `graphql-core` is strawberry's
     # own executor, the plain path beside it.
     executor: Literal["plain-fields", "graphql-core"] = "plain-fields"
+    # A list page serving few invoices reads only a window that holds them from an upstream
+    # that pages by any size (`Adapter.window_sizes`, gateway.lists.paging); off: whole
+    # pages of `page_size` always (docs/performance.md).
+    list_windows: bool = True
     cors: CorsConfig = Field(default_factory=CorsConfig)
     metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     # Days the change feed (`invoiceChanges`) keeps a change (docs/changes.md).

@@ -186,7 +186,7 @@ async def test_payments_for_invoices_is_one_upstream_call(make_adapter, running)
     sim_control(running, "DELETE", "/_sim/requests")
     grouped = await adapter.payments_for_invoices(ids)
     counts = sim_control(running, "GET", "/_sim/requests")
-    assert counts == {"total": 1, "routes": {"GET /api/payments": 1}}
+    assert (counts["total"], counts["routes"]) == (1, {"GET /api/payments": 1})
     assert set(grouped) == set(ids)
 
 

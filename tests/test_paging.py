@@ -188,3 +188,79 @@ def test_listing_sources_keeps_configuration_order_and_capability(adapters, make
     payments = listing_sources(everyone, Capability.LIST_PAYMENTS)
     assert payments == tuple(name for name, adapter in everyone.items()
                              if Capability.LIST_PAYMENTS in adapter.capabilities)
+
+
+# --- windows: a small page reads a small upstream page (Adapter.window_sizes) -----------
+
+def recent(simulators, kind: str = "invoicematic") -> list[str]:
+    """The simulator's requests since the counts were last zeroed, path and query."""
+    listed: list[str] = sim_control(simulators.running[kind], "GET", "/_sim/requests")["recent"]
+    return listed
+
+
+def zero(simulators, kind: str = "invoicematic") -> None:
+    sim_control(simulators.running[kind], "DELETE", "/_sim/requests")
+
+
+@pytest.fixture
+def billing(make_adapter) -> dict[str, Adapter]:
+    adapter = make_adapter("invoicematic")
+    return {adapter.name: adapter}
+
+
+async def test_a_small_page_reads_the_window_that_holds_it(billing, simulators):
+    request = invoices(billing)
+    whole = await page(billing, request, MAX_FIRST)  # whole pages of 100 (first 500)
+    assert len(whole.edges) > 60
+    order = "orderByField=id&orderBy=asc"
+    for offset, first, wanted in ((0, 10, "limit=10&page=1"), (30, 10, "limit=10&page=4"),
+                                  (25, 25, "limit=25&page=2"), (33, 10, "limit=25&page=2"),
+                                  (0, 50, "limit=50&page=1"), (50, 50, "limit=50&page=2")):
+        zero(simulators)
+        after = whole.edges[offset - 1][1] if offset else None
+        got = await page(billing, request, first, after)
+        assert keys(got.edges) == keys(whole.edges[offset:offset + first]), (offset, first)
+        assert [c for _, c in got.edges] == [c for _, c in whole.edges[offset:offset + first]]
+        assert got.has_next is (offset + first < len(whole.edges))
+        # One read, of the window alone: the upstream's page count says a next one exists.
+        # ((0, 50) is the peer benchmark's query: `Simulators.PEER_CALLS` is this read.)
+        assert recent(simulators) == [f"GET /api/v1/api/invoices?{wanted}&{order}"]
+
+
+async def test_the_last_window_of_a_list_has_no_next_page(billing, simulators):
+    request = invoices(billing)
+    whole = await page(billing, request, MAX_FIRST)
+    total = len(whole.edges)
+    last_ten = await page(billing, request, 10, whole.edges[total - 11][1])
+    assert keys(last_ten.edges) == keys(whole.edges[-10:])
+    assert not last_ten.has_next
+    # totalCount reads the total off the window the slice read: no second read.
+    loaders = Loaders(billing)
+    zero(simulators)
+    got = await read_slice(loaders, billing, request, 10, None)
+    assert await total_count(loaders, request) == total and got.has_next
+    assert len(recent(simulators)) == 1
+
+
+async def test_a_list_the_gateway_filters_itself_reads_whole_pages(billing, simulators):
+    # A status the upstream cannot select exactly: small windows would mean a round trip
+    # for every few matches, so the gateway reads pages of 100.
+    query = InvoiceQuery(statuses=frozenset({InvoiceStatus.PAID}))
+    zero(simulators)
+    got = await page(billing, invoices(billing, query), 5)
+    assert got.edges
+    assert all("limit=100&" in line for line in recent(simulators))
+
+
+async def test_windows_off_reads_whole_pages_with_the_same_answers(billing, make_adapter,
+                                                                   simulators):
+    plain = make_adapter("invoicematic")
+    plain.window_sizes = ()
+    plain_adapters = {plain.name: plain}
+    request, plain_request = invoices(billing), invoices(plain_adapters)
+    windowed, _ = await everything(billing, request, 10)
+    zero(simulators)
+    whole, _ = await everything(plain_adapters, plain_request, 10)
+    assert keys(windowed) == keys(whole)
+    assert [c for _, c in windowed] == [c for _, c in whole]
+    assert all("limit=100&" in line for line in recent(simulators))

@@ -72,7 +72,9 @@ class LedgerlyAdapter(Adapter):
         problem = error_object(body).get("problem")
         return error_message(problem.get("title") if isinstance(problem, dict) else None), {}
 
-    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+    async def list_invoices(
+        self, query: InvoiceQuery, page: int, size: int | None = None  # no windows
+    ) -> Page[Invoice]:
         body = await self.client.get_json("/bills", {"page": page, "per": self.page_size})
         return Page([self._invoice(b) for b in body["bills"]], None, body["more"])
 

@@ -189,6 +189,11 @@ class Adapter:
     # Upstream field name -> unified input name, for mapping a refusal onto the input path.
     wire_fields: ClassVar[Mapping[str, str]] = {}
     page_size: ClassVar[int] = 100
+    # Smaller page sizes, ascending, that the upstream's invoice list also takes (one that
+    # pages by any `limit`): a list page serving few invoices of a query the upstream filters
+    # whole (`lists_exactly`) reads the smallest window of these that holds them, aligned
+    # to its size, instead of a whole page (gateway.lists.paging). Empty: whole pages only.
+    window_sizes: tuple[int, ...] = ()
     # The customer fields (domain attribute names) that an invoice's embedded customer
     # (`Invoice.customer_snapshot`) carries exactly as the customer resource does at the
     # same moment. A query that asks a listed invoice's customer for these alone is then
@@ -272,13 +277,21 @@ class Adapter:
         return UpstreamUnsupported(self.name, f"{self.kind} offers no way to {what}")
 
     # --- invoices -------------------------------------------------------------------
-    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+    async def list_invoices(
+        self, query: InvoiceQuery, page: int, size: int | None = None
+    ) -> Page[Invoice]:
         """One page of invoices; push down what of `query` the upstream can filter.
 
-        Where `sorts(query.order[0])`, the pages run in that order by its field (records
-        equal on it in any order; the gateway orders those itself), else in the stable
-        order whatever `query.order` says."""
+        `size` is one of `window_sizes` (the page is then records `page * size` onwards),
+        or None for `page_size`. Where `sorts(query.order[0])`, the pages run in that order
+        by its field (records equal on it in any order; the gateway orders those itself),
+        else in the stable order whatever `query.order` says."""
         raise self.unsupported("list invoices")
+
+    def lists_exactly(self, query: InvoiceQuery) -> bool:
+        """Whether `list_invoices` pushes all of `query` down: its pages then hold matching
+        invoices only, and a page's `has_more` says that a further match exists."""
+        return False
 
     def sorts(self, order: InvoiceOrder) -> bool:
         """Whether `list_invoices` can read in `order` (by its field alone): the upstream's

@@ -150,7 +150,9 @@ class CloudBillingAdapter(Adapter):
         return error_message(data.get("message")), {}
 
     # --- invoices -------------------------------------------------------------------
-    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+    async def list_invoices(
+        self, query: InvoiceQuery, page: int, size: int | None = None  # no windows
+    ) -> Page[Invoice]:
         params: list[tuple[str, str | int]] = [
             ("limit", self.page_size),
             ("offset", page * self.page_size),

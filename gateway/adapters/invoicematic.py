@@ -156,6 +156,9 @@ class InvoicematicAdapter(Adapter):
         "total": "lineItems",
     }
     page_size = 100
+    # `limit` takes any number (docs/upstreams/invoicematic.md): a page serving few invoices
+    # reads the smallest of these windows that holds them (gateway.lists.paging).
+    window_sizes = (10, 20, 25, 50)
     routes = frozenset({
         "/api/me", "/api/invoices", "/api/invoices/{id}", "/api/customers",
         "/api/customers/{id}", "/api/payments", "/api/payments/{id}",
@@ -169,15 +172,36 @@ class InvoicematicAdapter(Adapter):
         self.currencies = {**DEFAULT_CURRENCIES, **(own or {})}
 
     # --- invoices -------------------------------------------------------------------
-    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+    async def list_invoices(
+        self, query: InvoiceQuery, page: int, size: int | None = None
+    ) -> Page[Invoice]:
+        pushed = self._pushed_down(query)
+        if pushed is None:
+            return Page([], 0, False)
+        filters, exact = pushed
+        params: Params = [("limit", size or self.page_size), ("page", page + 1), *filters]
+
+        def normalize(body: Any) -> Page[Invoice]:
+            records, total, has_more = self._page_of(body, "GET /api/invoices", page)
+            return Page.lazy(records, self._invoice, total if exact else None, has_more)
+
+        return await self.read("/api/invoices", params, normalize, variant=exact)
+
+    def lists_exactly(self, query: InvoiceQuery) -> bool:
+        pushed = self._pushed_down(query)
+        return pushed is not None and pushed[1]
+
+    def _pushed_down(self, query: InvoiceQuery) -> tuple[Params, bool] | None:
+        """The order and filter parameters of an invoice list, and whether they are the
+        whole query (the upstream's pages then hold matching invoices only); None for a
+        query no invoice here can match."""
         if query.type is InvoiceType.PAYABLE or query.vendor_id is not None:
-            return Page([], 0, False)  # receivables only, no vendors
-        order = ORDER
+            return None  # receivables only, no vendors
+        params: Params = list(ORDER)
         if query.order and self.sorts(query.order[0]):
             first = query.order[0]
-            order = [("orderByField", SORT_FIELDS[first.field]),
-                     ("orderBy", "desc" if first.descending else "asc")]
-        params: Params = [("limit", self.page_size), ("page", page + 1), *order]
+            params = [("orderByField", SORT_FIELDS[first.field]),
+                      ("orderBy", "desc" if first.descending else "asc")]
         exact = not query.filters_beyond(("overdue",))
         if query.overdue is not None and query.statuses is None:
             if query.overdue:
@@ -189,7 +213,7 @@ class InvoicematicAdapter(Adapter):
             params.append(("invoice_number", query.number))  # partial: the gateway keeps exact
         if query.customer_id is not None:
             if not query.customer_id.isdigit():
-                return Page([], 0, False)  # customer ids are integers
+                return None  # customer ids are integers
             params.append(("customer_id", query.customer_id))
         if query.issued_from is not None and query.issued_to is not None:
             params += [
@@ -201,16 +225,11 @@ class InvoicematicAdapter(Adapter):
         if query.statuses is not None:
             wanted = query.statuses - NEVER
             if not wanted:
-                return Page([], 0, False)
+                return None
             exact = False
             if len(wanted) == 1 and next(iter(wanted)) in STATUS_NARROWING:
                 params.append(("status", STATUS_NARROWING[next(iter(wanted))]))
-
-        def normalize(body: Any) -> Page[Invoice]:
-            records, total, has_more = self._page_of(body, "GET /api/invoices", page)
-            return Page.lazy(records, self._invoice, total if exact else None, has_more)
-
-        return await self.read("/api/invoices", params, normalize, variant=exact)
+        return params, exact
 
     def sorts(self, order: InvoiceOrder) -> bool:
         return order.field in SORT_FIELDS

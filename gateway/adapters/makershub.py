@@ -154,7 +154,9 @@ class MakersHubAdapter(Adapter):
         # Ids this process already put in the index, so repeated lookups skip the store.
         self._indexed: set[int] = set()
 
-    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+    async def list_invoices(
+        self, query: InvoiceQuery, page: int, size: int | None = None  # no windows
+    ) -> Page[Invoice]:
         """A page of the gateway's index of this source, in id order, each id one GET.
 
         An indexed id the upstream no longer knows (deleted, no webhook heard) is skipped;

@@ -172,7 +172,9 @@ class MakiniAdapter(Adapter):
         self._currencies = _Memo(REFERENCE_TTL, lambda: self._reference("currencies"))
 
     # --- invoices -------------------------------------------------------------------
-    async def list_invoices(self, query: InvoiceQuery, page: int) -> Page[Invoice]:
+    async def list_invoices(
+        self, query: InvoiceQuery, page: int, size: int | None = None  # no windows
+    ) -> Page[Invoice]:
         params, exact = await self._invoice_filters(query)
         if params is None:
             return Page([], 0, False)

@@ -22,6 +22,9 @@ from gateway.errors import UpstreamError
 from gateway.support.shared import SharedCall
 
 T = TypeVar("T")
+# A page loader key: (resource, query, page number) for a whole page of the adapter's
+# `page_size`, or with a fourth item, one of its `window_sizes`, for a window.
+PageKey = tuple[str, Hashable, int] | tuple[str, Hashable, int, int]
 
 
 class _Loader(DataLoader[Any, T], Generic[T]):
@@ -66,6 +69,9 @@ class SourceLoaders:
         # to go out first and delay the page's request by ~0.6 ms (docs/performance.md).
         # Loads of the same page in one request still share one read (the loader's cache).
         self.page: _Loader[Page[Any]] = _Loader(self._pages, batching=False)
+        # The key of the page a slice read first, by (resource, query): `total_count` reads
+        # the total off it rather than reading the first page as well.
+        self.first_pages: dict[tuple[str, Hashable], PageKey] = {}
         self._all_customers: SharedCall[None] | None = None
         self._primers: dict[str, _Loader[Any]] = {
             "invoices": self.invoice, "customers": self.customer,
@@ -106,18 +112,20 @@ class SourceLoaders:
                 self.payment.prime(payment.remote_id, payment)
         return payments
 
-    async def _pages(self, keys: Sequence[tuple[str, Hashable, int]]) -> list[Any]:
+    async def _pages(self, keys: Sequence[PageKey]) -> list[Any]:
         if len(keys) == 1:
             return [await self._page(keys[0])]
         return list(await asyncio.gather(*(self._page(key) for key in keys)))
 
-    async def _page(self, key: tuple[str, Hashable, int]) -> Page[Any] | UpstreamError:
-        resource, query, page = key
+    async def _page(self, key: PageKey) -> Page[Any] | UpstreamError:
+        resource, query, page, *window = key
         adapter = self.adapter
         try:
             if resource == "invoices":
                 assert isinstance(query, InvoiceQuery)
-                result: Page[Any] = await adapter.list_invoices(query, page)
+                result: Page[Any] = await (
+                    adapter.list_invoices(query, page, window[0]) if window
+                    else adapter.list_invoices(query, page))
             elif resource == "customers":
                 result = await adapter.list_customers(page)
             elif resource == "vendors":
@@ -135,8 +143,9 @@ class SourceLoaders:
                        self.invoice_payments, self.page):
             loader.clear_all()
         self._all_customers = None
+        self.first_pages.clear()
 
-    def forget(self, key: tuple[str, Hashable, int]) -> None:
+    def forget(self, key: PageKey) -> None:
         """Drop a page: a walk over a whole list (summaries, exports) reads each page once,
         and keeping them all would hold the whole list. A walk primes nothing."""
         self.page.clear(key)

@@ -4,7 +4,12 @@ The unified list is every listable source in configuration order, each in its ad
 stable order. A cursor is the position just after a record in its source's (pushed-down)
 upstream list, so paging to the end yields every matching record exactly once, even when
 the gateway filters part of the query itself. Pages are read through the per-request page
-loader (and the process-wide read cache), aligned to the adapter's fixed page size.
+loader (and the process-wide read cache), aligned to the adapter's fixed page size; a
+slice's first read of a source whose upstream filters the query whole and takes smaller
+pages (`Adapter.window_sizes`) is the smallest such window that holds the records it
+serves (`first_read`): 10 invoices take a read of 10, not of 100. Whether a next page
+exists is then told by the upstream's page (`has_more` on a list it filters whole), not by
+reading one record more.
 
 The first page of every source a slice may reach is asked for at once: those reads run in
 parallel within the request's one deadline, so several slow or hanging sources cost one
@@ -24,7 +29,7 @@ from gateway.adapters import Adapter, Page
 from gateway.domain.ids import Cursor, decode_cursor, fingerprint
 from gateway.domain.records import InvoiceQuery
 from gateway.errors import InvalidCursor, InvalidPaging, UpstreamError
-from gateway.lists.loaders import Loaders
+from gateway.lists.loaders import Loaders, PageKey
 from gateway.upstream.scope import mark_bulk
 
 DEFAULT_FIRST = 50
@@ -113,31 +118,50 @@ async def read_slice(
     errors: list[UpstreamError] = []
     want = limit + 1  # one more than asked, to know whether a next page exists
     if limit > 0:
-        _start_first_pages(loaders, adapters, request, start_index, start_offset)
+        _start_first_pages(loaders, adapters, request, start_index, start_offset, limit)
+    more = False  # a source's page says that a further match exists
     for index in range(start_index, len(request.sources)):
-        if len(found) >= want:
+        if len(found) >= want or more:
             break
         name = request.sources[index]
         offset = start_offset if index == start_index else 0
         try:
-            await _scan(loaders, adapters[name], request, name, offset, want, found, serve)
+            more = await _scan(loaders, adapters[name], request, name, offset, want, found,
+                               serve, first_read(adapters[name], request, offset, limit))
         except UpstreamError as exc:
             errors.append(exc)
-    return Slice(found[:limit], len(found) > limit, errors)
+    return Slice(found[:limit], more or len(found) > limit, errors)
 
 
 def _start_first_pages(
     loaders: Loaders, adapters: Mapping[str, Adapter], request: ListRequest,
-    start_index: int, start_offset: int,
+    start_index: int, start_offset: int, limit: int,
 ) -> None:
     """Ask for the first page each source of the slice would read, all at once (the page
     loader sends a read as soon as it is asked for; `_scan` then joins it)."""
     for index in range(start_index, len(request.sources)):
         name = request.sources[index]
         offset = start_offset if index == start_index else 0
-        number = offset // adapters[name].page_size
-        future = loaders.source(name).page.load((request.resource, request.query, number))
+        key = first_read(adapters[name], request, offset, limit)
+        source_loaders = loaders.source(name)
+        source_loaders.first_pages[request.resource, request.query] = key
+        future = source_loaders.page.load(key)
         future.add_done_callback(retrieved)  # a page no scan reaches fails silently
+
+
+def first_read(adapter: Adapter, request: ListRequest, offset: int, count: int) -> PageKey:
+    """The page key of a slice's first read of one source, from record `offset` on, for a
+    slice serving `count` records: the smallest of the adapter's windows that holds them
+    all, aligned to its size, where the upstream filters the query whole; else the page
+    of `page_size` that holds `offset`."""
+    query = request.query
+    if (adapter.window_sizes and request.resource == "invoices" and query is not None
+            and request.search is None and adapter.lists_exactly(query)):
+        last = offset + max(count, 1) - 1
+        for size in adapter.window_sizes:
+            if offset // size == last // size:
+                return (request.resource, query, offset // size, size)
+    return (request.resource, query, offset // adapter.page_size)
 
 
 def retrieved(future: Future[Any]) -> None:
@@ -156,15 +180,17 @@ async def _scan(
     want: int,
     found: list[tuple[Any, str]],
     serve: Callable[[Any], object] | None,
-) -> None:
-    size = adapter.page_size
-    query = request.query
+    key: PageKey,
+) -> bool:
+    """Take this source's matches from `offset` on into `found` until it holds `want`,
+    reading `key` first, then whole pages. True when `found` lacks only its one record past
+    the slice and a page of a list the upstream filters whole says that more follow."""
     fp = request.fingerprint
     source_loaders = loaders.source(name)
     while len(found) < want:
-        number = offset // size
-        page: Page[Any] = await source_loaders.page.load((request.resource, query, number))
-        base = number * size
+        page: Page[Any] = await source_loaders.page.load(key)
+        size = key[3] if len(key) == 4 else adapter.page_size
+        base = key[2] * size
         # Reading a record normalizes it (`Page.lazy`): only those up to the last one taken
         # are read, and a record that breaks the wire contract fails the source here.
         for position in range(offset - base, len(page.items)):
@@ -175,19 +201,28 @@ async def _scan(
                 found.append((record, Cursor(name, base + position + 1, fp).encode()))
                 source_loaders.prime(request.resource, record)
                 if len(found) >= want:
-                    return
+                    return False
         if not page.has_more or not page.items:
-            return
+            return False
+        if len(found) == want - 1 and page.total is not None:
+            return True  # every record of the list matches (`Page.total`): the next does
         offset = base + size
+        key = (request.resource, request.query, offset // adapter.page_size)
+    return False
 
 
 async def total_count(loaders: Loaders, request: ListRequest) -> int | None:
     """The number of records in the whole list, or None where a source cannot say."""
     if request.search is not None:
         return None  # the gateway filters: no upstream total counts the matches
+    def any_page(name: str) -> PageKey:
+        # Every page of a list carries the same total: the one the slice read first will do.
+        source_loaders = loaders.source(name)
+        return source_loaders.first_pages.get((request.resource, request.query),
+                                              (request.resource, request.query, 0))
+
     pages = await asyncio.gather(
-        *(loaders.source(name).page.load((request.resource, request.query, 0))
-          for name in request.sources),
+        *(loaders.source(name).page.load(any_page(name)) for name in request.sources),
         return_exceptions=True,
     )
     total = 0

@@ -3,8 +3,10 @@
 A simulator is a Starlette app serving one upstream's documented API under `api_prefix`,
 and, outside the API's paths, controls for tests and benchmarks:
 
-    GET    /_sim/requests   request counts per route template: {"total": N, "routes": {...}}
-    DELETE /_sim/requests   zero the counts
+    GET    /_sim/requests   request counts per route template: {"total": N, "routes": {...},
+                            "recent": ["GET /api/invoices?limit=10&page=8", ...]} (the last
+                            `RECENT` requests, path and query, oldest first)
+    DELETE /_sim/requests   zero the counts and forget the recent requests
     PUT    /_sim/latency    {"ms": 25}: delay every API request
     POST   /_sim/faults     {"mode": M, "times": 1, "path": "/invoices", "method": "POST",
                              "retry_after": 1, "rate": 1.0, "hold": 5}
@@ -32,7 +34,7 @@ import contextlib
 import json
 import logging
 import random
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -78,12 +80,15 @@ class Fault:
     method: str | None = None
     hold: float = 5.0
 
+RECENT = 200  # requests `GET /_sim/requests` lists, path and query
+
 
 @dataclass
 class Controls:
     latency_ms: float = 0.0
     faults: list[Fault] = field(default_factory=list)
     counts: Counter[str] = field(default_factory=Counter)
+    recent: deque[str] = field(default_factory=lambda: deque(maxlen=RECENT))
     # Draws for faults with a rate below 1: seeded, so a chaos run can be repeated.
     rng: random.Random = field(default_factory=lambda: random.Random(0))
 
@@ -202,8 +207,10 @@ class Simulator:
     async def _sim_requests(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.controls.counts.clear()
+            self.controls.recent.clear()
         counts = self.controls.counts
-        return JSONResponse({"total": sum(counts.values()), "routes": dict(counts)})
+        return JSONResponse({"total": sum(counts.values()), "routes": dict(counts),
+                             "recent": list(self.controls.recent)})
 
     async def _sim_latency(self, request: Request) -> Response:
         body = await _json_body(request)
@@ -280,6 +287,9 @@ class _ControlMiddleware:
         controls = self.sim.controls
         path: str = scope["path"]
         controls.counts[self._template(scope["method"], path)] += 1
+        query = scope["query_string"].decode("latin-1")
+        controls.recent.append(f"{scope['method']} {path}?{query}" if query
+                               else f"{scope['method']} {path}")
         if controls.latency_ms:
             await asyncio.sleep(controls.latency_ms / 1000)
         fault = controls.take_fault(path, scope["method"])
