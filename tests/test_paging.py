@@ -264,3 +264,15 @@ async def test_windows_off_reads_whole_pages_with_the_same_answers(billing, make
     assert keys(windowed) == keys(whole)
     assert [c for _, c in windowed] == [c for _, c in whole]
     assert all("limit=100&" in line for line in recent(simulators))
+
+
+async def test_cloud_billing_reads_windows_by_limit_and_offset(make_adapter, simulators):
+    adapter = make_adapter("cloudbilling")
+    cloud = {adapter.name: adapter}
+    request = invoices(cloud)
+    whole = await page(cloud, request, MAX_FIRST)
+    zero(simulators, "cloudbilling")
+    got = await page(cloud, request, 10, whole.edges[29][1])
+    assert keys(got.edges) == keys(whole.edges[30:40]) and got.has_next
+    [line] = recent(simulators, "cloudbilling")
+    assert line.endswith("/invoices?limit=10&offset=30"), line

@@ -130,6 +130,9 @@ class CloudBillingAdapter(Adapter):
         "email": "email",
     }
     page_size = 100
+    # `limit` takes 1 to 100 (docs/upstreams/cloudbilling.md): a page serving few invoices
+    # reads the smallest of these windows that holds them (gateway.lists.paging).
+    window_sizes = (10, 20, 25, 50)
     routes = frozenset({"/invoices", "/invoices/{id}", "/customers", "/customers/{id}"})
     # docs/upstreams/cloudbilling.md: customers and invoices are identified by UUIDs.
     id_shape = IdShape.of(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
@@ -151,22 +154,42 @@ class CloudBillingAdapter(Adapter):
 
     # --- invoices -------------------------------------------------------------------
     async def list_invoices(
-        self, query: InvoiceQuery, page: int, size: int | None = None  # no windows
+        self, query: InvoiceQuery, page: int, size: int | None = None
     ) -> Page[Invoice]:
-        params: list[tuple[str, str | int]] = [
-            ("limit", self.page_size),
-            ("offset", page * self.page_size),
-        ]
+        pushed = self._pushed_down(query)
+        if pushed is None:
+            return Page([], 0, False)
+        statuses, exact = pushed
+        limit = size or self.page_size
+        params = [("limit", limit), ("offset", page * limit), *statuses]
+
+        def normalize(body: Any) -> Page[Invoice]:
+            records, total, has_more = self._page_of(body, "GET /invoices", page, limit)
+            return Page.lazy(records, self._invoice, total if exact else None, has_more)
+
+        return await self.read("/invoices", params, normalize, variant=exact)
+
+    def lists_exactly(self, query: InvoiceQuery) -> bool:
+        pushed = self._pushed_down(query)
+        return pushed is not None and pushed[1]
+
+    def _pushed_down(
+        self, query: InvoiceQuery
+    ) -> tuple[list[tuple[str, str | int]], bool] | None:
+        """The `status` parameters of an invoice list, and whether they are the whole query
+        (the upstream's pages then hold matching invoices only); None for a query no
+        invoice here can match."""
         if query.type is InvoiceType.PAYABLE or query.vendor_id is not None:
-            return Page([], 0, False)  # every Cloud Billing invoice is a receivable
+            return None  # every Cloud Billing invoice is a receivable
         if query.overdue:
-            return Page([], 0, False)  # it marks no invoice overdue (isOverdue is false)
+            return None  # it marks no invoice overdue (isOverdue is false)
+        params: list[tuple[str, str | int]] = []
         statuses = query.statuses
         if statuses is not None and InvoiceStatus.UNKNOWN not in statuses:
             # SUBMITTED and PARTIALLY_PAID have no Cloud Billing counterpart: never match.
             wire = sorted(WIRE_STATUSES[s] for s in statuses if s in WIRE_STATUSES)
             if not wire:
-                return Page([], 0, False)
+                return None
             params += [("status", word) for word in wire]
         # An UNKNOWN status in the query is left to the gateway: only an undocumented
         # upstream word maps to it, and no `status` value selects those.
@@ -177,12 +200,7 @@ class CloudBillingAdapter(Adapter):
             and (statuses is None or InvoiceStatus.UNKNOWN not in statuses)
             and not query.filters_beyond(("overdue",))  # the list filters by status alone
         )
-
-        def normalize(body: Any) -> Page[Invoice]:
-            records, total, has_more = self._page_of(body, "GET /invoices", page)
-            return Page.lazy(records, self._invoice, total if exact else None, has_more)
-
-        return await self.read("/invoices", params, normalize, variant=exact)
+        return params, exact
 
     def list_position(self, invoice: Invoice) -> tuple[int | str, ...]:
         # cloudbilling.md (Assumed): lists run by `created_at` ascending, then `id`.
@@ -316,7 +334,10 @@ class CloudBillingAdapter(Adapter):
     def _bad(self, message: str) -> UpstreamBadResponse:
         return UpstreamBadResponse(self.name, message)
 
-    def _page_of(self, body: Any, where: str, page: int) -> tuple[list[JSON], int | None, bool]:
+    def _page_of(
+        self, body: Any, where: str, page: int, size: int | None = None
+    ) -> tuple[list[JSON], int | None, bool]:
+        size = size or self.page_size
         if not isinstance(body, dict) or not isinstance(body.get("data"), list):
             raise self._bad(f"{where}: reply has no 'data' array")
         records = body["data"]
@@ -326,8 +347,8 @@ class CloudBillingAdapter(Adapter):
         total = meta.get("total") if isinstance(meta, dict) else None
         if not isinstance(total, int) or isinstance(total, bool):
             # `meta.total` is Assumed, not documented: without it, a full page means more.
-            return records, None, len(records) == self.page_size
-        return records, total, (page + 1) * self.page_size < total
+            return records, None, len(records) == size
+        return records, total, (page + 1) * size < total
 
     def _single(self, body: Any, where: str) -> JSON:
         if not isinstance(body, dict) or not isinstance(body.get("data"), dict):
