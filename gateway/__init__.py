@@ -1,3 +1,3 @@
 """invoice-gateway: one GraphQL API over many REST invoice APIs."""
 
-__version__ = "0.4.0"
+__version__ = "0.4.1"

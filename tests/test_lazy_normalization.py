@@ -1,9 +1,10 @@
 """Records of a list page, and an invoice's lines, are normalized when first used, once.
 
-Adapters read upstream pages of 100 records (stable cursors, pages shared through the read
-cache); a query serving 50 invoices without their lines normalizes the 51 it reads (one more
-tells whether a next page exists) and no line at all. Counted on the Invoicematic adapter's
-own normalizers, which stay the only place where records are normalized.
+Adapters read upstream pages of 100 records, or windows of 10 to 50 where a page fits one
+(docs/lists.md), shared through the read cache; a query serving 40 invoices without their
+lines normalizes the 41 it reads (one more tells whether a next page exists) and no line at
+all. Counted on the Invoicematic adapter's own normalizers, which stay the only place where
+records are normalized.
 """
 
 from __future__ import annotations
@@ -59,11 +60,11 @@ def in_order(store: Any) -> list[int]:
     return sorted(store.invoices)
 
 
-async def test_a_page_of_50_normalizes_only_the_invoices_it_reads(gateway, normalized, store):
-    assert len(store.invoices) > 100  # the upstream page read is a full one of 100
-    data = await gateway.data(PAGE, {"first": 50})
+async def test_a_page_of_40_normalizes_only_the_invoices_it_reads(gateway, normalized, store):
+    assert len(store.invoices) > 100
+    data = await gateway.data(PAGE, {"first": 40})  # read as a window of 50 (lists.md)
     nodes = data["invoices"]["nodes"]
-    ids = in_order(store)[:50]
+    ids = in_order(store)[:40]
     assert [node["remoteId"] for node in nodes] == [str(i) for i in ids]
     for node, remote_id in zip(nodes, ids, strict=True):
         record = store.invoices[remote_id]
@@ -71,8 +72,18 @@ async def test_a_page_of_50_normalizes_only_the_invoices_it_reads(gateway, norma
         assert Decimal(node["total"]["amount"]) == Decimal(record["total"]) / 100
         assert node["customer"]["remoteId"] == str(record["customer_id"])
     assert data["invoices"]["pageInfo"]["hasNextPage"] is True
-    # 50 served and one more to know a next page exists; not the other 49 of the page.
-    assert normalized == {"invoices": 51}
+    # 40 served and one more, which the window holds, to know a next page exists; not the
+    # other 9 of the window.
+    assert normalized == {"invoices": 41}
+
+
+async def test_a_page_ending_with_its_window_normalizes_no_invoice_more(
+    gateway, normalized, store
+):
+    data = await gateway.data(PAGE, {"first": 50})  # a window of 50, exactly
+    assert len(data["invoices"]["nodes"]) == 50
+    assert data["invoices"]["pageInfo"]["hasNextPage"] is True  # from the upstream's page count
+    assert normalized == {"invoices": 50}
 
 
 async def test_lines_are_normalized_only_when_selected(gateway, normalized, store):
@@ -89,16 +100,18 @@ async def test_lines_are_normalized_only_when_selected(gateway, normalized, stor
         ]
 
 
+@pytest.mark.parametrize("windows, first", [(False, 30), (True, 25)],
+                         ids=["pages of 30 straddling pages of 100", "windows of 25"])
 async def test_paging_is_complete_and_the_cached_pages_keep_their_normalizations(
-    make_gateway, normalized, store
+    make_gateway, normalized, store, windows, first
 ):
-    gateway = await make_gateway(cache_ttl=60)
+    gateway = await make_gateway(cache_ttl=60, top={"list_windows": windows})
 
     async def every_id() -> list[str]:
         ids: list[str] = []
         after = None
-        while True:  # pages of 30 straddle the upstream pages of 100
-            data = await gateway.data(PAGE, {"first": 30, "after": after})
+        while True:
+            data = await gateway.data(PAGE, {"first": first, "after": after})
             ids += [node["remoteId"] for node in data["invoices"]["nodes"]]
             info = data["invoices"]["pageInfo"]
             if not info["hasNextPage"]:
@@ -121,7 +134,7 @@ async def test_concurrent_queries_with_the_cache_off_share_one_normalization(
     results = await asyncio.gather(*(gateway.data(PAGE, {"first": 50}) for _ in range(3)))
     assert results[0] == results[1] == results[2]
     assert request_counts(simulators)["invoicematic"]["GET /api/invoices"] == 1
-    assert normalized["invoices"] == 51
+    assert normalized["invoices"] == 50
 
 
 async def test_a_broken_record_fails_where_it_is_served_naming_the_field(
