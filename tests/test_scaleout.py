@@ -6,7 +6,6 @@ does not answer never fails a read."""
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -25,13 +24,12 @@ from gateway.state.open import open_state
 from gateway.upstream.cache import ReadCache
 from tests.conftest import request_counts, zero_counts
 from tests.tools import free_port, require_tool
+from tests.tools import redis_url as local_redis_url
 
 
 @pytest.fixture
 async def redis_url() -> str:
-    url = os.environ.get("REDIS_URL", "")
-    require_tool(url.startswith("redis://"), "REDIS_URL is not set to a redis:// URL",
-                 ".ci/run sets it")
+    url = local_redis_url()
     try:
         async with Redis.from_url(url, socket_connect_timeout=2) as redis:
             await redis.ping()

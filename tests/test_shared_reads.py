@@ -7,7 +7,6 @@ the others as a `CancelledError` they did not ask for, an HTTP 500 (issue 18, it
 from __future__ import annotations
 
 import asyncio
-import os
 import random
 from typing import Any
 
@@ -17,7 +16,7 @@ from gateway.scaleout.replicas import SharedReadCache
 from gateway.support.shared import SharedCall, SharedCalls
 from gateway.upstream.cache import ReadCache
 from tests.conftest import sim_control
-from tests.tools import require_tool
+from tests.tools import redis_url
 
 
 async def test_a_cancelled_waiter_stops_only_its_own_waiting() -> None:
@@ -139,10 +138,7 @@ async def test_replicas_sharing_redis_some_abandoning_never_see_a_5xx(
 ) -> None:
     """The same across two replicas sharing a read cache in Redis, where a replica's read
     may wait for the other's fetch of the same URL (a Redis wait inside the shared read)."""
-    url = os.environ.get("REDIS_URL", "")
-    require_tool(url.startswith("redis://"), "REDIS_URL is not set to a redis:// URL",
-                 ".ci/run sets it")
-    top = {"early_reads": True, "redis_url": url}
+    top = {"early_reads": True, "redis_url": redis_url()}
     replicas = [await make_gateway(cache_ttl=5, top=top) for _ in range(2)]
     for replica in replicas:
         assert isinstance(replica.app.state.adapters["billing"].client.cache, SharedReadCache)

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from gateway.errors import ConfigError
-from gateway.state.base import IDEMPOTENCY_TTL
+from gateway.state.base import CLAIM_PRUNE_EVERY, IDEMPOTENCY_TTL
 from gateway.state.open import open_state
 from tests.tools import postgres_schema
 
@@ -165,6 +165,32 @@ async def test_an_unfinished_claim_keeps_its_reference_and_is_taken_over_once(st
     await store.complete_idempotency("web\nerp", "k", '{"remoteId": "7"}')
     assert await store.unfinished_claims() == []
     await store.close()
+
+
+async def test_records_older_than_a_day_are_pruned_and_younger_ones_kept(state_url) -> None:
+    store = await opened(state_url)
+    day = IDEMPOTENCY_TTL
+    for number in range(50):  # old-N claimed at 1000 + 2N: done, unknown and pending alike
+        assert await store.claim_idempotency("web:erp", f"old-{number}", "fp",
+                                             now=1000.0 + 2 * number) is None
+    await store.complete_idempotency("web:erp", "old-0", '{"remoteId": "1"}')
+    await store.mark_unknown("web:erp", "old-1", owner="")
+    assert await store.count_claims() == 50
+    # A day after 1078, a claim deletes old-0 to old-39 (claimed at 1078 or before).
+    later = 1078.0 + day
+    assert await store.claim_idempotency("web:erp", "new", "fp", now=later) is None
+    assert await store.count_claims() == 10 + 1
+    kept = await store.claim_idempotency("web:erp", "old-45", "fp", now=later)
+    assert kept is not None and kept.created_at == 1090.0  # still answers its key
+    # At most once a minute: half a minute on, every old record is over a day old, none goes.
+    assert await store.claim_idempotency("web:erp", "b", "fp", now=later + 30) is None
+    assert await store.count_claims() == 12
+    assert await store.claim_idempotency("web:erp", "c", "fp", now=later + CLAIM_PRUNE_EVERY) is None
+    assert await store.count_claims() == 3  # new, b and c
+    await store.close()
+    reopened = await opened(state_url)  # what is kept survives a restart
+    assert await reopened.count_claims() == 3
+    await reopened.close()
 
 
 async def test_a_store_made_before_claims_had_leases_is_migrated(tmp_path) -> None:

@@ -129,11 +129,37 @@ class GatewayProcess:
         return self.log_path.read_text(encoding="utf-8", errors="replace")[-3000:]
 
 
+# The machines' own servers (the guide: started before every session and CI run); used
+# when the variable is unset and they answer.
+LOCAL_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+LOCAL_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _answers(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
 def database_url() -> str:
-    """DATABASE_URL (PostgreSQL), which `.ci/run` sets; skip outside CI when it is unset."""
-    url = os.environ.get("DATABASE_URL", "")
+    """DATABASE_URL (PostgreSQL; `.ci/run` sets it), else the local server where it answers;
+    skip outside CI when there is neither."""
+    url = os.environ.get("DATABASE_URL", "") or (LOCAL_DATABASE_URL if _answers(5432) else "")
     require_tool(url.startswith(("postgresql://", "postgres://")),
-                 "DATABASE_URL is not set to a postgresql:// URL", ".ci/run sets it")
+                 "DATABASE_URL is not set to a postgresql:// URL and no PostgreSQL answers on"
+                 " 127.0.0.1:5432", ".ci/run sets it")
+    return url
+
+
+def redis_url() -> str:
+    """REDIS_URL (`.ci/run` sets it), else the local server where it answers; skip outside
+    CI when there is neither."""
+    url = os.environ.get("REDIS_URL", "") or (LOCAL_REDIS_URL if _answers(6379) else "")
+    require_tool(url.startswith("redis://"),
+                 "REDIS_URL is not set to a redis:// URL and no Redis answers on"
+                 " 127.0.0.1:6379", ".ci/run sets it")
     return url
 
 

@@ -370,6 +370,9 @@ class SharedIdempotency(StateStore):
         # Redis decides where it holds the claim (replicas may each keep their own SQLite).
         return durable if shared is None else shared
 
+    async def count_claims(self) -> int:
+        return await self.inner.count_claims()  # Redis's copies expire on their own
+
     async def unfinished_claims(self) -> list[Claim]:
         return await self.inner.unfinished_claims()
 

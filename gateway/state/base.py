@@ -32,6 +32,9 @@ from typing import Any
 from gateway.domain.changes import Change, ChangeOrigin, ChangeType, NewChange
 
 IDEMPOTENCY_TTL = 24 * 3600.0
+# At most this often (seconds) a claim also deletes the records older than IDEMPOTENCY_TTL,
+# which no claim or reconciliation reads any more: the table holds a day of keys, not all.
+CLAIM_PRUNE_EVERY = 60.0
 DELIVERY_TTL = 7 * 24 * 3600.0
 STATE_TIMEOUT = 3.0  # seconds a store operation may take before it is "unavailable"
 
@@ -93,7 +96,8 @@ class StateStore(abc.ABC):
         Returns None when the claim is new: the caller performs the write, then calls
         `complete_idempotency` (or `release_idempotency` when it provably did nothing, or
         `mark_unknown` when it may have). Otherwise returns the record already there
-        (younger than 24 hours): the caller answers from it or reconciles it.
+        (younger than 24 hours): the caller answers from it or reconciles it. At most every
+        `CLAIM_PRUNE_EVERY` seconds it also deletes the records older than 24 hours.
         """
 
     @abc.abstractmethod
@@ -116,6 +120,11 @@ class StateStore(abc.ABC):
         """Hold an unfinished claim (unknown, or its lease expired) for reconciling: True
         when it was still exactly as `seen` and is now `owner`'s until `lease_until`
         (pending again: a concurrent retry is told it is running)."""
+
+    @abc.abstractmethod
+    async def count_claims(self) -> int:
+        """How many idempotency records the store holds, expired ones not yet pruned
+        included."""
 
     @abc.abstractmethod
     async def unfinished_claims(self) -> list[Claim]:

@@ -25,6 +25,7 @@ from gateway.errors import ConfigError, StateUnavailable
 from gateway.state.base import (
     CHANGE_COLUMNS,
     CLAIM_COLUMNS,
+    CLAIM_PRUNE_EVERY,
     DELIVERY_TTL,
     IDEMPOTENCY_TTL,
     RECORD_COLUMNS,
@@ -47,6 +48,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     result TEXT, created_at DOUBLE PRECISION NOT NULL, PRIMARY KEY (scope, key));
+CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (created_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     source TEXT NOT NULL, delivery_id TEXT NOT NULL, accepted_at DOUBLE PRECISION NOT NULL,
     PRIMARY KEY (source, delivery_id));
@@ -111,6 +113,7 @@ class PostgresState(StateStore):
         )
         self._started = False
         self._starting = asyncio.Lock()
+        self._claims_pruned_at = -CLAIM_PRUNE_EVERY  # when a claim last pruned (its `now`)
 
     async def start(self) -> None:
         """Connect and create the tables; a database that cannot be reached is named."""
@@ -164,6 +167,10 @@ class PostgresState(StateStore):
     ) -> IdempotencyRecord | None:
         at = time.time() if now is None else now
         async with self._connection() as db:
+            if abs(at - self._claims_pruned_at) >= CLAIM_PRUNE_EVERY:
+                await db.execute("DELETE FROM idempotency WHERE created_at <= %s",
+                                 (at - IDEMPOTENCY_TTL,))
+                self._claims_pruned_at = at
             # Loops only when a concurrent release removes the live record between the two
             # statements; the next claim then inserts.
             while True:
@@ -209,6 +216,10 @@ class PostgresState(StateStore):
                 (owner, lease_until, scope, key, seen.owner, seen.lease_until, seen.unknown),
             )
             return cursor.rowcount == 1
+
+    async def count_claims(self) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM idempotency", ())
+        return int(rows[0][0])
 
     async def unfinished_claims(self) -> list[Claim]:
         rows = await self._fetch(

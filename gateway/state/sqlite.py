@@ -16,6 +16,7 @@ from gateway.errors import StateUnavailable
 from gateway.state.base import (
     CHANGE_COLUMNS,
     CLAIM_COLUMNS,
+    CLAIM_PRUNE_EVERY,
     DELIVERY_TTL,
     IDEMPOTENCY_TTL,
     RECORD_COLUMNS,
@@ -34,6 +35,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS idempotency (
     scope TEXT NOT NULL, key TEXT NOT NULL, fingerprint TEXT NOT NULL,
     result TEXT, created_at REAL NOT NULL, PRIMARY KEY (scope, key));
+CREATE INDEX IF NOT EXISTS idempotency_by_time ON idempotency (created_at);
 CREATE TABLE IF NOT EXISTS deliveries (
     source TEXT NOT NULL, delivery_id TEXT NOT NULL, accepted_at REAL NOT NULL,
     PRIMARY KEY (source, delivery_id));
@@ -65,6 +67,7 @@ class SqliteState(StateStore):
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None,
                                    timeout=timeout)
         self._lock = threading.Lock()
+        self._claims_pruned_at = -CLAIM_PRUNE_EVERY  # when a claim last pruned (its `now`)
         with self._lock:
             if path != ":memory:":
                 self._db.execute("PRAGMA journal_mode=WAL")
@@ -94,6 +97,10 @@ class SqliteState(StateStore):
         def work(db: sqlite3.Connection) -> IdempotencyRecord | None:
             db.execute("BEGIN IMMEDIATE")
             try:
+                if abs(at - self._claims_pruned_at) >= CLAIM_PRUNE_EVERY:
+                    db.execute("DELETE FROM idempotency WHERE created_at <= ?",
+                               (at - IDEMPOTENCY_TTL,)).close()
+                    self._claims_pruned_at = at
                 row = db.execute(
                     f"SELECT {RECORD_COLUMNS} FROM idempotency WHERE scope = ? AND key = ?",
                     (scope, key),
@@ -145,6 +152,10 @@ class SqliteState(StateStore):
             return taken
 
         return await self._run(work)
+
+    async def count_claims(self) -> int:
+        rows = await self._fetch("SELECT COUNT(*) FROM idempotency", ())
+        return int(rows[0][0])
 
     async def unfinished_claims(self) -> list[Claim]:
         rows = await self._fetch(
