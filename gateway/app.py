@@ -299,7 +299,7 @@ async def prepare_demo(
         name = KINDS[sim.kind].demo_name
         if sim.sends_webhooks and demo_url is not None:
             sim.webhooks.target(f"{demo_url.rstrip('/')}/webhooks/{name}")
-        if sim.kind == "makershub":
+        if KINDS[sim.kind].adapter.lists_from_index:
             known = [int(remote_id) for remote_id in sim.remote_ids("invoices")]
             report = await backfill(adapters[name], range(min(known), max(known) + 1))
-            logger.info("demo: indexed %d MakersHub invoices", report.found)
+            logger.info("demo: indexed %d invoices of %s", report.found, name)

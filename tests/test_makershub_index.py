@@ -134,7 +134,8 @@ async def test_backfill_command_seeds_the_index_with_progress(simulators, tmp_pa
     [
         (["--source", "ap", "--ids", "9-3"], "need 1 <= FROM <= TO"),
         (["--source", "ap", "--ids", "abc"], "--ids must be FROM-TO"),
-        (["--source", "erp", "--ids", "1-5"], "backfill seeds only makershub sources"),
+        (["--source", "erp", "--ids", "1-5"],
+         "backfill seeds only sources listed from the gateway's index (makershub)"),
         (["--source", "nope", "--ids", "1-5"], "unknown source 'nope'; configured: ap"),
     ],
 )

@@ -219,3 +219,21 @@ def test_a_kind_is_registered_once_and_its_simulator_must_match():
 
     with pytest.raises(ValueError, match="simulates 'makini'"):
         UpstreamKind(LedgerlyAdapter, Mismatched, demo_name="x")
+
+
+def test_no_module_outside_the_kinds_own_names_a_kind() -> None:
+    """What depends on a kind is declared on its adapter (`lists_from_index`, capabilities,
+    windows...), so that a new kind needs no edit elsewhere: no module but the registry,
+    the adapters and the simulators spells a kind's name."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    own = (root / "gateway" / "adapters", root / "gateway" / "simulators")
+    named = []
+    for path in [*(root / "gateway").rglob("*.py"), *(root / "resolvers").rglob("*.py")]:
+        if path.name == "registry.py" or any(path.is_relative_to(folder) for folder in own):
+            continue
+        text = path.read_text(encoding="utf-8")
+        named += [f"{path.relative_to(root)}: {kind}" for kind in KINDS
+                  if f'"{kind}"' in text or f"'{kind}'" in text]
+    assert named == []

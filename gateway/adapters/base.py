@@ -189,6 +189,10 @@ class Adapter:
     # Upstream field name -> unified input name, for mapping a refusal onto the input path.
     wire_fields: ClassVar[Mapping[str, str]] = {}
     page_size: ClassVar[int] = 100
+    # Whether the invoice list comes from the gateway's index of the ids it has seen, the
+    # upstream listing nothing (MakersHub): `invoice-gateway backfill` and the demo seed
+    # the index by probing a range of ids (gateway.events.backfill).
+    lists_from_index: ClassVar[bool] = False
     # Smaller page sizes, ascending, that the upstream's invoice list also takes (one that
     # pages by any `limit`): a list page serving few invoices of a query the upstream filters
     # whole (`lists_exactly`) reads the smallest window of these that holds them, aligned

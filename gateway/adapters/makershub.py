@@ -139,6 +139,7 @@ class MakersHubAdapter(Adapter):
     }
     # Each listed id is one GET, so pages are small: a short `first` reads few of them.
     page_size = 25
+    lists_from_index = True  # MakersHub lists nothing (makershub.md)
     routes = frozenset({"/v1/invoices", "/v1/invoices/{id}"})
     # docs/upstreams/makershub.md: `invoiceId` is an integer >= 1.
     id_shape = IdShape.of(_ID.pattern, "MakersHub invoice ids are positive integers")

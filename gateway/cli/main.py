@@ -173,6 +173,7 @@ async def _backfill(args: argparse.Namespace) -> int:
     from gateway.config import load_config
     from gateway.errors import UpstreamError
     from gateway.events.backfill import backfill, parse_range
+    from gateway.registry import KINDS
     from gateway.state.open import open_state
 
     logging.getLogger("invoice_gateway").setLevel(logging.WARNING)
@@ -188,9 +189,11 @@ async def _backfill(args: argparse.Namespace) -> int:
         print(f"invoice-gateway: unknown source {args.source!r}; configured: {names}",
               file=sys.stderr)
         return 2
-    if source.kind != "makershub":
+    if not KINDS[source.kind].adapter.lists_from_index:
+        indexed = ", ".join(name for name, kind in KINDS.items() if kind.adapter.lists_from_index)
         print(f"invoice-gateway: source {source.name!r} is {source.kind}, which lists its own "
-              "invoices; backfill seeds only makershub sources", file=sys.stderr)
+              f"invoices; backfill seeds only sources listed from the gateway's index "
+              f"({indexed})", file=sys.stderr)
         return 2
     if not 1 <= args.concurrency <= 100:
         print("invoice-gateway: --concurrency must be between 1 and 100", file=sys.stderr)
