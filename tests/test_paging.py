@@ -276,3 +276,20 @@ async def test_cloud_billing_reads_windows_by_limit_and_offset(make_adapter, sim
     assert keys(got.edges) == keys(whole.edges[30:40]) and got.has_next
     [line] = recent(simulators, "cloudbilling")
     assert line.endswith("/invoices?limit=10&offset=30"), line
+
+
+async def test_makini_reads_windows_unless_a_filter_needs_its_tables(make_adapter, simulators):
+    adapter = make_adapter("makini")
+    erp = {adapter.name: adapter}
+    request = invoices(erp)
+    whole = await page(erp, request, MAX_FIRST)
+    zero(simulators, "makini")
+    got = await page(erp, request, 10, whole.edges[29][1])
+    assert keys(got.edges) == keys(whole.edges[30:40]) and got.has_next
+    [line] = recent(simulators, "makini")
+    assert "page=4&per_page=10&" in line, line
+    # A status filter needs the status table to say whether it is exact: whole pages.
+    zero(simulators, "makini")
+    await page(erp, invoices(erp, InvoiceQuery(statuses=frozenset({InvoiceStatus.PAID}))), 5)
+    assert all("per_page=100&" in line for line in recent(simulators, "makini")
+               if "/invoices" in line)

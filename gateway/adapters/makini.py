@@ -155,6 +155,9 @@ class MakiniAdapter(Adapter):
         "name": "name",
     }
     page_size = UPSTREAM_PAGE
+    # `per_page` takes any number up to 100 (makini.md): a page serving few invoices reads
+    # the smallest of these windows that holds them (gateway.lists.paging).
+    window_sizes = (10, 20, 25, 50)
     # Below the configured prefix (`/api` or `/api/erp`).
     routes = frozenset({
         "/invoices", "/invoices/{id}", "/invoices/{id}/status", "/customers",
@@ -173,7 +176,7 @@ class MakiniAdapter(Adapter):
 
     # --- invoices -------------------------------------------------------------------
     async def list_invoices(
-        self, query: InvoiceQuery, page: int, size: int | None = None  # no windows
+        self, query: InvoiceQuery, page: int, size: int | None = None
     ) -> Page[Invoice]:
         params, exact = await self._invoice_filters(query)
         if params is None:
@@ -183,7 +186,7 @@ class MakiniAdapter(Adapter):
             # makini.md: the first sort[...] given sorts first; key breaks ties.
             params = [(f"sort[{SORT_FIELDS[first.field]}]", "1" if first.descending else "0"),
                       *params]
-        body, meta = await self._list_page("invoices", page, params)
+        body, meta = await self._list_page("invoices", page, params, size)
         statuses, currencies = await self._tables()
         return Page.lazy(
             body, lambda record: self._invoice(record, statuses, currencies),
@@ -199,6 +202,17 @@ class MakiniAdapter(Adapter):
         # makini.md: timestamps sort as instants. Not NUMBER: a number that looks like a
         # decimal sorts by its value there, not by code point.
         return order.field in SORT_FIELDS
+
+    def lists_exactly(self, query: InvoiceQuery) -> bool:
+        # `_invoice_filters` without its tables: a status or currency filter, which needs
+        # them to say, counts as not exact (whole pages are read, as before windows).
+        if query.overdue or query.statuses is not None or query.currencies is not None:
+            return False
+        exact = not query.filters_beyond(("due_from", "due_to", "updated_since", "overdue"))
+        if query.type is not None:
+            exact = exact and query.customer_id is not None and (
+                query.type is InvoiceType.RECEIVABLE)
+        return exact
 
     async def _invoice_filters(self, query: InvoiceQuery) -> tuple[Params | None, bool]:
         """The `filter[...]` params for `query` and whether they express all of it; None
@@ -489,10 +503,10 @@ class MakiniAdapter(Adapter):
 
     # --- wire helpers ---------------------------------------------------------------
     async def _list_page(
-        self, resource: str, page: int, filters: Params | None = None
+        self, resource: str, page: int, filters: Params | None = None, size: int | None = None
     ) -> tuple[list[Any], tuple[int, bool]]:
         body = await self.client.get_json(f"{self.prefix}/{resource}",
-                                          _list_params(page, filters))
+                                          _list_params(page, filters, size))
         return self._envelope(body, resource)
 
     async def _normalized_page(
@@ -669,8 +683,9 @@ def _address(raw: Any) -> Address | None:
     )
 
 
-def _list_params(page: int, filters: Params | None) -> Params:
+def _list_params(page: int, filters: Params | None, size: int | None = None) -> Params:
     # A sort[...] among `filters` comes before sort[key], which then only breaks ties.
     sorts = [pair for pair in filters or () if pair[0].startswith("sort[")]
     rest = [pair for pair in filters or () if not pair[0].startswith("sort[")]
-    return [("page", page + 1), ("per_page", UPSTREAM_PAGE), *sorts, ("sort[key]", "0"), *rest]
+    return [("page", page + 1), ("per_page", size or UPSTREAM_PAGE), *sorts, ("sort[key]", "0"),
+            *rest]
