@@ -289,3 +289,24 @@ async def test_a_makini_status_filter_reads_whole_pages(make_adapter, simulators
     await page(erp, invoices(erp, InvoiceQuery(statuses=frozenset({InvoiceStatus.PAID}))), 5)
     lists = [line for line in recent(simulators, "makini") if "/invoices" in line]
     assert lists and all("per_page=100&" in line for line in lists)
+
+
+async def test_a_search_ending_with_a_full_page_does_not_claim_a_next_page(
+    make_adapter, fresh_simulators
+):
+    # The upstream counts every customer, the gateway's search keeps a few: a page of the
+    # upstream saying that more follow says nothing of more matches.
+    store = fresh_simulators.running["invoicematic"].simulator.store
+    template = next(iter(store.customers.values()))
+    first_id = max(store.customers) + 1
+    for number in range(120):  # past the first upstream page of 100
+        store.customers[first_id + number] = {
+            **template, "id": first_id + number, "name": f"Filler {number}",
+            "email": f"filler{number}@example.com"}
+    adapter = make_adapter("invoicematic")
+    billing = {adapter.name: adapter}
+    name = store.customers[min(store.customers)]["name"]
+    request = ListRequest("customers", tuple(billing), None, search=name)
+    got = await page(billing, request, 1)
+    assert [record.name for record, _ in got.edges] == [name]
+    assert not got.has_next, "no other customer matches"

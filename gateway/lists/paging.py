@@ -53,6 +53,12 @@ class ListRequest:
                                self.search.casefold())
         return fingerprint(self.resource, self.sources, canonical(self.query))
 
+    def matches_only(self, page: Page[Any]) -> bool:
+        """Whether every record of an upstream page of this list matches it (the upstream
+        filtered the whole query: `Page.total`, and no search of the gateway's own), so
+        that the page's `has_more` says that a further match exists."""
+        return self.search is None and page.total is not None
+
     def keeps(self, record: Any) -> bool:
         """Whether a record of an upstream page belongs to this list (the gateway's own
         check of what was pushed down, and of what could not be)."""
@@ -204,8 +210,8 @@ async def _scan(
                     return False
         if not page.has_more or not page.items:
             return False
-        if len(found) == want - 1 and page.total is not None:
-            return True  # every record of the list matches (`Page.total`): the next does
+        if len(found) == want - 1 and request.matches_only(page):
+            return True  # the next record of the list is a match
         offset = base + size
         key = (request.resource, request.query, offset // adapter.page_size)
     return False
