@@ -123,32 +123,31 @@ async def read_slice(
     found: list[tuple[Any, str]] = []
     errors: list[UpstreamError] = []
     want = limit + 1  # one more than asked, to know whether a next page exists
+    # Each source the slice may reach, from where it starts, and the page it reads first.
+    starts: list[tuple[str, int, PageKey]] = []
+    for index, name in enumerate(request.sources[start_index:]):
+        offset = start_offset if index == 0 else 0
+        starts.append((name, offset, first_read(adapters[name], request, offset, limit)))
     if limit > 0:
-        _start_first_pages(loaders, adapters, request, start_index, start_offset, limit)
+        _start_first_pages(loaders, request, starts)
     more = False  # a source's page says that a further match exists
-    for index in range(start_index, len(request.sources)):
+    for name, offset, key in starts:
         if len(found) >= want or more:
             break
-        name = request.sources[index]
-        offset = start_offset if index == start_index else 0
         try:
             more = await _scan(loaders, adapters[name], request, name, offset, want, found,
-                               serve, first_read(adapters[name], request, offset, limit))
+                               serve, key)
         except UpstreamError as exc:
             errors.append(exc)
     return Slice(found[:limit], more or len(found) > limit, errors)
 
 
 def _start_first_pages(
-    loaders: Loaders, adapters: Mapping[str, Adapter], request: ListRequest,
-    start_index: int, start_offset: int, limit: int,
+    loaders: Loaders, request: ListRequest, starts: Sequence[tuple[str, int, PageKey]]
 ) -> None:
     """Ask for the first page each source of the slice would read, all at once (the page
     loader sends a read as soon as it is asked for; `_scan` then joins it)."""
-    for index in range(start_index, len(request.sources)):
-        name = request.sources[index]
-        offset = start_offset if index == start_index else 0
-        key = first_read(adapters[name], request, offset, limit)
+    for name, _, key in starts:
         source_loaders = loaders.source(name)
         source_loaders.first_pages[request.resource, request.query] = key
         future = source_loaders.page.load(key)
@@ -221,6 +220,7 @@ async def total_count(loaders: Loaders, request: ListRequest) -> int | None:
     """The number of records in the whole list, or None where a source cannot say."""
     if request.search is not None:
         return None  # the gateway filters: no upstream total counts the matches
+
     def any_page(name: str) -> PageKey:
         # Every page of a list carries the same total: the one the slice read first will do.
         source_loaders = loaders.source(name)
