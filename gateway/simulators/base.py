@@ -80,6 +80,7 @@ class Fault:
     method: str | None = None
     hold: float = 5.0
 
+
 RECENT = 200  # requests `GET /_sim/requests` lists, path and query
 
 

@@ -55,15 +55,10 @@ class WebhookSender:
 
     async def _drain(self) -> None:
         await asyncio.sleep(DELIVERY_DELAY)
-        # Closing the session yields to the event loop: a delivery queued meanwhile finds
-        # this worker not yet done (`send` starts no other), so it is sent in the next round.
-        while self._pending:
-            await self._deliver_pending()
-
-    async def _deliver_pending(self) -> None:
         timeout = aiohttp.ClientTimeout(total=5.0)
         # The outer loop: a delivery queued while the session closes (closing yields to the
-        # event loop) sees this task still running and starts none of its own.
+        # event loop) sees this task still running and starts none of its own, so it is
+        # sent in the next round.
         while self._pending:
             async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as client:
                 while self._pending:
