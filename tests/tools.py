@@ -143,24 +143,24 @@ def _answers(port: int) -> bool:
         return False
 
 
-def database_url() -> str:
-    """DATABASE_URL (PostgreSQL; `.ci/run` sets it), else the local server where it answers;
-    skip outside CI when there is neither."""
-    url = os.environ.get("DATABASE_URL", "") or (LOCAL_DATABASE_URL if _answers(5432) else "")
-    require_tool(url.startswith(("postgresql://", "postgres://")),
-                 "DATABASE_URL is not set to a postgresql:// URL and no PostgreSQL answers on"
-                 " 127.0.0.1:5432", ".ci/run sets it")
+def _service_url(variable: str, local: str, port: int, schemes: tuple[str, ...]) -> str:
+    """`variable`'s URL (`.ci/run` sets it), else `local` where its server answers on
+    `port`; skip outside CI when there is neither."""
+    url = os.environ.get(variable, "") or (local if _answers(port) else "")
+    require_tool(url.startswith(schemes), f"{variable} is not set to a {schemes[0]} URL and "
+                 f"nothing answers on 127.0.0.1:{port}", ".ci/run sets it")
     return url
+
+
+def database_url() -> str:
+    """The PostgreSQL the tests use: DATABASE_URL, else the local server."""
+    return _service_url("DATABASE_URL", LOCAL_DATABASE_URL, 5432,
+                        ("postgresql://", "postgres://"))
 
 
 def redis_url() -> str:
-    """REDIS_URL (`.ci/run` sets it), else the local server where it answers; skip outside
-    CI when there is neither."""
-    url = os.environ.get("REDIS_URL", "") or (LOCAL_REDIS_URL if _answers(6379) else "")
-    require_tool(url.startswith("redis://"),
-                 "REDIS_URL is not set to a redis:// URL and no Redis answers on"
-                 " 127.0.0.1:6379", ".ci/run sets it")
-    return url
+    """The Redis the tests use: REDIS_URL, else the local server."""
+    return _service_url("REDIS_URL", LOCAL_REDIS_URL, 6379, ("redis://",))
 
 
 @contextmanager
